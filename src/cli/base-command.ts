@@ -1,0 +1,67 @@
+import { Command, Flags } from '@oclif/core';
+import { EXIT_CODES, SbxError } from './errors.js';
+import { debugEnabled, enableDebug } from './log.js';
+
+/**
+ * Owns what every sbx command shares: --debug, error rendering and exit codes. Commands throw
+ * SbxError for anything a user can act on; anything else is reported as an internal error.
+ */
+export abstract class BaseCommand extends Command {
+  static override baseFlags = {
+    debug: Flags.boolean({
+      description: 'Show debug logs (engine calls) and stack traces of errors.',
+      helpGroup: 'GLOBAL',
+    }),
+  };
+
+  override async init(): Promise<void> {
+    if (this.argv.includes('--debug')) enableDebug();
+    await super.init();
+  }
+
+  /** Writes a warning line to stderr, in the same shape everywhere. */
+  override warn(input: string | Error): string | Error {
+    process.stderr.write(`Warning: ${typeof input === 'string' ? input : input.message}\n`);
+    return input;
+  }
+
+  override async catch(err: Error & { oclif?: { exit?: number }; code?: string }): Promise<void> {
+    // oclif's own exits (this.exit) pass through untouched.
+    if (err.constructor?.name === 'ExitError') throw err;
+    const debug = debugEnabled();
+    let exitCode: number;
+    let text: string;
+    if (err instanceof SbxError) {
+      exitCode = err.exitCode;
+      text = `Error: ${err.message}${err.hint ? `\nHint: ${err.hint}` : ''}`;
+    } else if (
+      err.oclif?.exit === 2 ||
+      err.code?.startsWith?.('FAILED_') ||
+      /Nonexistent flag|Unexpected argument|Missing .*required/i.test(err.message)
+    ) {
+      exitCode = EXIT_CODES.usage;
+      text = `Error: ${err.message.split('\n')[0]}\nHint: see \`sbx ${this.id?.replaceAll(':', ' ') ?? ''} --help\`.`;
+    } else {
+      exitCode = EXIT_CODES.internal;
+      text = `Error: unexpected failure: ${err.message}${debug ? '' : '\nHint: run again with --debug for details, and report it if it persists.'}`;
+    }
+    process.stderr.write(`${text}\n`);
+    if (debug) process.stderr.write(`${formatCauses(err)}\n`);
+    process.exitCode = exitCode;
+    this.exit(exitCode);
+  }
+}
+
+function formatCauses(err: unknown): string {
+  const lines: string[] = [];
+  let current: unknown = err;
+  for (let depth = 0; current && depth < 5; depth++) {
+    lines.push(
+      depth === 0
+        ? String((current as Error).stack ?? current)
+        : `Caused by: ${String((current as Error).stack ?? current)}`,
+    );
+    current = (current as { cause?: unknown }).cause;
+  }
+  return lines.join('\n');
+}

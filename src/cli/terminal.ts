@@ -1,0 +1,45 @@
+import type { TerminalSize } from '../engine/exec.js';
+
+export interface Terminal {
+  size(): TerminalSize;
+  onResize(listener: () => void): () => void;
+}
+
+const SIGNALS = ['SIGTERM', 'SIGHUP'] as const;
+
+/**
+ * Runs fn with the terminal in raw mode when stdin and stdout are both terminals (keys, Ctrl-C
+ * included, go to the sandbox), and restores it on every way out: return, throw, or a signal.
+ * Without a terminal fn gets undefined and nothing is changed.
+ */
+export async function withTerminal<T>(fn: (terminal: Terminal | undefined) => Promise<T>): Promise<T> {
+  const { stdin, stdout } = process;
+  if (!stdin.isTTY || !stdout.isTTY) return fn(undefined);
+
+  const wasRaw = stdin.isRaw;
+  const restore = () => {
+    if (stdin.isTTY) stdin.setRawMode(wasRaw);
+  };
+  const onSignal = (signal: NodeJS.Signals) => {
+    restore();
+    process.exit(128 + (signal === 'SIGHUP' ? 1 : 15));
+  };
+  for (const s of SIGNALS) process.on(s, onSignal);
+  process.on('exit', restore);
+  stdin.setRawMode(true);
+  stdin.resume();
+  try {
+    return await fn({
+      size: () => ({ rows: stdout.rows, columns: stdout.columns }),
+      onResize: (listener) => {
+        stdout.on('resize', listener);
+        return () => stdout.off('resize', listener);
+      },
+    });
+  } finally {
+    restore();
+    stdin.pause();
+    for (const s of SIGNALS) process.off(s, onSignal);
+    process.off('exit', restore);
+  }
+}

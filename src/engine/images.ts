@@ -1,0 +1,100 @@
+import type { Readable } from 'node:stream';
+import type Docker from 'dockerode';
+import { SbxError } from '../cli/errors.js';
+import { call, statusOf } from './call.js';
+import { engine } from './connection.js';
+
+export type ImageInfo = Docker.ImageInspectInfo;
+
+/** One event of a build or pull progress stream, as the engine sends it. */
+export interface ProgressEvent {
+  stream?: string;
+  status?: string;
+  progress?: string;
+  id?: string;
+  error?: string;
+  errorDetail?: { message?: string };
+  aux?: { ID?: string };
+}
+
+export async function inspectImage(ref: string): Promise<ImageInfo | undefined> {
+  try {
+    return await call(`inspect image ${ref}`, (docker) => docker.getImage(ref).inspect());
+  } catch (err) {
+    if (statusOf(err) === 404) return undefined;
+    throw err;
+  }
+}
+
+export interface BuildRequest {
+  context: Readable;
+  tags: string[];
+  labels: Record<string, string>;
+  buildargs: Record<string, string>;
+  nocache: boolean;
+  onEvent: (event: ProgressEvent) => void;
+}
+
+/**
+ * Builds an image and returns its id. Fails on any error event in the stream, also when the stream
+ * itself ends cleanly (followProgress alone would report success).
+ */
+export async function buildImage(req: BuildRequest): Promise<string> {
+  const [tag, ...more] = req.tags;
+  const stream = await call(`build image ${tag}`, (docker) =>
+    docker.buildImage(req.context, {
+      t: tag,
+      labels: req.labels,
+      buildargs: req.buildargs,
+      nocache: req.nocache,
+      rm: true,
+      forcerm: true,
+    }),
+  );
+  const events = await follow(stream, req.onEvent);
+  const failure = events.find((e) => e.error || e.errorDetail);
+  if (failure) {
+    throw new SbxError('buildFailed', failure.errorDetail?.message ?? failure.error ?? 'unknown build error');
+  }
+  const id = events.findLast((e) => e.aux?.ID)?.aux?.ID ?? (await inspectImage(tag!))?.Id;
+  if (!id) throw new SbxError('buildFailed', `the engine reported no image for ${tag}`);
+  for (const extra of more) await tagImage(id, extra);
+  return id;
+}
+
+/** Pulls an image; fails on error events like buildImage. */
+export async function pullImage(ref: string, onEvent: (event: ProgressEvent) => void): Promise<void> {
+  const stream = await call(`pull image ${ref}`, (docker) => docker.pull(ref));
+  const events = await follow(stream, onEvent);
+  const failure = events.find((e) => e.error || e.errorDetail);
+  if (failure) throw new Error(failure.errorDetail?.message ?? failure.error);
+}
+
+export async function tagImage(id: string, ref: string): Promise<void> {
+  const colon = ref.lastIndexOf(':');
+  const [repo, tag] =
+    colon > ref.lastIndexOf('/') ? [ref.slice(0, colon), ref.slice(colon + 1)] : [ref, 'latest'];
+  await call(`tag image ${id.slice(7, 19)} as ${ref}`, (docker) => docker.getImage(id).tag({ repo, tag }));
+}
+
+export async function removeImage(ref: string): Promise<void> {
+  try {
+    await call(`remove image ${ref}`, (docker) => docker.getImage(ref).remove({ force: true }));
+  } catch (err) {
+    if (statusOf(err) !== 404) throw err;
+  }
+}
+
+async function follow(
+  stream: NodeJS.ReadableStream,
+  onEvent: (e: ProgressEvent) => void,
+): Promise<ProgressEvent[]> {
+  const { docker } = await engine();
+  return new Promise((resolve, reject) => {
+    docker.modem.followProgress(
+      stream,
+      (err: Error | null, output: ProgressEvent[]) => (err ? reject(err) : resolve(output)),
+      onEvent,
+    );
+  });
+}

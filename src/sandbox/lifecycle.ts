@@ -1,0 +1,169 @@
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { AgentSpec } from '../agents/registry.js';
+import { SbxError } from '../cli/errors.js';
+import { configDir, readConfig } from '../config/config.js';
+import { extraCaCerts, proxyEnv } from '../config/tls-proxy.js';
+import {
+  type ContainerInfo,
+  createContainer,
+  inspectContainer,
+  startContainer,
+} from '../engine/containers.js';
+import { gitIdentity } from '../git/identity.js';
+import { ensureTemplateImage, type ImageReporter } from '../templates/build.js';
+import { resolveTemplate } from '../templates/template.js';
+import { extraLabels, LABEL, sandboxName } from './identity.js';
+import { bindOf, type VolumeMount } from './options.js';
+import { createOptions } from './spec.js';
+
+export interface SandboxRequest {
+  workspace: string;
+  agent: AgentSpec;
+  /** --template as typed; undefined means the configured default, else the agent's own. */
+  template: string | undefined;
+  volumes: VolumeMount[];
+  version: string;
+  reporter: ImageReporter;
+  /** Told once when a new sandbox is created (not on reattach). */
+  onCreated?: (sandbox: Sandbox) => void;
+}
+
+export interface Sandbox {
+  id: string;
+  name: string;
+  workspace: string;
+  agent: string;
+  image: string;
+  uid: number;
+  gid: number;
+  created: boolean;
+  warnings: string[];
+}
+
+/**
+ * Finds the workspace's sandbox by its name and labels, or creates it, and makes sure it runs.
+ * Two concurrent calls end in one container: the engine refuses the second create (name taken)
+ * and that caller adopts the first one's container.
+ */
+export async function ensureSandbox(req: SandboxRequest): Promise<Sandbox> {
+  const name = sandboxName(req.workspace);
+  const existing = await inspectContainer(name);
+  if (existing) return reattach(existing, req);
+
+  const config = await readConfig();
+  const templateSpec = req.template ?? config.templates?.[req.agent.name] ?? req.agent.template;
+  const source = resolveTemplate(templateSpec, req.workspace, join(configDir(), 'templates'));
+  const labels = extraLabels();
+  const image = await ensureTemplateImage(source, {
+    caCerts: extraCaCerts(config.caCerts),
+    labels,
+    buildargs: proxyEnv(),
+    nocache: false,
+    reporter: req.reporter,
+  });
+  const agents = (image.info.Config?.Labels?.[LABEL.agents] ?? '').split(',');
+  if (req.agent.name !== 'shell' && !agents.includes(req.agent.name)) {
+    throw new SbxError(
+      'conflict',
+      `The template ${templateSpec} (${image.ref}) does not have ${req.agent.name} installed${agents[0] ? `; it has: ${agents.join(', ')}` : ' (it was not built from an sbx template)'}.`,
+      {
+        hint: `Start the template FROM sbx/${req.agent.template} so the agent, its user and its launch stay sbx's.`,
+      },
+    );
+  }
+  const owner = statSync(req.workspace);
+  const id = await createContainer(
+    createOptions({
+      name,
+      workspace: req.workspace,
+      agent: req.agent,
+      image: image.ref,
+      templateRef: templateSpec,
+      uid: owner.uid,
+      gid: owner.gid,
+      git: await gitIdentity(req.workspace),
+      volumes: req.volumes,
+      labels,
+      version: req.version,
+    }),
+  );
+  if (!id) {
+    const raced = await inspectContainer(name);
+    if (!raced)
+      throw new SbxError(
+        'conflict',
+        `The sandbox ${name} was created and removed while sbx was starting it.`,
+        { hint: 'Run the command again.' },
+      );
+    return reattach(raced, req);
+  }
+  await startContainer(id);
+  const sandbox = {
+    id,
+    name,
+    workspace: req.workspace,
+    agent: req.agent.name,
+    image: image.ref,
+    uid: owner.uid,
+    gid: owner.gid,
+    created: true,
+    warnings: [],
+  };
+  req.onCreated?.(sandbox);
+  return sandbox;
+}
+
+async function reattach(info: ContainerInfo, req: SandboxRequest): Promise<Sandbox> {
+  const labels = info.Config.Labels ?? {};
+  const name = info.Name.replace(/^\//, '');
+  if (labels[LABEL.managed] !== 'true' || labels[LABEL.workspace] !== req.workspace) {
+    throw new SbxError(
+      'conflict',
+      `A container named ${name} exists, but it is not sbx's sandbox for ${req.workspace}.`,
+      {
+        hint: `Rename or remove that container (docker rename ${name} other-name), then run sbx again.`,
+      },
+    );
+  }
+  const agent = labels[LABEL.agent] ?? '?';
+  const installed = (labels[LABEL.agents] ?? '').split(',');
+  if (req.agent.name !== agent && req.agent.name !== 'shell' && !installed.includes(req.agent.name)) {
+    throw new SbxError(
+      'conflict',
+      `The sandbox ${name} of ${req.workspace} was made for ${agent}, and ${req.agent.name} is not installed in its image (${info.Config.Image}).`,
+      {
+        hint: `Run \`sbx run ${agent}\` here, or remove the sandbox with \`docker rm -f ${name}\` (your workspace files stay) and run \`sbx run ${req.agent.name}\` again.`,
+      },
+    );
+  }
+  const binds = new Set(info.HostConfig.Binds ?? []);
+  const missing = req.volumes.map(bindOf).filter((b) => !binds.has(b));
+  if (missing.length > 0) {
+    throw new SbxError(
+      'conflict',
+      `The sandbox ${name} already exists without the volume${missing.length > 1 ? 's' : ''} ${missing.join(', ')}; volumes are set when a sandbox is created.`,
+      {
+        hint: `Remove the sandbox (docker rm -f ${name}; your workspace files stay) and run again with the volumes, or run without -v.`,
+      },
+    );
+  }
+  const warnings: string[] = [];
+  if (req.template !== undefined && req.template !== labels[LABEL.template]) {
+    warnings.push(
+      `the sandbox ${name} was created from the template ${labels[LABEL.template]}; --template ${req.template} applies only when a sandbox is created.`,
+    );
+  }
+  if (!info.State.Running) await startContainer(info.Id);
+  return {
+    id: info.Id,
+    name,
+    workspace: req.workspace,
+    agent,
+    image: info.Config.Image,
+    uid: Number(labels[LABEL.uid] ?? 1000),
+    gid: Number(labels[LABEL.gid] ?? 1000),
+    created: false,
+    warnings,
+  };
+}
