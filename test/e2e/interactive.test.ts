@@ -1,0 +1,75 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { after, describe, it } from 'node:test';
+import { BIN, RUN_ID, TEST_LABEL, workspace } from '../helpers/cli.js';
+import { cleanupTestResources } from '../helpers/engine.js';
+
+const SOCKET = `sbx-test-${process.pid}`;
+const tmux = (...args: string[]) => execFileSync('tmux', ['-L', SOCKET, ...args]).toString();
+const hasTmux = (() => {
+  try {
+    execFileSync('tmux', ['-V']);
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+const screen = () => tmux('capture-pane', '-p', '-t', 'main', '-S', '-200');
+const type = (text: string) => tmux('send-keys', '-t', 'main', '-l', text);
+const enter = () => tmux('send-keys', '-t', 'main', 'Enter');
+const line = (text: string) => {
+  type(text);
+  enter();
+};
+
+async function waitFor(pattern: RegExp, timeoutMs = 60_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const text = screen();
+    if (pattern.test(text)) return text;
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${pattern} on the screen:\n${text}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+after(async () => {
+  try {
+    tmux('kill-server');
+  } catch {}
+  await cleanupTestResources();
+});
+
+describe('sbx run shell on a terminal', {
+  skip: hasTmux ? false : 'tmux is installed by test/run.sh',
+  timeout: 300_000,
+}, () => {
+  it('forwards keys, follows resizes, sends Ctrl-C to the sandbox, exits with its code and restores the terminal', async () => {
+    const ws = await workspace();
+    tmux('new-session', '-d', '-s', 'main', '-x', '100', '-y', '30', '-c', ws, 'bash --norc --noprofile');
+    line(`export PS1='host$ ' SBX_LABELS=${TEST_LABEL}=${RUN_ID}; stty -g > ../before-${RUN_ID}`);
+    line(`node ${BIN} run shell`);
+    await waitFor(/@[0-9a-f]{12}:/); // the sandbox's bash prompt (hostname = container id)
+    line('echo $((6 * 7))');
+    await waitFor(/^42$/m);
+    line('stty size');
+    await waitFor(/^30 100$/m);
+    tmux('resize-window', '-t', 'main', '-x', '120', '-y', '40');
+    line('stty size');
+    await waitFor(/^40 120$/m);
+    line('sleep 60; echo NOT-INTERRUPTED');
+    await new Promise((r) => setTimeout(r, 500));
+    tmux('send-keys', '-t', 'main', 'C-c');
+    line('echo still-$((1 + 1))-inside');
+    await waitFor(/^still-2-inside$/m);
+    assert.doesNotMatch(screen(), /^NOT-INTERRUPTED$/m);
+    line('exit 3');
+    await waitFor(/logout\s*\nhost\$/);
+    line(
+      `echo SBX_EXIT=$?; stty -g > ../after-${RUN_ID}; cmp ../before-${RUN_ID} ../after-${RUN_ID} && echo TERMINAL-RESTORED`,
+    );
+    const final = await waitFor(/TERMINAL-RESTORED|differ/);
+    assert.match(final, /SBX_EXIT=3/);
+    assert.match(final, /TERMINAL-RESTORED/);
+  });
+});

@@ -1,0 +1,352 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { sbx, TEST_USER, workspace } from '../helpers/cli.js';
+import { cleanupTestResources, containersOf, docker } from '../helpers/engine.js';
+
+const hasTestUser = (() => {
+  try {
+    return execFileSync('id', ['-u', TEST_USER.name]).toString().trim() === String(TEST_USER.uid);
+  } catch {
+    return false;
+  }
+})();
+const noTestUser = hasTestUser
+  ? false
+  : `the host user ${TEST_USER.name} (uid ${TEST_USER.uid}, docker group) is made by test/run.sh`;
+
+after(cleanupTestResources);
+
+describe('sbx run: real agents from the real templates', { timeout: 900_000 }, () => {
+  it('claude accepts its bypass flag and answers that it is not logged in (as root)', async () => {
+    const ws = await workspace();
+    const r = await sbx(['run', 'claude', '--', '-p', 'hi'], { cwd: ws });
+    assert.match(r.stdout + r.stderr, /Not logged in/i, r.stderr);
+    assert.doesNotMatch(r.stdout + r.stderr, /cannot be used with root/i);
+  });
+
+  it('claude does the same as a non-root host user', { skip: noTestUser }, async () => {
+    const ws = await workspace({ owner: TEST_USER });
+    const r = await sbx(['run', 'claude', '--', '-p', 'hi'], { cwd: ws, asUser: TEST_USER });
+    assert.match(r.stdout + r.stderr, /Not logged in/i, r.stderr);
+  });
+
+  it('gemini runs in YOLO mode (not overridden: the folder is trusted) and asks for an auth method', async () => {
+    const ws = await workspace();
+    const r = await sbx(['run', 'gemini', '--', '-p', 'hi'], { cwd: ws });
+    const out = r.stdout + r.stderr;
+    assert.match(out, /auth method/i, out);
+    assert.match(out, /YOLO mode is enabled/i, out);
+    assert.doesNotMatch(out, /overridden/i);
+  });
+
+  it('codex says it is not logged in', async () => {
+    const ws = await workspace();
+    const r = await sbx(['run', 'codex', '--', 'login', 'status'], { cwd: ws });
+    assert.match(r.stdout + r.stderr, /Not logged in/i, r.stderr);
+  });
+
+  it('opencode starts with every permission set to allow', async () => {
+    const ws = await workspace();
+    const r = await sbx(['run', 'opencode', '--', 'debug', 'config'], { cwd: ws, timeoutMs: 120_000 });
+    const config = JSON.parse(r.stdout.slice(r.stdout.indexOf('{')));
+    assert.deepEqual(config.permission, { '*': 'allow' });
+  });
+
+  it('copilot asks for authentication', async () => {
+    const ws = await workspace();
+    const r = await sbx(['run', 'copilot', '--', '-p', 'hi'], { cwd: ws });
+    assert.match(r.stdout + r.stderr, /No authentication information found/i, r.stderr);
+  });
+
+  it('kiro', {
+    skip: "Kiro's official installer downloads from Kiro's own servers, which this machine cannot reach (only the npm and Debian registries are reachable)",
+  }, () => {});
+});
+
+describe('sbx run: one persistent sandbox per workspace', { timeout: 600_000 }, () => {
+  it('reattaches to the same container, started again if stopped, with what was installed still there', async () => {
+    const ws = await workspace();
+    const first = await sbx(
+      [
+        'run',
+        'shell',
+        '--',
+        'sh',
+        '-c',
+        'sudo apt-get update -qq >/dev/null && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hello >/dev/null && hello',
+      ],
+      { cwd: ws },
+    );
+    assert.equal(first.code, 0, first.stderr);
+    assert.match(first.stdout, /Hello, world!/);
+    const [c1] = await containersOf(ws);
+    assert.ok(c1);
+    await docker.getContainer(c1.Id).stop({ t: 0 });
+    const second = await sbx(['run', 'shell', '--', 'hello'], { cwd: ws });
+    assert.equal(second.code, 0, second.stderr);
+    assert.match(second.stdout, /Hello, world!/);
+    const all = await containersOf(ws);
+    assert.deepEqual(
+      all.map((c) => c.Id),
+      [c1.Id],
+    );
+  });
+
+  it('two sbx run started at the same moment end up in one container', async () => {
+    const ws = await workspace();
+    const results = await Promise.all([1, 2, 3].map(() => sbx(['run', 'shell', '--', 'true'], { cwd: ws })));
+    for (const r of results) assert.equal(r.code, 0, r.stderr);
+    assert.equal((await containersOf(ws)).length, 1);
+  });
+
+  it('mounts the workspace at the same path, as working directory, with the git identity and a working git', async () => {
+    const ws = await workspace();
+    const r = await sbx(
+      [
+        'run',
+        'shell',
+        '--',
+        'sh',
+        '-c',
+        'pwd; git config user.name; git config user.email; git status --short >/dev/null && echo git-ok; cat /proc/1/comm',
+      ],
+      { cwd: ws },
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(r.stdout.trim().split('\n'), [ws, 'Ada Tester', 'ada@example.test', 'git-ok', 'tini']);
+  });
+
+  it('a workspace without git identity only warns nothing breaks', async () => {
+    const ws = await workspace({ git: false });
+    const r = await sbx(['run', 'shell', '--', 'true'], {
+      cwd: ws,
+      env: { GIT_CONFIG_GLOBAL: '/dev/null', GIT_CONFIG_SYSTEM: '/dev/null', HOME: ws },
+    });
+    assert.equal(r.code, 0, r.stderr);
+  });
+
+  it('files written inside belong to the non-root host user, who has passwordless sudo inside', {
+    skip: noTestUser,
+  }, async () => {
+    const ws = await workspace({ owner: TEST_USER });
+    const r = await sbx(
+      ['run', 'shell', '--', 'sh', '-c', 'touch made-inside && id -un && sudo -n true && echo sudo-ok'],
+      { cwd: ws, asUser: TEST_USER },
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(r.stdout.trim().split('\n'), ['agent', 'sudo-ok']);
+    const st = statSync(join(ws, 'made-inside'));
+    assert.equal(st.uid, TEST_USER.uid);
+    assert.equal(st.gid, TEST_USER.gid);
+  });
+
+  it('a different agent in a workspace whose sandbox lacks it is a clear error; the shell works in any', async () => {
+    const ws = await workspace();
+    assert.equal((await sbx(['run', 'shell', '--', 'true'], { cwd: ws })).code, 0);
+    const r = await sbx(['run', 'claude', '--', '-p', 'hi'], { cwd: ws });
+    assert.equal(r.code, 75);
+    assert.match(r.stderr, /made for shell, and claude is not installed/);
+    assert.match(r.stderr, /Hint: /);
+    const ws2 = await workspace();
+    assert.equal((await sbx(['run', 'claude', '--', '--version'], { cwd: ws2 })).code, 0);
+    const shell = await sbx(['run', 'shell', '--', 'sh', '-c', 'command -v claude'], { cwd: ws2 });
+    assert.equal(shell.code, 0, shell.stderr);
+  });
+});
+
+describe('sbx run: streams, exit codes, env and volumes', { timeout: 300_000 }, () => {
+  it("pipes stdin through, keeps stdout and stderr apart, and exits with the command's code", async () => {
+    const ws = await workspace();
+    const piped = await sbx(['run', 'shell', '--', 'cat'], { cwd: ws, input: 'hi\n' });
+    assert.equal(piped.stdout, 'hi\n');
+    const split = await sbx(['run', 'shell', '--', 'sh', '-c', 'echo out; echo err >&2; exit 7'], {
+      cwd: ws,
+    });
+    assert.equal(split.code, 7);
+    assert.equal(split.stdout, 'out\n');
+    assert.match(split.stderr, /^err$/m);
+    assert.doesNotMatch(split.stdout, /err/);
+  });
+
+  it('passes -e, -e KEY and --env-file to the agent without storing their values in the container', async () => {
+    const ws = await workspace();
+    const file = join(ws, '..', `${ws.split('/').pop()}.env`);
+    writeFileSync(file, 'FROM_FILE=file-secret-5c1\n');
+    const r = await sbx(
+      [
+        'run',
+        'shell',
+        '-e',
+        'GIVEN=given-secret-9f2',
+        '-e',
+        'FROM_HOST',
+        '--env-file',
+        file,
+        '--',
+        'sh',
+        '-c',
+        'echo $GIVEN $FROM_HOST $FROM_FILE',
+      ],
+      {
+        cwd: ws,
+        env: { FROM_HOST: 'host-secret-7d3' },
+      },
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.trim(), 'given-secret-9f2 host-secret-7d3 file-secret-5c1');
+    const [c] = await containersOf(ws);
+    const inspected = JSON.stringify(await docker.getContainer(c!.Id).inspect());
+    for (const secret of ['given-secret-9f2', 'host-secret-7d3', 'file-secret-5c1'])
+      assert.ok(!inspected.includes(secret), secret);
+  });
+
+  it('mounts -v volumes, read-only when asked', async () => {
+    const ws = await workspace();
+    const data = join(ws, '..', `${ws.split('/').pop()}-data`);
+    mkdirSync(data);
+    writeFileSync(join(data, 'in.txt'), 'data!');
+    const r = await sbx(
+      [
+        'run',
+        'shell',
+        '-v',
+        `${data}:/data:ro`,
+        '--',
+        'sh',
+        '-c',
+        'cat /data/in.txt; touch /data/x 2>/dev/null || echo read-only',
+      ],
+      { cwd: ws },
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'data!read-only\n');
+  });
+
+  it("passes the host's proxy variables and trusts extra CA certificates (HTTPS through this machine's intercepting proxy)", async () => {
+    const ws = await workspace();
+    const r = await sbx(
+      [
+        'run',
+        'shell',
+        '--',
+        'sh',
+        '-c',
+        'echo "$NO_PROXY"; curl -sS -o /dev/null -w "%{http_code}\\n" https://registry.npmjs.org/-/ping; node -e "fetch(\'https://registry.npmjs.org/-/ping\').then(r => console.log(r.status))"',
+      ],
+      {
+        cwd: ws,
+        env: { NO_PROXY: 'localhost,127.0.0.1' },
+      },
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(r.stdout.trim().split('\n'), ['localhost,127.0.0.1', '200', '200']);
+  });
+});
+
+describe('sbx run: errors are one paragraph, a hint and a documented exit code, and change nothing', {
+  timeout: 300_000,
+}, () => {
+  const expectError = (r: { code: number; stderr: string }, code: number, pattern: RegExp) => {
+    assert.equal(r.code, code, r.stderr);
+    assert.match(r.stderr, pattern);
+    assert.match(r.stderr, /Hint: /);
+    assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+  };
+
+  it('unknown agent: lists them and suggests the nearest', async () => {
+    expectError(await sbx(['run', 'cluade']), 2, /Unknown agent "cluade".*claude, gemini/);
+    assert.match((await sbx(['run', 'cluade'])).stderr, /Did you mean `claude`/);
+  });
+
+  it('workspace missing or not a folder', async () => {
+    const ws = await workspace();
+    writeFileSync(join(ws, 'file'), '');
+    expectError(await sbx(['run', 'shell', join(ws, 'missing')]), 66, /does not exist/);
+    expectError(await sbx(['run', 'shell', join(ws, 'file')]), 66, /is not a folder/);
+  });
+
+  it('bad -e and -v, and a missing -v host path create nothing', async () => {
+    const ws = await workspace();
+    expectError(await sbx(['run', 'shell', '-e', '9X=1', '--', 'true'], { cwd: ws }), 2, /"9X=1"/);
+    expectError(
+      await sbx(['run', 'shell', '-v', 'nocolon', '--', 'true'], { cwd: ws }),
+      2,
+      /Invalid volume "nocolon"/,
+    );
+    expectError(
+      await sbx(['run', 'shell', '-v', '/nonexistent/x:/x', '--', 'true'], { cwd: ws }),
+      66,
+      /\/nonexistent\/x/,
+    );
+    assert.equal((await containersOf(ws)).length, 0);
+  });
+
+  it('no engine: says which socket was tried and how to start one', async () => {
+    const r = await sbx(['run', 'shell', '--', 'true'], {
+      env: { DOCKER_HOST: 'unix:///tmp/sbx-no-engine.sock' },
+    });
+    expectError(r, 69, /No container engine answered at unix:\/\/\/tmp\/sbx-no-engine.sock \(DOCKER_HOST\)/);
+    assert.match(r.stderr, /systemctl start docker/);
+  });
+
+  it("a failed template build exits 65 and shows the failing step's output, even though the stream ends cleanly", async () => {
+    const ws = await workspace();
+    const tpl = join(ws, '.sbx', 'templates', 'broken');
+    mkdirSync(tpl, { recursive: true });
+    writeFileSync(join(tpl, 'Dockerfile'), 'FROM sbx/base\nRUN echo "about to fail" && exit 3\n');
+    const r = await sbx(['run', 'shell', '--template', 'broken', '--', 'true'], { cwd: ws });
+    expectError(r, 65, /Building the template broken .* failed/);
+    assert.match(r.stderr, /\| about to fail/);
+    assert.match(r.stderr, /at Step 2\/\d+ : RUN/);
+    assert.equal((await containersOf(ws)).length, 0);
+  });
+
+  it('an image that is missing and cannot be pulled says so', async () => {
+    const ws = await workspace();
+    expectError(
+      await sbx(['run', 'shell', '--template', '127.0.0.1:1/sbx-test/none:1', '--', 'true'], { cwd: ws }),
+      68,
+      /could not be pulled/,
+    );
+  });
+
+  it('debug shows the stack trace', async () => {
+    const r = await sbx(['run', 'shell', '--debug', '--', 'true'], {
+      env: { DOCKER_HOST: 'unix:///tmp/sbx-no-engine.sock' },
+    });
+    assert.equal(r.code, 69);
+    assert.match(r.stderr, /\n\s+at /);
+  });
+});
+
+describe('sbx run: custom templates', { timeout: 600_000 }, () => {
+  it('builds a template folder FROM the agent template, honouring .dockerignore, and never rebuilds it unchanged', async () => {
+    const ws = await workspace();
+    const tpl = join(ws, 'my-template');
+    mkdirSync(join(tpl, 'ignored'), { recursive: true });
+    writeFileSync(
+      join(tpl, 'Dockerfile'),
+      'FROM sbx/base\nCOPY . /opt/ctx/\nRUN echo custom > /opt/marker\nLABEL dev.sbx.agents="shell"\n',
+    );
+    writeFileSync(join(tpl, '.dockerignore'), 'ignored\n');
+    writeFileSync(join(tpl, 'ignored', 'big.bin'), 'x');
+    writeFileSync(join(tpl, 'kept.txt'), 'kept');
+    const r = await sbx(
+      ['run', 'shell', '--template', './my-template', '--', 'sh', '-c', 'cat /opt/marker; ls /opt/ctx'],
+      { cwd: ws },
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'custom\nDockerfile\nkept.txt\n');
+    assert.match(r.stderr, /building template my-template/);
+    const ws2 = await workspace();
+    const again = await sbx(['run', 'shell', '--template', join(tpl), '--', 'cat', '/opt/marker'], {
+      cwd: ws2,
+    });
+    assert.equal(again.code, 0, again.stderr);
+    assert.doesNotMatch(again.stderr, /building/);
+    assert.ok(existsSync(join(tpl, 'ignored', 'big.bin')));
+  });
+});

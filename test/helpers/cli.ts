@@ -1,0 +1,98 @@
+import { spawn } from 'node:child_process';
+import { chownSync, mkdtempSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The project root (tests run from dist/test/...). */
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+export const BIN = join(ROOT, 'bin', 'run.js');
+
+/** Every resource a test run creates carries this label; cleanup removes by it. */
+export const TEST_LABEL = 'dev.sbx.test';
+export const RUN_ID = process.env.SBX_TEST_RUN ?? `t${process.pid}`;
+
+/** The unprivileged host user the suite runs sbx as (made by test/run.sh; in the docker group). */
+export const TEST_USER = { name: 'sbxtest', uid: 4242, gid: 4242, home: '/home/sbxtest' };
+
+export interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface RunOptions {
+  cwd?: string;
+  env?: Record<string, string | undefined>;
+  input?: string;
+  asUser?: typeof TEST_USER;
+  timeoutMs?: number;
+}
+
+/** Runs the built CLI as a user would, not on a terminal. */
+export function sbx(args: string[], options: RunOptions = {}): Promise<Result> {
+  const env: Record<string, string | undefined> = {
+    ...process.env,
+    SBX_LABELS: `${TEST_LABEL}=${RUN_ID}`,
+    ...(options.asUser ? { HOME: options.asUser.home, USER: options.asUser.name } : {}),
+    ...options.env,
+  };
+  return new Promise((resolvePromise, reject) => {
+    // setpriv --init-groups keeps the user's supplementary groups (docker), which spawn's uid option drops.
+    const user = options.asUser;
+    const argv = user
+      ? [
+          'setpriv',
+          `--reuid=${user.uid}`,
+          `--regid=${user.gid}`,
+          '--init-groups',
+          process.execPath,
+          BIN,
+          ...args,
+        ]
+      : [process.execPath, BIN, ...args];
+    const child = spawn(argv[0]!, argv.slice(1), {
+      cwd: options.cwd ?? ROOT,
+      env: env as NodeJS.ProcessEnv,
+      stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr!.on('data', (d) => {
+      stderr += d;
+    });
+    if (options.input !== undefined) child.stdin!.end(options.input);
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 300_000);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolvePromise({ code: code ?? (signal ? 128 : 1), stdout, stderr });
+    });
+  });
+}
+
+/** A fresh workspace folder (a git repository with an identity unless told otherwise). */
+export async function workspace(options: { owner?: typeof TEST_USER; git?: boolean } = {}): Promise<string> {
+  const dir = realpathSync(mkdtempSync(join(tmpdir(), 'sbx-ws-')));
+  if (options.git !== false) {
+    const { simpleGit } = await import('simple-git');
+    const git = simpleGit(dir);
+    await git.init();
+    await git.addConfig('user.name', 'Ada Tester');
+    await git.addConfig('user.email', 'ada@example.test');
+  }
+  if (options.owner) chownTree(dir, options.owner);
+  return dir;
+}
+
+function chownTree(dir: string, owner: typeof TEST_USER): void {
+  chownSync(dir, owner.uid, owner.gid);
+  for (const entry of readdirSync(dir)) {
+    const path = join(dir, entry);
+    if (statSync(path).isDirectory()) chownTree(path, owner);
+    else chownSync(path, owner.uid, owner.gid);
+  }
+}

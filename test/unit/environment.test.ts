@@ -1,0 +1,76 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import type { SbxError } from '../../src/cli/errors.js';
+import { extraCaCerts, proxyEnv } from '../../src/config/tls-proxy.js';
+import { resolveEndpoint } from '../../src/engine/connection.js';
+import { extraLabels, resolveWorkspace } from '../../src/sandbox/identity.js';
+
+const PEM = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+
+describe('extraCaCerts', () => {
+  it('reads PEM files from a folder or a file, skipping other files', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sbx-ca-'));
+    writeFileSync(join(dir, 'corp.pem'), PEM);
+    writeFileSync(join(dir, 'notes.txt'), 'x');
+    writeFileSync(join(dir, 'empty.crt'), 'not a cert');
+    assert.deepEqual(extraCaCerts(undefined, { SBX_CA_CERTS: dir }), [{ name: 'corp.crt', pem: PEM }]);
+    assert.deepEqual(extraCaCerts(join(dir, 'corp.pem'), {}), [{ name: 'corp.crt', pem: PEM }]);
+    assert.deepEqual(extraCaCerts(dir, { SBX_CA_CERTS: 'none' }), []);
+    assert.throws(
+      () => extraCaCerts('/nonexistent/ca', {}),
+      (err: SbxError) => err.kind === 'notFound',
+    );
+  });
+
+  it('passes only the proxy variables that are set', () => {
+    assert.deepEqual(proxyEnv({ HTTPS_PROXY: 'http://p:1', no_proxy: 'localhost', PATH: '/bin' }), {
+      HTTPS_PROXY: 'http://p:1',
+      no_proxy: 'localhost',
+    });
+  });
+});
+
+describe('resolveEndpoint', () => {
+  it('follows DOCKER_HOST and refuses what it cannot read', () => {
+    assert.deepEqual(resolveEndpoint({ DOCKER_HOST: 'unix:///tmp/x.sock' }).options, {
+      socketPath: '/tmp/x.sock',
+    });
+    assert.deepEqual(resolveEndpoint({ DOCKER_HOST: 'tcp://127.0.0.1:2375' }).options, {
+      host: '127.0.0.1',
+      port: 2375,
+      protocol: 'http',
+    });
+    assert.equal(
+      resolveEndpoint({ DOCKER_HOST: 'tcp://h:2376', DOCKER_TLS_VERIFY: '1' }).options.protocol,
+      'https',
+    );
+    assert.throws(
+      () => resolveEndpoint({ DOCKER_HOST: 'bogus' }),
+      (err: SbxError) => err.kind === 'usage',
+    );
+  });
+});
+
+describe('workspace and labels', () => {
+  it('resolves the real path and refuses a file or a missing folder', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sbx-ws-'));
+    writeFileSync(join(dir, 'f'), '');
+    assert.equal(resolveWorkspace('.', dir), dir);
+    assert.throws(
+      () => resolveWorkspace('f', dir),
+      (err: SbxError) => err.kind === 'notFound' && /not a folder/.test(err.message),
+    );
+    assert.throws(
+      () => resolveWorkspace('nope', dir),
+      (err: SbxError) => err.exitCode === 66,
+    );
+  });
+
+  it('parses SBX_LABELS', () => {
+    assert.deepEqual(extraLabels({ SBX_LABELS: 'a=1, b=x=y,' }), { a: '1', b: 'x=y' });
+    assert.deepEqual(extraLabels({}), {});
+  });
+});

@@ -1,0 +1,83 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { getAgent, launchCommand } from '../../src/agents/registry.js';
+import { LABEL, sandboxName } from '../../src/sandbox/identity.js';
+import { createOptions, execEnv, execUser } from '../../src/sandbox/spec.js';
+
+const plan = {
+  name: 'sbx-app-12345678',
+  workspace: '/home/ada/app',
+  agent: getAgent('claude'),
+  image: 'sbx/claude:abc',
+  templateRef: 'claude',
+  uid: 1001,
+  gid: 1002,
+  git: { name: 'Ada', email: 'ada@example.test' },
+  volumes: [{ host: '/data', container: '/data', readOnly: true }],
+  labels: { 'dev.sbx.test': 'x' },
+  version: '0.1.0',
+};
+
+describe('createOptions', () => {
+  it('mounts the workspace at the same path, labels it, and stores no secrets', () => {
+    const options = createOptions(plan);
+    assert.equal(options.WorkingDir, '/home/ada/app');
+    assert.deepEqual(options.HostConfig?.Binds, ['/home/ada/app:/home/ada/app', '/data:/data:ro']);
+    assert.equal(options.Labels?.[LABEL.workspace], '/home/ada/app');
+    assert.equal(options.Labels?.[LABEL.agent], 'claude');
+    assert.equal(options.Labels?.[LABEL.uid], '1001');
+    assert.equal(options.Labels?.['dev.sbx.test'], 'x');
+    assert.deepEqual(options.Env, [
+      'SBX_UID=1001',
+      'SBX_GID=1002',
+      'SBX_GIT_NAME=Ada',
+      'SBX_GIT_EMAIL=ada@example.test',
+    ]);
+  });
+});
+
+describe('execEnv', () => {
+  it("forwards only this agent's keys; user variables win", () => {
+    const env = execEnv({
+      agent: getAgent('claude'),
+      user: execUser(1001, 1002),
+      term: 'xterm',
+      hostEnv: { ANTHROPIC_API_KEY: 'k1', OPENAI_API_KEY: 'k2' },
+      proxy: { HTTPS_PROXY: 'http://proxy:3128' },
+      vars: [{ name: 'DISABLE_AUTOUPDATER', value: '0' }],
+    });
+    assert.ok(env.includes('ANTHROPIC_API_KEY=k1'));
+    assert.ok(!env.some((e) => e.startsWith('OPENAI_API_KEY=')));
+    assert.ok(env.includes('HOME=/home/agent'));
+    assert.ok(env.includes('HTTPS_PROXY=http://proxy:3128'));
+    assert.ok(env.includes('DISABLE_AUTOUPDATER=0'));
+    assert.ok(env.includes('TERM=xterm'));
+  });
+
+  it('keeps root as root', () => {
+    assert.deepEqual(execUser(0, 0), { user: '0:0', home: '/root', name: 'root' });
+  });
+});
+
+describe('launchCommand', () => {
+  it('appends arguments to the agent, but runs them as the command for the shell', () => {
+    assert.deepEqual(launchCommand(getAgent('claude'), ['-p', 'hi']), [
+      'claude',
+      '--dangerously-skip-permissions',
+      '-p',
+      'hi',
+    ]);
+    assert.deepEqual(launchCommand(getAgent('gemini'), []), ['gemini', '--yolo']);
+    assert.deepEqual(launchCommand(getAgent('shell'), ['cat']), ['cat']);
+    assert.deepEqual(launchCommand(getAgent('shell'), []), ['bash', '-l']);
+  });
+});
+
+describe('sandboxName', () => {
+  it('is readable, stable and distinct per path', () => {
+    assert.match(sandboxName('/home/ada/My App'), /^sbx-my-app-[0-9a-f]{8}$/);
+    assert.equal(sandboxName('/a/app'), sandboxName('/a/app'));
+    assert.notEqual(sandboxName('/a/app'), sandboxName('/b/app'));
+    assert.match(sandboxName('/'), /^sbx-root-/);
+  });
+});
