@@ -56,10 +56,12 @@ The workspace is mounted at the same absolute path and is the working directory.
       description:
         "Set a variable (KEY=VALUE), or pass the host's (KEY). Repeatable. Given to the agent only, not stored in the container.",
       multiple: true,
+      multipleNonGreedy: true,
     }),
     'env-file': Flags.string({
       description: 'Read variables from a file of KEY=VALUE lines. Repeatable.',
       multiple: true,
+      multipleNonGreedy: true,
     }),
     template: Flags.string({
       char: 't',
@@ -69,6 +71,7 @@ The workspace is mounted at the same absolute path and is the working directory.
       char: 'v',
       description: 'Mount a host path: HOST:CONTAINER[:ro]. Repeatable; applies when the sandbox is created.',
       multiple: true,
+      multipleNonGreedy: true,
     }),
   };
 

@@ -40,7 +40,13 @@ export abstract class BaseCommand extends Command {
       /Nonexistent flag|Unexpected argument|Missing .*required/i.test(err.message)
     ) {
       exitCode = EXIT_CODES.usage;
-      text = `Error: ${err.message.split('\n')[0]}\nHint: see \`sbx ${this.id?.replaceAll(':', ' ') ?? ''} --help\`.`;
+      const message = err.message
+        .split('\n')
+        .map((l) => l.trim())
+        .filter((l) => l && !/See more help/.test(l))
+        .join(' ')
+        .replace(/ Note: .*$/, '');
+      text = `Error: ${message}\nHint: see \`sbx ${this.id?.replaceAll(':', ' ') ?? ''} --help\`.`;
     } else {
       exitCode = EXIT_CODES.internal;
       text = `Error: unexpected failure: ${err.message}${debug ? '' : '\nHint: run again with --debug for details, and report it if it persists.'}`;

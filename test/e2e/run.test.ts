@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { sbx, TEST_USER, workspace } from '../helpers/cli.js';
@@ -348,5 +348,39 @@ describe('sbx run: custom templates', { timeout: 600_000 }, () => {
     assert.equal(again.code, 0, again.stderr);
     assert.doesNotMatch(again.stderr, /building/);
     assert.ok(existsSync(join(tpl, 'ignored', 'big.bin')));
+  });
+});
+
+describe('sbx run: configuration', { timeout: 300_000 }, () => {
+  it('a broken config file is an error naming the file, and the file is left as it was', async () => {
+    const ws = await workspace();
+    const dir = join(ws, '..', `${ws.split('/').pop()}-config`);
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'config.json'), '{"templates": {"shell": ');
+    const r = await sbx(['run', 'shell', '--', 'true'], { cwd: ws, env: { SBX_CONFIG_DIR: dir } });
+    assert.equal(r.code, 78, r.stderr);
+    assert.match(r.stderr, new RegExp(`${join(dir, 'config.json')} cannot be used`));
+    assert.equal(readFileSync(join(dir, 'config.json'), 'utf8'), '{"templates": {"shell": ');
+    writeFileSync(join(dir, 'config.json'), '{"templates": {"shell": 42}}');
+    const invalid = await sbx(['run', 'shell', '--', 'true'], { cwd: ws, env: { SBX_CONFIG_DIR: dir } });
+    assert.equal(invalid.code, 78, invalid.stderr);
+    assert.match(invalid.stderr, /`templates\/shell` must be string/);
+  });
+
+  it('a default template per agent comes from the config', async () => {
+    const ws = await workspace();
+    const dir = join(ws, '..', `${ws.split('/').pop()}-config`);
+    mkdirSync(join(dir, 'templates', 'marked'), { recursive: true });
+    writeFileSync(
+      join(dir, 'templates', 'marked', 'Dockerfile'),
+      'FROM sbx/base\nRUN echo from-config > /opt/marker\n',
+    );
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ templates: { shell: 'marked' } }));
+    const r = await sbx(['run', 'shell', '--', 'cat', '/opt/marker'], {
+      cwd: ws,
+      env: { SBX_CONFIG_DIR: dir },
+    });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'from-config\n');
   });
 });
