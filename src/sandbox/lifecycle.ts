@@ -73,6 +73,13 @@ export async function ensureSandbox(req: SandboxRequest): Promise<Sandbox> {
     );
   }
   const owner = statSync(req.workspace);
+  const git = await gitIdentity(req.workspace);
+  const warnings: string[] = [];
+  if (!git.name || !git.email) {
+    warnings.push(
+      `git has no ${git.name ? 'user.email' : git.email ? 'user.name' : 'user.name or user.email'} for ${req.workspace}, so commits made in the sandbox will lack it; set it with \`git config --global user.name "Your Name"\` and \`git config --global user.email you@example.com\`.`,
+    );
+  }
   const id = await createContainer(
     createOptions({
       name,
@@ -82,7 +89,7 @@ export async function ensureSandbox(req: SandboxRequest): Promise<Sandbox> {
       templateRef: templateSpec,
       uid: owner.uid,
       gid: owner.gid,
-      git: await gitIdentity(req.workspace),
+      git,
       volumes: req.volumes,
       labels,
       version: req.version,
@@ -108,7 +115,7 @@ export async function ensureSandbox(req: SandboxRequest): Promise<Sandbox> {
     uid: owner.uid,
     gid: owner.gid,
     created: true,
-    warnings: [],
+    warnings,
   };
   req.onCreated?.(sandbox);
   return sandbox;
