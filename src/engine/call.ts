@@ -19,3 +19,16 @@ export async function call<T>(what: string, fn: (docker: Docker) => Promise<T>):
 }
 
 export const statusOf = (err: unknown): number | undefined => (err as { statusCode?: number }).statusCode;
+
+/** Like call, but "no such object" (404) is undefined instead of an error. */
+export async function callOrMissing<T>(
+  what: string,
+  fn: (docker: Docker) => Promise<T>,
+): Promise<T | undefined> {
+  try {
+    return await call(what, fn);
+  } catch (err) {
+    if (statusOf(err) === 404) return undefined;
+    throw err;
+  }
+}

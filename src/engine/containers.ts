@@ -1,16 +1,11 @@
 import type Docker from 'dockerode';
-import { call, statusOf } from './call.js';
+import { call, callOrMissing, statusOf } from './call.js';
 
 export type ContainerInfo = Docker.ContainerInspectInfo;
 
 /** The container by name or id, or undefined when the engine has none. One round trip. */
-export async function inspectContainer(nameOrId: string): Promise<ContainerInfo | undefined> {
-  try {
-    return await call(`inspect container ${nameOrId}`, (docker) => docker.getContainer(nameOrId).inspect());
-  } catch (err) {
-    if (statusOf(err) === 404) return undefined;
-    throw err;
-  }
+export function inspectContainer(nameOrId: string): Promise<ContainerInfo | undefined> {
+  return callOrMissing(`inspect container ${nameOrId}`, (docker) => docker.getContainer(nameOrId).inspect());
 }
 
 /**
@@ -36,32 +31,4 @@ export async function startContainer(id: string): Promise<void> {
   } catch (err) {
     if (statusOf(err) !== 304) throw err;
   }
-}
-
-/** Stops a container; already stopped (304) is success. */
-export async function stopContainer(id: string, timeoutSeconds = 10): Promise<void> {
-  try {
-    await call(`stop container ${id.slice(0, 12)}`, (docker) =>
-      docker.getContainer(id).stop({ t: timeoutSeconds }),
-    );
-  } catch (err) {
-    if (statusOf(err) !== 304) throw err;
-  }
-}
-
-export async function removeContainer(id: string, force = false): Promise<void> {
-  try {
-    await call(`remove container ${id.slice(0, 12)}`, (docker) =>
-      docker.getContainer(id).remove({ force, v: true }),
-    );
-  } catch (err) {
-    if (statusOf(err) !== 404) throw err;
-  }
-}
-
-/** Containers carrying every given label (key or key=value), running or not. */
-export async function listContainers(labels: string[]): Promise<Docker.ContainerInfo[]> {
-  return call(`list containers ${labels.join(',')}`, (docker) =>
-    docker.listContainers({ all: true, filters: { label: labels } }),
-  );
 }

@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import type Docker from 'dockerode';
 import { SbxError } from '../cli/errors.js';
-import { call, statusOf } from './call.js';
+import { call, callOrMissing } from './call.js';
 import { engine } from './connection.js';
 
 export type ImageInfo = Docker.ImageInspectInfo;
@@ -17,13 +17,8 @@ export interface ProgressEvent {
   aux?: { ID?: string };
 }
 
-export async function inspectImage(ref: string): Promise<ImageInfo | undefined> {
-  try {
-    return await call(`inspect image ${ref}`, (docker) => docker.getImage(ref).inspect());
-  } catch (err) {
-    if (statusOf(err) === 404) return undefined;
-    throw err;
-  }
+export function inspectImage(ref: string): Promise<ImageInfo | undefined> {
+  return callOrMissing(`inspect image ${ref}`, (docker) => docker.getImage(ref).inspect());
 }
 
 export interface BuildRequest {
@@ -75,14 +70,6 @@ export async function tagImage(id: string, ref: string): Promise<void> {
   const [repo, tag] =
     colon > ref.lastIndexOf('/') ? [ref.slice(0, colon), ref.slice(colon + 1)] : [ref, 'latest'];
   await call(`tag image ${id.slice(7, 19)} as ${ref}`, (docker) => docker.getImage(id).tag({ repo, tag }));
-}
-
-export async function removeImage(ref: string): Promise<void> {
-  try {
-    await call(`remove image ${ref}`, (docker) => docker.getImage(ref).remove({ force: true }));
-  } catch (err) {
-    if (statusOf(err) !== 404) throw err;
-  }
 }
 
 async function follow(
