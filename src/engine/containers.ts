@@ -32,3 +32,17 @@ export async function startContainer(id: string): Promise<void> {
     if (statusOf(err) !== 304) throw err;
   }
 }
+
+/** Stops (if needed) and removes a container; already gone (404) is success. */
+export async function removeContainer(id: string, force: boolean): Promise<void> {
+  await callOrMissing(`remove container ${id.slice(0, 12)}`, (docker) =>
+    docker.getContainer(id).remove({ force }),
+  );
+}
+
+/** Containers carrying every given label (key or key=value), running or not. One round trip. */
+export function listContainers(labels: string[]): Promise<Docker.ContainerInfo[]> {
+  return call(`list containers ${labels.join(',')}`, (docker) =>
+    docker.listContainers({ all: true, filters: { label: labels } }),
+  );
+}

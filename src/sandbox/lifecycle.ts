@@ -140,7 +140,7 @@ async function reattach(info: ContainerInfo, req: SandboxRequest): Promise<Sandb
       'conflict',
       `The sandbox ${name} of ${req.workspace} was made for ${agent}, and ${req.agent.name} is not installed in its image (${info.Config.Image}).`,
       {
-        hint: `Run \`sbx run ${agent}\` here, or remove the sandbox with \`docker rm -f ${name}\` (your workspace files stay) and run \`sbx run ${req.agent.name}\` again.`,
+        hint: `Run \`sbx run ${agent}\` here, or remove the sandbox with \`sbx rm -f ${name}\` (your workspace files stay) and run \`sbx run ${req.agent.name}\` again.`,
       },
     );
   }
@@ -151,7 +151,7 @@ async function reattach(info: ContainerInfo, req: SandboxRequest): Promise<Sandb
       'conflict',
       `The sandbox ${name} already exists without the volume${missing.length > 1 ? 's' : ''} ${missing.join(', ')}; volumes are set when a sandbox is created.`,
       {
-        hint: `Remove the sandbox (docker rm -f ${name}; your workspace files stay) and run again with the volumes, or run without -v.`,
+        hint: `Remove the sandbox (sbx rm -f ${name}; your workspace files stay) and run again with the volumes, or run without -v.`,
       },
     );
   }

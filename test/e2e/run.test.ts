@@ -385,3 +385,50 @@ describe('sbx run: configuration', { timeout: 300_000 }, () => {
     assert.equal(r.stdout, 'from-config\n');
   });
 });
+
+describe('sbx ls and sbx rm', { timeout: 300_000 }, () => {
+  it('lists sandboxes by label (table, --json, -q, filters) and removes only the container', async () => {
+    const [ws1, ws2] = [await workspace(), await workspace()];
+    writeFileSync(join(ws1, 'keep.txt'), 'mine');
+    for (const ws of [ws1, ws2])
+      assert.equal((await sbx(['run', 'shell', '--', 'true'], { cwd: ws })).code, 0);
+    const list = JSON.parse((await sbx(['ls', '--json'])).stdout) as Array<Record<string, unknown>>;
+    const mine = list.filter((s) => s.workspace === ws1 || s.workspace === ws2);
+    assert.equal(mine.length, 2);
+    for (const s of mine) {
+      assert.deepEqual(Object.keys(s).sort(), [
+        'agent',
+        'created',
+        'id',
+        'image',
+        'name',
+        'ports',
+        'running',
+        'status',
+        'template',
+        'workspace',
+      ]);
+      assert.equal(s.agent, 'shell');
+      assert.equal(s.running, true);
+    }
+    const names = (await sbx(['ls', '-q', '--agent', 'shell', '--status', 'running'])).stdout.split('\n');
+    for (const s of mine) assert.ok(names.includes(String(s.name)));
+    const table = (await sbx(['ls'])).stdout;
+    assert.match(table, /^SANDBOX\s+AGENT\s+STATUS\s+WORKSPACE\s+TEMPLATE\s+CREATED/);
+    assert.ok(table.includes(ws1));
+
+    const refused = await sbx(['rm', '.'], { cwd: ws1 });
+    assert.equal(refused.code, 75, refused.stderr);
+    assert.match(refused.stderr, /is running/);
+    assert.equal((await containersOf(ws1)).length, 1);
+
+    const removed = await sbx(
+      ['rm', '-f', '.', String(mine.find((s) => s.workspace === ws2)!.id).slice(0, 12)],
+      { cwd: ws1 },
+    );
+    assert.equal(removed.code, 0, removed.stderr);
+    assert.equal((await containersOf(ws1)).length, 0);
+    assert.equal((await containersOf(ws2)).length, 0);
+    assert.equal(readFileSync(join(ws1, 'keep.txt'), 'utf8'), 'mine');
+  });
+});

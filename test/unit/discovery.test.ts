@@ -1,0 +1,47 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import type { SbxError } from '../../src/cli/errors.js';
+import { findSandbox, type SandboxSummary } from '../../src/sandbox/discovery.js';
+
+const ws = mkdtempSync(join(tmpdir(), 'sbx-find-'));
+const sandbox = (id: string, name: string, workspace: string): SandboxSummary => ({
+  id,
+  name,
+  agent: 'shell',
+  status: 'Up',
+  running: true,
+  workspace,
+  template: 'base',
+  image: 'sbx/base:x',
+  created: '2026-01-01T00:00:00.000Z',
+  ports: [],
+});
+const all = [
+  sandbox('abc123', 'sbx-one', ws),
+  sandbox('abd456', 'sbx-two', '/other'),
+  sandbox('ff0000', 'abc', '/third'),
+];
+
+describe('findSandbox', () => {
+  it('finds by name first, then workspace path, then unique id prefix', () => {
+    assert.equal(findSandbox(all, 'sbx-two').name, 'sbx-two');
+    assert.equal(findSandbox(all, 'abc').name, 'abc', 'a name wins over an id prefix');
+    assert.equal(findSandbox(all, '.', ws).name, 'sbx-one');
+    assert.equal(findSandbox(all, ws).name, 'sbx-one');
+    assert.equal(findSandbox(all, 'abd').name, 'sbx-two');
+  });
+
+  it('lists the matches of an ambiguous prefix, and says how to see them when nothing matches', () => {
+    assert.throws(
+      () => findSandbox(all, 'ab'),
+      (err: SbxError) => err.exitCode === 2 && /sbx-one \(abc123\), sbx-two \(abd456\)/.test(err.message),
+    );
+    assert.throws(
+      () => findSandbox(all, 'zzz'),
+      (err: SbxError) => err.kind === 'notFound' && /sbx ls/.test(err.hint ?? ''),
+    );
+  });
+});
