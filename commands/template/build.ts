@@ -1,13 +1,8 @@
-import { join } from 'node:path';
 import { Args, Flags } from '@oclif/core';
 import { agentNames, getAgent } from '../../src/agents/registry.js';
 import { BaseCommand } from '../../src/cli/base-command.js';
 import { ImageProgress } from '../../src/cli/progress.js';
-import { configDir, readConfig } from '../../src/config/config.js';
-import { extraCaCerts, proxyEnv } from '../../src/config/tls-proxy.js';
-import { extraLabels } from '../../src/sandbox/identity.js';
-import { ensureTemplateImage } from '../../src/templates/build.js';
-import { resolveTemplate } from '../../src/templates/template.js';
+import { ensureTemplate, templateSpecFor } from '../../src/sandbox/template-image.js';
 
 export interface TemplateBuildResult {
   templates: Array<{ template: string; image: string; hash?: string; built: boolean }>;
@@ -47,18 +42,13 @@ export default class TemplateBuild extends BaseCommand {
 
   async run(): Promise<TemplateBuildResult> {
     const { argv, flags } = await this.parse(TemplateBuild);
-    const config = await readConfig();
     const requested =
       (argv as string[]).length > 0 ? (argv as string[]) : agentNames().map((a) => getAgent(a).template);
     const names = [...new Set(requested)];
     const results: TemplateBuildResult['templates'] = [];
     for (const name of names) {
-      const spec = agentNames().includes(name) ? (config.templates?.[name] ?? getAgent(name).template) : name;
-      const source = resolveTemplate(spec, process.cwd(), join(configDir(), 'templates'));
-      const image = await ensureTemplateImage(source, {
-        caCerts: extraCaCerts(config.caCerts),
-        labels: extraLabels(),
-        buildargs: proxyEnv(),
+      const spec = agentNames().includes(name) ? await templateSpecFor(getAgent(name), undefined) : name;
+      const image = await ensureTemplate(spec, process.cwd(), {
         nocache: flags['no-cache'],
         reporter: new ImageProgress(),
       });

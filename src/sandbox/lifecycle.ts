@@ -1,9 +1,6 @@
 import { statSync } from 'node:fs';
-import { join } from 'node:path';
 import type { AgentSpec } from '../agents/registry.js';
 import { SbxError } from '../cli/errors.js';
-import { configDir, readConfig } from '../config/config.js';
-import { extraCaCerts, proxyEnv } from '../config/tls-proxy.js';
 import {
   type ContainerInfo,
   createContainer,
@@ -11,11 +8,11 @@ import {
   startContainer,
 } from '../engine/containers.js';
 import { gitIdentity } from '../git/identity.js';
-import { ensureTemplateImage, type ImageReporter } from '../templates/build.js';
-import { resolveTemplate } from '../templates/template.js';
+import type { ImageReporter } from '../templates/build.js';
 import { extraLabels, LABEL, sandboxName } from './identity.js';
 import { bindOf, type VolumeMount } from './options.js';
 import { createOptions } from './spec.js';
+import { ensureTemplate, templateSpecFor } from './template-image.js';
 
 export interface SandboxRequest {
   workspace: string;
@@ -51,17 +48,8 @@ export async function ensureSandbox(req: SandboxRequest): Promise<Sandbox> {
   const existing = await inspectContainer(name);
   if (existing) return reattach(existing, req);
 
-  const config = await readConfig();
-  const templateSpec = req.template ?? config.templates?.[req.agent.name] ?? req.agent.template;
-  const source = resolveTemplate(templateSpec, req.workspace, join(configDir(), 'templates'));
-  const labels = extraLabels();
-  const image = await ensureTemplateImage(source, {
-    caCerts: extraCaCerts(config.caCerts),
-    labels,
-    buildargs: proxyEnv(),
-    nocache: false,
-    reporter: req.reporter,
-  });
+  const templateSpec = await templateSpecFor(req.agent, req.template);
+  const image = await ensureTemplate(templateSpec, req.workspace, { nocache: false, reporter: req.reporter });
   const agents = (image.info.Config?.Labels?.[LABEL.agents] ?? '').split(',');
   if (req.agent.name !== 'shell' && !agents.includes(req.agent.name)) {
     throw new SbxError(
@@ -91,7 +79,7 @@ export async function ensureSandbox(req: SandboxRequest): Promise<Sandbox> {
       gid: owner.gid,
       git,
       volumes: req.volumes,
-      labels,
+      labels: extraLabels(),
       version: req.version,
     }),
   );
