@@ -84,7 +84,12 @@ export async function ensureSandbox(req: SandboxRequest): Promise<Sandbox> {
     }),
   );
   if (!id) {
-    const raced = await inspectContainer(name);
+    // The engine reserves the name before the other caller's container can be inspected: wait for it.
+    let raced = await inspectContainer(name);
+    for (const deadline = Date.now() + 10_000; !raced && Date.now() < deadline; ) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      raced = await inspectContainer(name);
+    }
     if (!raced)
       throw new SbxError(
         'conflict',
