@@ -25,7 +25,7 @@ export abstract class BaseCommand extends Command {
     return input;
   }
 
-  override async catch(err: Error & { oclif?: { exit?: number }; code?: string }): Promise<void> {
+  override async catch(err: Error & { oclif?: { exit?: number } }): Promise<void> {
     // oclif's own exits (this.exit) pass through untouched.
     if (err.constructor?.name === 'ExitError') throw err;
     const debug = debugEnabled();
@@ -34,11 +34,8 @@ export abstract class BaseCommand extends Command {
     if (err instanceof SbxError) {
       exitCode = err.exitCode;
       text = `Error: ${err.message}${err.hint ? `\nHint: ${err.hint}` : ''}`;
-    } else if (
-      err.oclif?.exit === 2 ||
-      err.code?.startsWith?.('FAILED_') ||
-      /Nonexistent flag|Unexpected argument|Missing .*required/i.test(err.message)
-    ) {
+    } else if (err.oclif?.exit === 2) {
+      // oclif's own errors (flag and argument parsing, this.error) all carry exit 2: usage.
       exitCode = EXIT_CODES.usage;
       const message = err.message
         .split('\n')
