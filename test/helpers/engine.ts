@@ -35,20 +35,3 @@ export async function cleanupTestResources(): Promise<void> {
 export async function containersOf(workspace: string): Promise<Docker.ContainerInfo[]> {
   return docker.listContainers({ all: true, filters: { label: [`dev.sbx.workspace=${workspace}`] } });
 }
-
-/** Runs a command in a container as root and returns its stdout (for checks from outside sbx). */
-export async function execOutput(id: string, cmd: string[]): Promise<string> {
-  const exec = await docker
-    .getContainer(id)
-    .exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true, User: '0' });
-  const stream = await exec.start({ hijack: true, stdin: false });
-  const { PassThrough } = await import('node:stream');
-  const out = new PassThrough();
-  let text = '';
-  out.on('data', (d) => {
-    text += d;
-  });
-  docker.modem.demuxStream(stream, out, new PassThrough());
-  await new Promise((r) => stream.on('end', r));
-  return text;
-}
