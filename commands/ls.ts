@@ -1,9 +1,12 @@
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../src/cli/base-command.js';
-import { listSandboxes, type SandboxSummary } from '../src/sandbox/discovery.js';
+import { table } from '../src/cli/render.js';
+import { describeSandboxes, listSandboxes, type SandboxSummary } from '../src/sandbox/discovery.js';
 
 export default class Ls extends BaseCommand {
-  static override description = 'List sandboxes: running first, then by workspace.';
+  static override description = `List sandboxes: running first, then by workspace.
+
+--json prints an array with one object per sandbox: id, name, agent, state (running, paused or stopped), status (the engine's words), workspace, default (false for a sandbox made with --name), template (as asked for), image, created (ISO 8601), uid and gid (of the workspace owner), ports (hostIp, hostPort, boundPort while running, containerPort, protocol) and limits (cpus, memory in bytes, pidsLimit; 0 is no limit).`;
 
   static override enableJsonFlag = true;
 
@@ -19,40 +22,38 @@ export default class Ls extends BaseCommand {
   static override flags = {
     agent: Flags.string({ description: 'Only sandboxes of this agent.' }),
     quiet: Flags.boolean({ char: 'q', description: 'Only names, one per line.' }),
-    status: Flags.string({ description: 'Only sandboxes in this state.', options: ['running', 'stopped'] }),
+    status: Flags.string({
+      description: 'Only sandboxes in this state.',
+      options: ['running', 'paused', 'stopped'],
+    }),
   };
+
+  static override summary = 'List sandboxes.';
 
   async run(): Promise<SandboxSummary[]> {
     const { flags } = await this.parse(Ls);
-    const sandboxes = (await listSandboxes()).filter(
-      (s) =>
-        (!flags.agent || s.agent === flags.agent) &&
-        (!flags.status || s.running === (flags.status === 'running')),
+    const refs = (await listSandboxes()).filter(
+      (s) => (!flags.agent || s.agent === flags.agent) && (!flags.status || s.state === flags.status),
     );
-    if (this.jsonEnabled()) return sandboxes;
-    if (flags.quiet) {
-      for (const s of sandboxes) this.log(s.name);
-      return sandboxes;
+    if (flags.quiet && !this.jsonEnabled()) {
+      for (const s of refs) this.log(s.name);
+      return [];
     }
-    const rows = [
-      ['SANDBOX', 'AGENT', 'STATUS', 'WORKSPACE', 'TEMPLATE', 'CREATED'],
-      ...sandboxes.map((s) => [
-        s.name,
-        s.agent,
-        s.status,
-        s.workspace,
-        s.template,
-        s.created.replace('T', ' ').slice(0, 16),
+    const sandboxes = await describeSandboxes(refs);
+    if (this.jsonEnabled()) return sandboxes;
+    this.log(
+      table([
+        ['SANDBOX', 'AGENT', 'STATUS', 'WORKSPACE', 'TEMPLATE', 'CREATED'],
+        ...sandboxes.map((s) => [
+          s.name,
+          s.agent,
+          s.status,
+          s.workspace,
+          s.template,
+          s.created.replace('T', ' ').slice(0, 16),
+        ]),
       ]),
-    ];
-    const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-    for (const row of rows)
-      this.log(
-        row
-          .map((cell, i) => cell.padEnd(widths[i]!))
-          .join('  ')
-          .trimEnd(),
-      );
+    );
     return sandboxes;
   }
 }

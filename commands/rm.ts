@@ -1,13 +1,10 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../src/cli/base-command.js';
-import { SbxError } from '../src/cli/errors.js';
+import { type BatchResult, forEachSandbox } from '../src/cli/batch.js';
+import { confirm, interactive } from '../src/cli/confirm.js';
+import { SbxError, usageError } from '../src/cli/errors.js';
 import { removeContainer } from '../src/engine/containers.js';
-import { findSandbox, listSandboxes } from '../src/sandbox/discovery.js';
-
-export interface RmResult {
-  removed: string[];
-  failed: Array<{ sandbox: string; error: string; exitCode: number }>;
-}
+import { listSandboxes } from '../src/sandbox/discovery.js';
 
 export default class Rm extends BaseCommand {
   static override args = {
@@ -18,7 +15,7 @@ export default class Rm extends BaseCommand {
   };
 
   static override description =
-    'Remove sandboxes. Only the container goes: workspace files are never touched. A running sandbox needs -f.';
+    'Remove sandboxes. Only the container goes: workspace files and agent logins are never touched. A running sandbox needs -f.';
 
   static override enableJsonFlag = true;
 
@@ -31,41 +28,61 @@ export default class Rm extends BaseCommand {
       command: '<%= config.bin %> <%= command.id %> -f sbx-app-1a2b3c4d',
       description: 'Remove a sandbox even while it runs.',
     },
+    {
+      command: '<%= config.bin %> <%= command.id %> --all',
+      description: 'Remove every sandbox (asks once).',
+    },
   ];
 
   static override flags = {
+    all: Flags.boolean({ char: 'a', description: 'Remove every sandbox; asks once on a terminal.' }),
     force: Flags.boolean({
       char: 'f',
-      description: 'Remove running sandboxes too (they are stopped first).',
+      description: 'Remove running sandboxes too (they are stopped first), and do not ask.',
     }),
   };
 
   static override strict = false;
 
-  async run(): Promise<RmResult> {
+  static override summary = 'Remove sandboxes (never workspace files or logins).';
+
+  async run(): Promise<BatchResult> {
     const { argv, flags } = await this.parse(Rm);
     const refs = argv as string[];
-    if (refs.length === 0) this.error('Name at least one sandbox.', { exit: 2 });
-    const all = await listSandboxes();
-    const result: RmResult = { removed: [], failed: [] };
-    for (const ref of refs) {
-      try {
-        const sandbox = findSandbox(all, ref);
-        if (sandbox.running && !flags.force) {
-          throw new SbxError('conflict', `${sandbox.name} is running.`, {
-            hint: `Stop it first, or use \`sbx rm -f ${ref}\`.`,
-          });
-        }
-        await removeContainer(sandbox.id, flags.force);
-        result.removed.push(sandbox.name);
-        if (!this.jsonEnabled()) this.log(sandbox.name);
-      } catch (err) {
-        if (!(err instanceof SbxError)) throw err;
-        result.failed.push({ sandbox: ref, error: err.message, exitCode: err.exitCode });
-        process.stderr.write(`Error: ${ref}: ${err.message}${err.hint ? ` ${err.hint}` : ''}\n`);
+    if (refs.length > 0 === Boolean(flags.all))
+      throw usageError(
+        'Name the sandboxes to remove, or use --all (not both).',
+        'See `sbx ls` for their names.',
+      );
+    const targets = flags.all ? await listSandboxes() : refs;
+    if (flags.all && !flags.force) {
+      if (!interactive())
+        throw usageError(
+          'rm --all asks before removing, and there is no terminal to ask on.',
+          'Add -f to remove them all without asking.',
+        );
+      if (targets.length === 0) return { done: [], failed: [] };
+      const running = targets.filter((s) => typeof s !== 'string' && s.state !== 'stopped').length;
+      const ok = await confirm(
+        `Remove all ${targets.length} sandboxes${running ? ` (${running} running, stopped first)` : ''}? Workspace files and agent logins stay.`,
+      );
+      if (!ok) {
+        process.stderr.write('sbx: nothing removed.\n');
+        return { done: [], failed: [] };
       }
     }
-    if (result.failed[0]) process.exitCode = result.failed[0].exitCode;
-    return result;
+    const force = flags.force || flags.all;
+    return forEachSandbox(
+      targets,
+      async (sandbox) => {
+        if (sandbox.state !== 'stopped' && !force) {
+          throw new SbxError('conflict', `${sandbox.name} is running.`, {
+            hint: `Stop it first (sbx stop ${sandbox.name}), or use \`sbx rm -f ${sandbox.name}\`.`,
+          });
+        }
+        await removeContainer(sandbox.id, force);
+      },
+      { json: this.jsonEnabled() },
+    );
   }
 }

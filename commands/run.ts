@@ -1,14 +1,12 @@
 import { Args, Flags } from '@oclif/core';
 import { agentNames, getAgent, launchCommand } from '../src/agents/registry.js';
+import { runInSandbox } from '../src/cli/attach.js';
 import { BaseCommand } from '../src/cli/base-command.js';
+import { EXIT_CODES, SbxError } from '../src/cli/errors.js';
 import { ImageProgress } from '../src/cli/progress.js';
-import { withTerminal } from '../src/cli/terminal.js';
-import { proxyEnv } from '../src/config/tls-proxy.js';
-import { execAttached } from '../src/engine/exec.js';
+import { createFlags, envFlags, envVars, sandboxOptions } from '../src/cli/sandbox-flags.js';
 import { resolveWorkspace } from '../src/sandbox/identity.js';
 import { ensureSandbox } from '../src/sandbox/lifecycle.js';
-import { type EnvVar, parseEnvArgs, parseEnvFile, parseVolume } from '../src/sandbox/options.js';
-import { execEnv, execUser } from '../src/sandbox/spec.js';
 
 export default class Run extends BaseCommand {
   static override args = {
@@ -48,34 +46,25 @@ The workspace is mounted at the same absolute path and is the working directory.
       command: '<%= config.bin %> <%= command.id %> codex -e OPENAI_API_KEY -v ~/data:/data:ro',
       description: 'Pass a variable from the host and mount a folder read-only.',
     },
+    {
+      command: '<%= config.bin %> <%= command.id %> claude -d --name review -p 0:3000 --memory 8g',
+      description: 'A second, named sandbox on this folder: agent in the background, a port, a memory limit.',
+    },
   ];
 
   static override flags = {
-    env: Flags.string({
-      char: 'e',
+    ...createFlags,
+    ...envFlags,
+    detached: Flags.boolean({
+      char: 'd',
       description:
-        "Set a variable (KEY=VALUE), or pass the host's (KEY). Repeatable. Given to the agent only, not stored in the container.",
-      multiple: true,
-      multipleNonGreedy: true,
-    }),
-    'env-file': Flags.string({
-      description: 'Read variables from a file of KEY=VALUE lines. Repeatable.',
-      multiple: true,
-      multipleNonGreedy: true,
-    }),
-    template: Flags.string({
-      char: 't',
-      description: 'Template for a new sandbox: a name, a folder with a Dockerfile, or an image reference.',
-    }),
-    volume: Flags.string({
-      char: 'v',
-      description: 'Mount a host path: HOST:CONTAINER[:ro]. Repeatable; applies when the sandbox is created.',
-      multiple: true,
-      multipleNonGreedy: true,
+        'Start the agent in the background and return; it keeps running after sbx exits. `sbx run AGENT` again attaches to it.',
     }),
   };
 
   static override strict = false;
+
+  static override summary = "Create or reattach this workspace's sandbox and launch an agent in it.";
 
   static override usage = '<%= command.id %> AGENT [WORKSPACE] [FLAGS] [-- AGENT_ARGS...]';
 
@@ -89,23 +78,14 @@ The workspace is mounted at the same absolute path and is the working directory.
     }
     const agent = getAgent(args.agent);
     const workspace = resolveWorkspace(args.workspace);
-    const vars: EnvVar[] = [];
-    const unset: string[] = [];
-    for (const parsed of [
-      ...(flags['env-file'] ?? []).map((f) => parseEnvFile(f)),
-      parseEnvArgs(flags.env ?? []),
-    ]) {
-      vars.push(...parsed.vars);
-      unset.push(...parsed.unset);
-    }
+    const options = sandboxOptions(flags);
+    const { vars, unset } = await envVars(flags);
     if (unset.length > 0) this.warn(`not set on this host, so not passed: ${unset.join(', ')}`);
-    const volumes = (flags.volume ?? []).map((v) => parseVolume(v));
 
     const sandbox = await ensureSandbox({
       workspace,
       agent,
-      template: flags.template,
-      volumes,
+      ...options,
       version: this.config.version,
       reporter: new ImageProgress(),
       onCreated: (s) =>
@@ -113,28 +93,28 @@ The workspace is mounted at the same absolute path and is the working directory.
     });
     for (const warning of sandbox.warnings) this.warn(warning);
 
-    const user = execUser(sandbox.uid, sandbox.gid);
-    const code = await withTerminal((terminal) =>
-      execAttached({
-        containerId: sandbox.id,
-        cmd: ['/usr/local/bin/sbx-exec', ...launchCommand(agent, agentArgs)],
-        user: user.user,
-        env: execEnv({
-          agent,
-          user,
-          term: terminal ? (process.env.TERM ?? 'xterm-256color') : undefined,
-          hostEnv: process.env,
-          proxy: proxyEnv(),
-          vars,
-        }),
-        workdir: workspace,
-        tty: terminal !== undefined,
-        stdin: process.stdin,
-        stdout: process.stdout,
-        stderr: process.stderr,
-        ...(terminal ? { size: terminal.size, onResize: terminal.onResize } : {}),
-      }),
-    );
+    const code = await runInSandbox({
+      sandbox,
+      agent,
+      cmd: launchCommand(agent, agentArgs),
+      vars,
+      workdir: workspace,
+      tty: 'auto',
+      stdin: true,
+      session: flags.detached ? 'detach' : 'attach',
+    });
+    if (flags.detached) {
+      if (code === EXIT_CODES.conflict) {
+        throw new SbxError('conflict', `${agent.name} already runs in the background of ${sandbox.name}.`, {
+          hint: `Attach to it with \`sbx run ${agent.name}\`${options.name ? ` --name ${options.name}` : ''} in ${workspace}.`,
+        });
+      }
+      if (code === 0) {
+        process.stderr.write(
+          `sbx: ${agent.name} runs in the background of ${sandbox.name}; attach with \`sbx run ${agent.name}${options.name ? ` --name ${options.name}` : ''}\` here, or \`sbx shell ${sandbox.name}\` then \`tmux attach -t sbx-${agent.name}\`.\n`,
+        );
+      }
+    }
     if (code !== 0) this.exit(code);
   }
 }

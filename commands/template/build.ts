@@ -40,6 +40,8 @@ export default class TemplateBuild extends BaseCommand {
 
   static override strict = false;
 
+  static override summary = 'Build template images.';
+
   async run(): Promise<TemplateBuildResult> {
     const { argv, flags } = await this.parse(TemplateBuild);
     const requested =

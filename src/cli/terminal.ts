@@ -10,11 +10,14 @@ const SIGNALS = ['SIGTERM', 'SIGHUP'] as const;
 /**
  * Runs fn with the terminal in raw mode when stdin and stdout are both terminals (keys, Ctrl-C
  * included, go to the sandbox), and restores it on every way out: return, throw, or a signal.
- * Without a terminal fn gets undefined and nothing is changed.
+ * Without a terminal (or when not enabled) fn gets undefined and nothing is changed.
  */
-export async function withTerminal<T>(fn: (terminal: Terminal | undefined) => Promise<T>): Promise<T> {
+export async function withTerminal<T>(
+  fn: (terminal: Terminal | undefined) => Promise<T>,
+  enabled = true,
+): Promise<T> {
   const { stdin, stdout } = process;
-  if (!stdin.isTTY || !stdout.isTTY) return fn(undefined);
+  if (!enabled || !stdin.isTTY || !stdout.isTTY) return fn(undefined);
 
   const wasRaw = stdin.isRaw;
   const restore = () => {
@@ -27,7 +30,6 @@ export async function withTerminal<T>(fn: (terminal: Terminal | undefined) => Pr
   for (const s of SIGNALS) process.on(s, onSignal);
   process.on('exit', restore);
   stdin.setRawMode(true);
-  stdin.resume();
   try {
     return await fn({
       size: () => ({ rows: stdout.rows, columns: stdout.columns }),

@@ -1,22 +1,170 @@
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
-import { SbxError } from '../cli/errors.js';
+import { join, resolve } from 'node:path';
+import { agentNames, getAgent } from '../agents/registry.js';
+import { SbxError, usageError } from '../cli/errors.js';
+import { parseCpus, parseEnvArgs, parseMemory, parsePidsLimit, parsePort } from '../sandbox/options.js';
 
-/** The user configuration, stored by conf as JSON and validated against SCHEMA on every read. */
+/** The user configuration, stored by conf as JSON; every key is described and checked by KEYS. */
 export interface SbxConfig {
-  /** Default template per agent: a template name, a folder path or an image reference. */
   templates?: Record<string, string>;
-  /** A PEM file or a folder of them, trusted in template builds and sandboxes. "none" disables. */
+  env?: string[];
   caCerts?: string;
+  limits?: { cpus?: number; memory?: string; pidsLimit?: number };
+  ports?: string[];
 }
 
-const SCHEMA = {
-  templates: {
-    type: 'object',
-    additionalProperties: { type: 'string', minLength: 1 },
+export interface ConfigKey {
+  key: string;
+  description: string;
+  /** A list: `sbx config set KEY V1 V2 ...` replaces it. */
+  list: boolean;
+  /** The value stored for what the user typed; throws an SbxError naming the valid choices. */
+  parse(raw: string): string | number;
+  /** What applies when the key is unset. */
+  fallback: string;
+  /** Checks only `set` makes (a file may vanish later; reading the config must not fail for it). */
+  checkOnSet?: (value: string | number) => void;
+}
+
+const text = (raw: string) => {
+  if (!raw.trim()) throw usageError('The value is empty.', 'Give a value, or use `sbx config unset KEY`.');
+  return raw;
+};
+
+/** Every configuration key: the schema `set` checks values against and every read validates the file by. */
+export const KEYS: readonly ConfigKey[] = [
+  ...agentNames().map((agent) => ({
+    key: `templates.${agent}`,
+    description: `Template of new ${agent} sandboxes: a template name, a folder with a Dockerfile, or an image reference.`,
+    list: false,
+    parse: text,
+    fallback: `the built-in ${getAgent(agent).template} template`,
+  })),
+  {
+    key: 'env',
+    description:
+      "Variables given to every agent and exec: KEY (the host's value at run time) or KEY=VALUE (stored in this file).",
+    list: true,
+    parse: (raw) => {
+      parseEnvArgs([raw], { [raw]: '' });
+      return raw;
+    },
+    fallback: 'none',
   },
-  caCerts: { type: 'string', minLength: 1 },
-} as const;
+  {
+    key: 'caCerts',
+    description:
+      'Extra CA certificates (a PEM file or a folder of them) trusted in templates and sandboxes; "none" for none.',
+    list: false,
+    parse: (raw) => (raw === 'none' ? raw : resolve(text(raw).replace(/^~(?=$|\/)/, homedir()))),
+    checkOnSet: (path) => {
+      if (path !== 'none' && !existsSync(String(path)))
+        throw usageError(
+          `${path} does not exist.`,
+          'Give a PEM file, a folder of .crt/.pem files, or "none".',
+        );
+    },
+    fallback: 'SBX_CA_CERTS, else /usr/local/share/ca-certificates',
+  },
+  {
+    key: 'limits.cpus',
+    description: 'CPUs of a new sandbox (e.g. 2 or 1.5); 0 for no limit.',
+    list: false,
+    parse: parseCpus,
+    fallback: '0 (no limit)',
+  },
+  {
+    key: 'limits.memory',
+    description: 'Memory of a new sandbox (e.g. 4g, 512m); 0 for no limit.',
+    list: false,
+    parse: (raw) => {
+      parseMemory(raw);
+      return raw.trim();
+    },
+    fallback: "80% of the engine's memory",
+  },
+  {
+    key: 'limits.pidsLimit',
+    description: 'Processes of a new sandbox; 0 for no limit.',
+    list: false,
+    parse: parsePidsLimit,
+    fallback: '4096',
+  },
+  {
+    key: 'ports',
+    description: 'Ports published by every new sandbox that gets no -p: [HOST_IP:]HOST:CONTAINER.',
+    list: true,
+    parse: (raw) => {
+      parsePort(raw);
+      return raw;
+    },
+    fallback: 'none',
+  },
+];
+
+/** The key definition, or a usage error listing the valid keys (with the likeliest one first). */
+export function configKey(key: string): ConfigKey {
+  const found = KEYS.find((k) => k.key === key);
+  if (found) return found;
+  throw usageError(
+    `Unknown configuration key "${key}".`,
+    `Valid keys: ${KEYS.map((k) => k.key).join(', ')}.`,
+  );
+}
+
+/** Parses what the user typed for a key into the value stored; a list takes every value given. */
+export function parseConfigValue(def: ConfigKey, raws: string[]): unknown {
+  if (raws.length === 0) throw usageError(`Give a value for ${def.key}.`, def.description);
+  if (!def.list && raws.length > 1)
+    throw usageError(`${def.key} takes one value, not ${raws.length}.`, def.description);
+  const parse = (raw: string) => {
+    try {
+      const value = def.parse(raw);
+      def.checkOnSet?.(value);
+      return value;
+    } catch (err) {
+      if (!(err instanceof SbxError)) throw err;
+      throw usageError(`${def.key}: ${err.message}`, err.hint ?? def.description);
+    }
+  };
+  return def.list ? raws.map(parse) : parse(raws[0]!);
+}
+
+/** Each stored key with its value, in dotted form ("limits.cpus"), for validation and `config list`. */
+export function flatten(config: object, prefix = ''): Array<[string, unknown]> {
+  return Object.entries(config).flatMap(
+    ([k, v]): Array<[string, unknown]> =>
+      v !== null && typeof v === 'object' && !Array.isArray(v)
+        ? flatten(v, `${prefix}${k}.`)
+        : [[`${prefix}${k}`, v]],
+  );
+}
+
+/** Checks a stored configuration; the first problem is returned as text naming the key. */
+export function validateConfig(config: unknown): string | undefined {
+  if (config === null || typeof config !== 'object' || Array.isArray(config))
+    return 'the file does not hold a JSON object';
+  for (const [key, value] of flatten(config)) {
+    const def = KEYS.find((k) => k.key === key);
+    if (!def) return `"${key}" is not a configuration key (valid: ${KEYS.map((k) => k.key).join(', ')})`;
+    const values = def.list ? value : [value];
+    if (!Array.isArray(values)) return `${key} must be a list of strings, not ${JSON.stringify(value)}`;
+    for (const item of values) {
+      if (typeof item !== 'string' && typeof item !== 'number')
+        return `${key} has the invalid value ${JSON.stringify(item)}`;
+      try {
+        const parsed = def.parse(String(item));
+        if (typeof parsed !== typeof item)
+          return `${key} must be a ${typeof parsed}, not ${JSON.stringify(item)}`;
+      } catch (err) {
+        return `${key} has the invalid value ${JSON.stringify(item)}: ${(err as Error).message}`;
+      }
+    }
+  }
+  return undefined;
+}
 
 /** Where sbx keeps its configuration and user templates. SBX_CONFIG_DIR overrides it. */
 export function configDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -27,33 +175,74 @@ export function configDir(env: NodeJS.ProcessEnv = process.env): string {
 
 export const configFile = () => join(configDir(), 'config.json');
 
+interface Store {
+  store: SbxConfig;
+  set(key: string, value: unknown): void;
+  delete(key: string): void;
+}
+
+const broken = (problem: string, cause?: unknown) =>
+  new SbxError('config', `The configuration file ${configFile()} cannot be used: ${problem}.`, {
+    cause,
+    hint: 'Fix it by hand (`sbx config set --help` lists the keys and values), or move it away to start over; sbx never resets it, so your settings stay until you decide.',
+  });
+
 let loaded: SbxConfig | undefined;
 
 /**
- * Reads the configuration (conf is imported only when a command needs it). A broken file is an
- * error naming the file and the problem; it is never reset, so the user's settings are not lost.
+ * Reads and validates the configuration. Reading needs no library (it is on the path of every
+ * `sbx run`); a broken file is an error naming the file and the problem, never a reset.
  */
 export async function readConfig(): Promise<SbxConfig> {
   if (loaded) return loaded;
-  const { default: Conf } = await import('conf');
+  let raw: string;
   try {
-    const store = new Conf<SbxConfig>({
-      projectName: 'sbx',
-      cwd: configDir(),
-      configName: 'config',
-      schema: SCHEMA as never,
-      clearInvalidConfig: false,
-    });
-    loaded = store.store;
-    return loaded;
+    raw = await readFile(configFile(), 'utf8');
   } catch (err) {
-    throw new SbxError(
-      'config',
-      `The configuration file ${configFile()} cannot be used: ${(err as Error).message}`,
-      {
-        cause: err,
-        hint: `Fix or remove the file by hand (sbx never resets it, so your settings stay until you decide).`,
-      },
-    );
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      loaded = {};
+      return loaded;
+    }
+    throw broken((err as Error).message, err);
   }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch (err) {
+    throw broken(`it is not valid JSON (${(err as Error).message})`, err);
+  }
+  const problem = validateConfig(parsed);
+  if (problem) throw broken(problem);
+  loaded = parsed as SbxConfig;
+  return loaded;
+}
+
+/** conf, for writes (atomic, dotted keys); the file is validated first so a write never hides a broken one. */
+async function open(): Promise<Store> {
+  await readConfig();
+  const { default: Conf } = await import('conf');
+  const store = new Conf<SbxConfig>({
+    projectName: 'sbx',
+    cwd: configDir(),
+    configName: 'config',
+    clearInvalidConfig: false,
+  }) as unknown as Store;
+  return store;
+}
+
+/** Stores a value already checked by parseConfigValue. */
+export async function setConfig(key: string, value: unknown): Promise<void> {
+  (await open()).set(key, value);
+  loaded = undefined;
+}
+
+export async function unsetConfig(key: string): Promise<void> {
+  const store = await open();
+  store.delete(key);
+  // Leave no empty sections behind ("limits": {}), so the file stays as small as what was set.
+  const section = key.split('.')[0]!;
+  const value = (store.store as Record<string, unknown>)[section];
+  if (value && typeof value === 'object' && !Array.isArray(value) && Object.keys(value).length === 0)
+    store.delete(section);
+  loaded = undefined;
 }

@@ -46,3 +46,12 @@ export function listContainers(labels: string[]): Promise<Docker.ContainerInfo[]
     docker.listContainers({ all: true, filters: { label: labels } }),
   );
 }
+
+/** Stops a container (SIGTERM, then SIGKILL after `seconds`); already stopped (304) is success. */
+export async function stopContainer(id: string, seconds = 10): Promise<void> {
+  try {
+    await call(`stop container ${id.slice(0, 12)}`, (docker) => docker.getContainer(id).stop({ t: seconds }));
+  } catch (err) {
+    if (statusOf(err) !== 304) throw err;
+  }
+}

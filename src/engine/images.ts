@@ -85,3 +85,19 @@ async function follow(
     );
   });
 }
+
+/** Images whose repository is one of `repositories` (every tag), with their tags and labels. */
+export async function listImages(repositories: string[]): Promise<Docker.ImageInfo[]> {
+  if (repositories.length === 0) return [];
+  return call(`list images ${repositories.join(',')}`, (docker) =>
+    docker.listImages({ filters: { reference: repositories.flatMap((r) => [r, `${r}:*`]) } }),
+  );
+}
+
+/**
+ * Removes one image reference (a tag, or an id with all its tags). Already gone is success; an
+ * image a container still uses is refused by the engine (409), which the caller reports.
+ */
+export async function removeImage(ref: string): Promise<void> {
+  await callOrMissing(`remove image ${ref}`, (docker) => docker.getImage(ref).remove({ noprune: false }));
+}

@@ -1,25 +1,56 @@
 import { realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { notFoundError, usageError } from '../cli/errors.js';
-import { listContainers } from '../engine/containers.js';
+import { type ContainerInfo, inspectContainer, listContainers } from '../engine/containers.js';
+import { inspectImage } from '../engine/images.js';
 import { LABEL } from './identity.js';
 
-/** A sandbox as `sbx ls --json` reports it: a stable schema. */
-export interface SandboxSummary {
+/** A sandbox as one list call shows it: enough to name, filter and sort it. */
+export interface SandboxRef {
   id: string;
   name: string;
   agent: string;
+  /** running, paused, or stopped (every other engine state). */
+  state: 'running' | 'paused' | 'stopped';
+  /** The engine's words, e.g. "Up 5 minutes", "Exited (0) 2 hours ago". */
   status: string;
-  running: boolean;
   workspace: string;
+  /** The workspace's default sandbox (not made with --name). */
+  default: boolean;
   template: string;
   image: string;
   created: string;
-  ports: Array<{ hostIp?: string; hostPort?: number; containerPort: number; protocol: string }>;
+  /** The workspace owner's UID/GID, which the sandbox's agent user has inside. */
+  uid: number;
+  gid: number;
 }
 
-/** Every sbx sandbox on the engine, found by label; foreign containers are never listed. */
-export async function listSandboxes(): Promise<SandboxSummary[]> {
+export interface PortSummary {
+  hostIp: string;
+  /** The port asked for; 0 when the engine was asked to pick one. */
+  hostPort: number;
+  /** The port in use while the sandbox runs (the one picked for 0), else absent. */
+  boundPort?: number;
+  containerPort: number;
+  protocol: string;
+}
+
+/** A sandbox as `sbx ls --json` reports it; this is the documented, stable schema. */
+export interface SandboxSummary extends SandboxRef {
+  ports: PortSummary[];
+  limits: { cpus: number; memory: number; pidsLimit: number };
+}
+
+const stateOf = (engineState: string): SandboxRef['state'] =>
+  engineState === 'running' || engineState === 'paused' ? engineState : 'stopped';
+
+const ORDER = { running: 0, paused: 1, stopped: 2 } as const;
+
+/**
+ * Every sbx sandbox on the engine, found by label in one call: running first, then by workspace.
+ * Foreign containers are never listed; labels sbx does not know are ignored.
+ */
+export async function listSandboxes(): Promise<SandboxRef[]> {
   const containers = await listContainers([`${LABEL.managed}=true`]);
   return containers
     .map((c) => {
@@ -28,48 +59,85 @@ export async function listSandboxes(): Promise<SandboxSummary[]> {
         id: c.Id,
         name: (c.Names[0] ?? c.Id).replace(/^\//, ''),
         agent: labels[LABEL.agent] ?? '?',
+        state: stateOf(c.State),
         status: c.Status,
-        running: c.State === 'running',
         workspace: labels[LABEL.workspace] ?? '?',
+        default: labels[LABEL.named] !== 'true',
         template: labels[LABEL.template] ?? '?',
         image: c.Image,
         created: new Date(c.Created * 1000).toISOString(),
-        ports: (c.Ports ?? []).map((p) => ({
-          ...(p.IP ? { hostIp: p.IP } : {}),
-          ...(p.PublicPort ? { hostPort: p.PublicPort } : {}),
-          containerPort: p.PrivatePort,
-          protocol: p.Type,
-        })),
+        uid: Number(labels[LABEL.uid] ?? 1000),
+        gid: Number(labels[LABEL.gid] ?? 1000),
       };
     })
     .sort(
       (a, b) =>
-        Number(b.running) - Number(a.running) ||
+        ORDER[a.state] - ORDER[b.state] ||
         a.workspace.localeCompare(b.workspace) ||
+        Number(b.default) - Number(a.default) ||
         a.name.localeCompare(b.name),
     );
 }
 
+/** The full summary of each sandbox (inspected in parallel); one removed meanwhile is left out. */
+export async function describeSandboxes(refs: SandboxRef[]): Promise<SandboxSummary[]> {
+  const infos = await Promise.all(refs.map((r) => inspectContainer(r.id)));
+  return refs.flatMap((ref, i) => (infos[i] ? [summarize(ref, infos[i])] : []));
+}
+
+export function summarize(ref: SandboxRef, info: ContainerInfo): SandboxSummary {
+  const bound = info.NetworkSettings?.Ports ?? {};
+  const ports = Object.entries(info.HostConfig.PortBindings ?? {}).flatMap(([key, bindings]) => {
+    const [port, protocol = 'tcp'] = key.split('/');
+    return ((bindings ?? []) as Array<{ HostIp?: string; HostPort?: string }>).map((b, i) => {
+      const live = (bound[key] as Array<{ HostPort?: string }> | null | undefined)?.[i]?.HostPort;
+      return {
+        hostIp: b.HostIp || '0.0.0.0',
+        hostPort: Number(b.HostPort || 0),
+        ...(info.State.Running && live ? { boundPort: Number(live) } : {}),
+        containerPort: Number(port),
+        protocol,
+      };
+    });
+  });
+  return {
+    ...ref,
+    state: info.State.Running ? (info.State.Paused ? 'paused' : 'running') : 'stopped',
+    ports,
+    limits: {
+      cpus: (info.HostConfig.NanoCpus ?? 0) / 1e9,
+      memory: info.HostConfig.Memory ?? 0,
+      pidsLimit: Math.max(0, info.HostConfig.PidsLimit ?? 0),
+    },
+  };
+}
+
 /**
- * Finds the sandbox a user named: by name, by unique id prefix, or by workspace path ('.' is here).
- * An ambiguous prefix is an error listing the matches.
+ * Finds the sandbox a user named: by name, by unique id prefix, or by workspace path ('.' is here;
+ * a path with several sandboxes means its default one). An ambiguous prefix is an error listing
+ * the matches.
  */
-export function findSandbox(all: SandboxSummary[], ref: string, cwd = process.cwd()): SandboxSummary {
+export function findSandbox<T extends SandboxRef>(all: T[], ref: string, cwd = process.cwd()): T {
   const byName = all.find((s) => s.name === ref);
   if (byName) return byName;
-  if (ref === '.' || ref.includes('/')) {
+  if (ref === '.' || ref === '..' || ref.includes('/') || ref.startsWith('~')) {
     let path = resolve(cwd, ref);
     try {
       path = realpathSync(path);
     } catch {}
     const byPath = all.filter((s) => s.workspace === path);
-    if (byPath.length === 1) return byPath[0]!;
+    const chosen = byPath.length === 1 ? byPath[0] : byPath.find((s) => s.default);
+    if (chosen) return chosen;
     if (byPath.length > 1) {
       throw usageError(
-        `${path} has several sandboxes: ${byPath.map((s) => s.name).join(', ')}.`,
+        `${path} has several sandboxes and none is its default: ${byPath.map((s) => s.name).join(', ')}.`,
         'Name one of them.',
       );
     }
+    throw notFoundError(
+      `${path} has no sandbox.`,
+      'Create one with `sbx run AGENT` or `sbx create AGENT` there.',
+    );
   }
   const byId = /^[0-9a-f]+$/.test(ref) ? all.filter((s) => s.id.startsWith(ref)) : [];
   if (byId.length === 1) return byId[0]!;
@@ -83,4 +151,40 @@ export function findSandbox(all: SandboxSummary[], ref: string, cwd = process.cw
     `No sandbox named ${ref}, with that id prefix, or for that workspace.`,
     'See them with `sbx ls`.',
   );
+}
+
+/** Everything `sbx inspect` shows. Variables are listed by name only: values may be secrets. */
+export interface SandboxDetails extends SandboxSummary {
+  templateHash: string | null;
+  sbxVersion: string | null;
+  startedAt: string | null;
+  user: { name: string; uid: number; gid: number };
+  git: { name: string | null; email: string | null };
+  mounts: Array<{ type: string; source: string; destination: string; readOnly: boolean }>;
+  envNames: string[];
+}
+
+export async function sandboxDetails(ref: SandboxRef): Promise<SandboxDetails> {
+  const info = await inspectContainer(ref.id);
+  if (!info) throw notFoundError(`The sandbox ${ref.name} was removed meanwhile.`, 'See `sbx ls`.');
+  const image = await inspectImage(info.Image);
+  const env = new Map(
+    (info.Config.Env ?? []).map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)] as const),
+  );
+  const labels = info.Config.Labels ?? {};
+  return {
+    ...summarize(ref, info),
+    templateHash: image?.Config?.Labels?.['dev.sbx.template.hash'] ?? null,
+    sbxVersion: labels[LABEL.version] ?? null,
+    startedAt: info.State.Running ? info.State.StartedAt : null,
+    user: { name: ref.uid === 0 ? 'root' : 'agent', uid: ref.uid, gid: ref.gid },
+    git: { name: env.get('SBX_GIT_NAME') ?? null, email: env.get('SBX_GIT_EMAIL') ?? null },
+    mounts: (info.Mounts ?? []).map((m) => ({
+      type: m.Type,
+      source: m.Type === 'volume' ? (m.Name ?? m.Source) : m.Source,
+      destination: m.Destination,
+      readOnly: !m.RW,
+    })),
+    envNames: [...env.keys()].sort(),
+  };
 }

@@ -12,6 +12,8 @@ export const LABEL = {
   version: 'dev.sbx.version',
   uid: 'dev.sbx.uid',
   gid: 'dev.sbx.gid',
+  /** Set on sandboxes made with --name; the others are their workspace's default sandbox. */
+  named: 'dev.sbx.named',
   /** Set on images: the agents installed in them. */
   agents: 'dev.sbx.agents',
 } as const;

@@ -1,17 +1,20 @@
 import { statSync } from 'node:fs';
 import type { AgentSpec } from '../agents/registry.js';
 import { SbxError } from '../cli/errors.js';
+import { readConfig } from '../config/config.js';
 import {
   type ContainerInfo,
   createContainer,
   inspectContainer,
+  listContainers,
   startContainer,
 } from '../engine/containers.js';
+import { engineInfo } from '../engine/system.js';
 import { gitIdentity } from '../git/identity.js';
 import type { ImageReporter } from '../templates/build.js';
 import { extraLabels, LABEL, sandboxName } from './identity.js';
-import { bindOf, type VolumeMount } from './options.js';
-import { createOptions } from './spec.js';
+import { bindOf, type Limits, type PortMapping, parsePort, portKey, type VolumeMount } from './options.js';
+import { createOptions, effectiveLimits } from './spec.js';
 import { ensureTemplate, templateSpecFor } from './template-image.js';
 
 export interface SandboxRequest {
@@ -20,6 +23,12 @@ export interface SandboxRequest {
   /** --template as typed; undefined means the configured default, else the agent's own. */
   template: string | undefined;
   volumes: VolumeMount[];
+  /** -p as typed; none means the configured default ports. */
+  ports: PortMapping[];
+  /** Limits given on the command line; the rest come from the config, then the defaults. */
+  limits: Partial<Limits>;
+  /** --name: a named sandbox on the workspace instead of its default one. */
+  name: string | undefined;
   version: string;
   reporter: ImageReporter;
   /** Told once when a new sandbox is created (not on reattach). */
@@ -44,12 +53,17 @@ export interface Sandbox {
  * and that caller adopts the first one's container.
  */
 export async function ensureSandbox(req: SandboxRequest): Promise<Sandbox> {
-  const name = sandboxName(req.workspace);
-  const existing = await inspectContainer(name);
+  const name = req.name ?? sandboxName(req.workspace);
+  const existing =
+    (await inspectContainer(name)) ?? (req.name ? undefined : await renamedDefault(req.workspace));
   if (existing) return reattach(existing, req);
 
+  const config = await readConfig();
   const templateSpec = await templateSpecFor(req.agent, req.template);
-  const image = await ensureTemplate(templateSpec, req.workspace, { nocache: false, reporter: req.reporter });
+  const [image, engine] = await Promise.all([
+    ensureTemplate(templateSpec, req.workspace, { nocache: false, reporter: req.reporter }),
+    engineInfo(),
+  ]);
   const agents = (image.info.Config?.Labels?.[LABEL.agents] ?? '').split(',');
   if (req.agent.name !== 'shell' && !agents.includes(req.agent.name)) {
     throw new SbxError(
@@ -79,6 +93,9 @@ export async function ensureSandbox(req: SandboxRequest): Promise<Sandbox> {
       gid: owner.gid,
       git,
       volumes: req.volumes,
+      ports: req.ports.length > 0 ? req.ports : (config.ports ?? []).map((p) => parsePort(p)),
+      limits: effectiveLimits(req.limits, config.limits ?? {}, engine),
+      named: req.name !== undefined,
       labels: extraLabels(),
       version: req.version,
     }),
@@ -114,16 +131,29 @@ export async function ensureSandbox(req: SandboxRequest): Promise<Sandbox> {
   return sandbox;
 }
 
+/** The workspace's default sandbox when it was renamed behind sbx's back (docker rename): found by label. */
+async function renamedDefault(workspace: string): Promise<ContainerInfo | undefined> {
+  const found = (await listContainers([`${LABEL.managed}=true`, `${LABEL.workspace}=${workspace}`])).find(
+    (c) => c.Labels?.[LABEL.named] !== 'true',
+  );
+  return found ? inspectContainer(found.Id) : undefined;
+}
+
 async function reattach(info: ContainerInfo, req: SandboxRequest): Promise<Sandbox> {
   const labels = info.Config.Labels ?? {};
   const name = info.Name.replace(/^\//, '');
-  if (labels[LABEL.managed] !== 'true' || labels[LABEL.workspace] !== req.workspace) {
+  if (labels[LABEL.managed] !== 'true') {
+    throw new SbxError('conflict', `A container named ${name} exists, and it is not an sbx sandbox.`, {
+      hint: req.name
+        ? 'Choose another --name.'
+        : `Rename or remove that container (docker rename ${name} other-name), then run sbx again.`,
+    });
+  }
+  if (labels[LABEL.workspace] !== req.workspace) {
     throw new SbxError(
       'conflict',
-      `A container named ${name} exists, but it is not sbx's sandbox for ${req.workspace}.`,
-      {
-        hint: `Rename or remove that container (docker rename ${name} other-name), then run sbx again.`,
-      },
+      `The sandbox ${name} belongs to the workspace ${labels[LABEL.workspace]}, not ${req.workspace}.`,
+      { hint: req.name ? 'Choose another --name for this workspace.' : 'Run sbx in that workspace.' },
     );
   }
   const agent = labels[LABEL.agent] ?? '?';
@@ -148,7 +178,24 @@ async function reattach(info: ContainerInfo, req: SandboxRequest): Promise<Sandb
       },
     );
   }
+  const published = new Set(Object.keys(info.HostConfig.PortBindings ?? {}));
+  const unpublished = req.ports.filter((p) => !published.has(portKey(p)));
+  if (unpublished.length > 0) {
+    throw new SbxError(
+      'conflict',
+      `The sandbox ${name} already exists without the port${unpublished.length > 1 ? 's' : ''} ${unpublished.map(portKey).join(', ')}; ports are published when a sandbox is created.`,
+      {
+        hint: `See its ports with \`sbx ports ${name}\`; to change them, remove it (sbx rm -f ${name}; your workspace files stay) and run again with -p.`,
+      },
+    );
+  }
   const warnings: string[] = [];
+  const limits = Object.keys(req.limits);
+  if (limits.length > 0) {
+    warnings.push(
+      `the sandbox ${name} exists, so ${limits.map((l) => `--${l === 'pidsLimit' ? 'pids-limit' : l}`).join(', ')} did not change it; limits apply when a sandbox is created (see them with \`sbx inspect ${name}\`).`,
+    );
+  }
   if (req.template !== undefined && req.template !== labels[LABEL.template]) {
     warnings.push(
       `the sandbox ${name} was created from the template ${labels[LABEL.template]}; --template ${req.template} applies only when a sandbox is created.`,

@@ -103,3 +103,117 @@ export function parseVolume(arg: string, cwd = process.cwd()): VolumeMount {
 }
 
 export const bindOf = (v: VolumeMount) => `${v.host}:${v.container}${v.readOnly ? ':ro' : ''}`;
+
+export interface PortMapping {
+  hostIp: string;
+  /** 0: the engine picks a free port. */
+  hostPort: number;
+  containerPort: number;
+  protocol: 'tcp' | 'udp';
+}
+
+/**
+ * `-p [HOST_IP:]HOST:CONTAINER[/tcp|/udp]`, or `-p CONTAINER`. Without HOST_IP the port is bound to
+ * 127.0.0.1 only (unlike docker's 0.0.0.0): a sandbox's dev server is not offered to the network
+ * unless the user says so. HOST 0 asks the engine for a free port.
+ */
+export function parsePort(arg: string): PortMapping {
+  const bad = (why: string) =>
+    usageError(
+      `Invalid port "${arg}": ${why}.`,
+      'Use -p [HOST_IP:]HOST_PORT:CONTAINER_PORT[/udp], e.g. -p 3000:3000, -p 0:8080 (a free port), -p 0.0.0.0:8080:80.',
+    );
+  const [spec, protocol = 'tcp', ...rest] = arg.split('/');
+  if (rest.length > 0 || (protocol !== 'tcp' && protocol !== 'udp')) throw bad('the protocol is tcp or udp');
+  let hostIp = '127.0.0.1';
+  let ports = spec ?? '';
+  const ipv6 = /^\[([0-9a-fA-F:.]+)\]:(.*)$/.exec(ports);
+  if (ipv6) {
+    hostIp = ipv6[1]!;
+    ports = ipv6[2]!;
+  } else if (ports.split(':').length === 3) {
+    hostIp = ports.slice(0, ports.indexOf(':'));
+    ports = ports.slice(hostIp.length + 1);
+    if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(hostIp)) throw bad(`"${hostIp}" is not an IP address`);
+  }
+  const parts = ports.split(':');
+  if (parts.length > 2) throw bad('too many colons');
+  const numbers = parts.map((p) => (/^\d+$/.test(p) ? Number(p) : Number.NaN));
+  const containerPort = numbers[numbers.length - 1]!;
+  const hostPort = parts.length === 2 ? numbers[0]! : 0;
+  if (!(containerPort >= 1 && containerPort <= 65535))
+    throw bad('the container port is a number from 1 to 65535');
+  if (!(hostPort >= 0 && hostPort <= 65535)) throw bad('the host port is a number from 0 to 65535');
+  return { hostIp, hostPort, containerPort, protocol };
+}
+
+export const portKey = (p: PortMapping) => `${p.containerPort}/${p.protocol}`;
+
+/** Resource limits of a sandbox; 0 means no limit. */
+export interface Limits {
+  /** CPUs, fractions allowed. */
+  cpus: number;
+  /** Bytes. */
+  memory: number;
+  pidsLimit: number;
+}
+
+/** What a sandbox gets when neither flags nor config say otherwise (memory: a share of the engine's). */
+export const DEFAULT_LIMITS = { cpus: 0, pidsLimit: 4096, memoryShare: 0.8 } as const;
+
+export function parseCpus(arg: string): number {
+  const value = /^\d+(\.\d+)?$/.test(arg.trim()) ? Number(arg) : Number.NaN;
+  if (!(value >= 0) || (value > 0 && value < 0.01))
+    throw usageError(
+      `Invalid CPU limit "${arg}".`,
+      'Give a number of CPUs such as 2 or 1.5; 0 means no limit.',
+    );
+  return value;
+}
+
+const UNITS: Record<string, number> = { '': 1, b: 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 };
+
+/** `512m`, `8g`, `1.5g`, or bytes; 0 means no limit. Below 64 MiB no agent starts, so it is refused. */
+export function parseMemory(arg: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*([bkmgt]?)i?b?$/i.exec(arg.trim());
+  const bytes = match ? Math.round(Number(match[1]) * UNITS[match[2]!.toLowerCase()]!) : Number.NaN;
+  if (!(bytes === 0 || bytes >= 64 * 2 ** 20))
+    throw usageError(
+      `Invalid memory limit "${arg}".`,
+      'Give a size of at least 64m, such as 512m, 4g or 1.5g; 0 means no limit.',
+    );
+  return bytes;
+}
+
+export function parsePidsLimit(arg: string): number {
+  const value = /^\d+$/.test(arg.trim()) ? Number(arg) : Number.NaN;
+  if (!(value === 0 || value >= 64))
+    throw usageError(
+      `Invalid process limit "${arg}".`,
+      'Give a whole number of at least 64 (an agent and its build tools need a few hundred); 0 means no limit.',
+    );
+  return value;
+}
+
+/** 8589934592 → "8g": the short form docker users read. */
+export function formatBytes(bytes: number): string {
+  for (const [unit, size] of [
+    ['t', 2 ** 40],
+    ['g', 2 ** 30],
+    ['m', 2 ** 20],
+    ['k', 2 ** 10],
+  ] as const) {
+    if (bytes >= size) return `${Number((bytes / size).toFixed(1))}${unit}`;
+  }
+  return String(bytes);
+}
+
+/** Docker's container-name rule, for --name. */
+export function parseSandboxName(arg: string): string {
+  if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/.test(arg))
+    throw usageError(
+      `Invalid sandbox name "${arg}".`,
+      'Use letters, digits, _, . and -, starting with a letter or digit (at most 63 characters).',
+    );
+  return arg;
+}

@@ -1,8 +1,18 @@
 import type Docker from 'dockerode';
 import type { AgentSpec } from '../agents/registry.js';
+import { usageError } from '../cli/errors.js';
 import type { GitIdentity } from '../git/identity.js';
 import { LABEL } from './identity.js';
-import { bindOf, type EnvVar, type VolumeMount } from './options.js';
+import {
+  bindOf,
+  DEFAULT_LIMITS,
+  type EnvVar,
+  type Limits,
+  type PortMapping,
+  parseMemory,
+  portKey,
+  type VolumeMount,
+} from './options.js';
 
 export interface SandboxPlan {
   name: string;
@@ -14,6 +24,10 @@ export interface SandboxPlan {
   gid: number;
   git: GitIdentity;
   volumes: VolumeMount[];
+  ports: PortMapping[];
+  limits: Limits;
+  /** Asked for with --name: a second sandbox on the workspace, not its default one. */
+  named: boolean;
   labels: Record<string, string>;
   version: string;
 }
@@ -40,12 +54,56 @@ export function createOptions(plan: SandboxPlan): Docker.ContainerCreateOptions 
       [LABEL.version]: plan.version,
       [LABEL.uid]: String(plan.uid),
       [LABEL.gid]: String(plan.gid),
+      ...(plan.named ? { [LABEL.named]: 'true' } : {}),
     },
+    ExposedPorts: Object.fromEntries(plan.ports.map((p) => [portKey(p), {}])),
     HostConfig: {
       Binds: [`${plan.workspace}:${plan.workspace}`, ...plan.volumes.map(bindOf)],
+      PortBindings: portBindings(plan.ports),
       Init: false,
+      ...(plan.limits.cpus ? { NanoCpus: Math.round(plan.limits.cpus * 1e9) } : {}),
+      ...(plan.limits.memory ? { Memory: plan.limits.memory } : {}),
+      ...(plan.limits.pidsLimit ? { PidsLimit: plan.limits.pidsLimit } : {}),
     },
   };
+}
+
+/** The engine's PortBindings for -p mappings; host port 0 becomes "" (the engine picks one). */
+export function portBindings(
+  ports: PortMapping[],
+): Record<string, Array<{ HostIp: string; HostPort: string }>> {
+  const bindings: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
+  for (const p of ports) {
+    const key = portKey(p);
+    bindings[key] = [
+      ...(bindings[key] ?? []),
+      { HostIp: p.hostIp, HostPort: p.hostPort ? String(p.hostPort) : '' },
+    ];
+  }
+  return bindings;
+}
+
+/**
+ * The limits of a new sandbox: the flags, else the config, else the defaults (no CPU limit, 4096
+ * processes, 80% of the engine's memory so a runaway build cannot take the whole machine).
+ */
+export function effectiveLimits(
+  flags: Partial<Limits>,
+  config: { cpus?: number; memory?: string; pidsLimit?: number },
+  engine: { cpus: number; memTotal: number },
+): Limits {
+  const cpus = flags.cpus ?? config.cpus ?? DEFAULT_LIMITS.cpus;
+  if (engine.cpus > 0 && cpus > engine.cpus) {
+    throw usageError(
+      `The CPU limit ${cpus} is more than the engine's ${engine.cpus} CPUs.`,
+      `Give at most --cpus ${engine.cpus}, or 0 for no limit.`,
+    );
+  }
+  const memory =
+    flags.memory ??
+    (config.memory !== undefined ? parseMemory(config.memory) : undefined) ??
+    Math.floor((engine.memTotal * DEFAULT_LIMITS.memoryShare) / 2 ** 20) * 2 ** 20;
+  return { cpus, memory, pidsLimit: flags.pidsLimit ?? config.pidsLimit ?? DEFAULT_LIMITS.pidsLimit };
 }
 
 export interface ExecUser {
@@ -64,19 +122,21 @@ export function execUser(uid: number, gid: number): ExecUser {
 /**
  * The environment of one exec: identity, terminal, the agent's own settings, its API keys from the
  * host (this agent's only), the host's proxy settings, then the user's -e/--env-file (which win).
+ * Without a user (exec -u) the engine sets HOME from that user's account.
  */
 export function execEnv(options: {
   agent: AgentSpec;
-  user: ExecUser;
+  user: ExecUser | undefined;
   term: string | undefined;
   hostEnv: NodeJS.ProcessEnv;
   proxy: Record<string, string>;
   vars: EnvVar[];
+  session?: 'attach' | 'detach' | undefined;
 }): string[] {
   const env: Record<string, string> = {
-    HOME: options.user.home,
-    USER: options.user.name,
+    ...(options.user ? { HOME: options.user.home, USER: options.user.name } : {}),
     SBX_AGENT: options.agent.name,
+    ...(options.session ? { SBX_SESSION: options.session } : {}),
     ...(options.term ? { TERM: options.term } : {}),
     ...options.agent.env,
     ...options.proxy,

@@ -1,10 +1,14 @@
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AgentSpec } from '../agents/registry.js';
+import { SbxError, usageError } from '../cli/errors.js';
 import { configDir, readConfig } from '../config/config.js';
 import { extraCaCerts, proxyEnv } from '../config/tls-proxy.js';
-import { ensureTemplateImage, type ImageReporter } from '../templates/build.js';
-import { resolveTemplate } from '../templates/template.js';
-import { extraLabels } from './identity.js';
+import { listContainers } from '../engine/containers.js';
+import { listImages, removeImage } from '../engine/images.js';
+import { ensureTemplateImage, type ImageReporter, planTemplate } from '../templates/build.js';
+import { BUILTIN_DIR, builtinNames, repositoryOf, resolveTemplate } from '../templates/template.js';
+import { extraLabels, LABEL } from './identity.js';
 
 /** The template an agent's new sandbox starts from: --template, else the config's default, else its own. */
 export async function templateSpecFor(agent: AgentSpec, explicit: string | undefined): Promise<string> {
@@ -28,4 +32,85 @@ export async function ensureTemplate(
     buildargs: proxyEnv(),
     ...options,
   });
+}
+
+export interface TemplateStatus {
+  name: string;
+  /** built-in, workspace (.sbx/templates), or user (the config folder's templates). */
+  origin: 'built-in' | 'workspace' | 'user';
+  dir: string;
+  /** The image the current files build: repository:content-hash. */
+  image: string;
+  hash: string;
+  /** built: that image exists; stale: only images of older contents exist; absent: none. */
+  state: 'built' | 'stale' | 'absent';
+  /** Which agents it can launch (its FROM chain's dev.sbx.agents label), when built. */
+  agents: string[];
+}
+
+/** Every template sbx can see from this workspace, with its current image and whether it is built. */
+export async function templateStatuses(workspace: string): Promise<TemplateStatus[]> {
+  const config = await readConfig();
+  const caCerts = extraCaCerts(config.caCerts);
+  const userDir = join(configDir(), 'templates');
+  const sources: Array<{ name: string; dir: string; origin: TemplateStatus['origin'] }> = [
+    ...builtinNames().map((name) => ({ name, dir: join(BUILTIN_DIR, name), origin: 'built-in' as const })),
+    ...folderTemplates(join(workspace, '.sbx', 'templates')).map((t) => ({
+      ...t,
+      origin: 'workspace' as const,
+    })),
+    ...folderTemplates(userDir).map((t) => ({ ...t, origin: 'user' as const })),
+  ];
+  const plans = sources.map((s) =>
+    planTemplate({ kind: 'folder', name: s.name, dir: s.dir, builtin: s.origin === 'built-in' }, caCerts),
+  );
+  const repos = plans.map((p) => p.tag.slice(0, p.tag.lastIndexOf(':')));
+  const images = await listImages([...new Set(repos)]);
+  return sources.map((s, i) => {
+    const plan = plans[i]!;
+    const current = images.find((img) => img.RepoTags?.includes(plan.tag));
+    const older = images.some((img) => img.RepoTags?.some((t) => t.startsWith(`${repos[i]}:`)));
+    return {
+      ...s,
+      image: plan.tag,
+      hash: plan.hash,
+      state: current ? 'built' : older ? 'stale' : 'absent',
+      agents: (current?.Labels?.[LABEL.agents] ?? '').split(',').filter(Boolean),
+    };
+  });
+}
+
+function folderTemplates(dir: string): Array<{ name: string; dir: string }> {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { withFileTypes: true })
+    .filter((e) => e.isDirectory() && existsSync(join(dir, e.name, 'Dockerfile')))
+    .map((e) => ({ name: e.name, dir: join(dir, e.name) }));
+}
+
+/**
+ * Removes every image of a template (all its content-hash tags and :latest); its folder is never
+ * touched. An image a sandbox still uses is refused by the engine, and reported with the sandbox.
+ */
+export async function removeTemplateImages(spec: string, workspace: string): Promise<string[]> {
+  const source = resolveTemplate(spec, workspace, join(configDir(), 'templates'));
+  if (source.kind === 'image') {
+    throw usageError(
+      `${spec} is an image reference, not an sbx template.`,
+      `Remove images sbx did not build with \`docker rmi ${spec}\`.`,
+    );
+  }
+  const repo = repositoryOf(source);
+  const images = await listImages([repo]);
+  const ids = new Set(images.map((img) => img.Id));
+  const users = (await listContainers([])).filter((c) => ids.has(c.ImageID));
+  if (users.length > 0) {
+    throw new SbxError(
+      'conflict',
+      `The template ${spec} has images in use by ${users.map((c) => c.Names[0]?.replace(/^\//, '') ?? c.Id.slice(0, 12)).join(', ')}; nothing was removed.`,
+      { hint: 'Remove those sandboxes first (sbx rm; workspace files stay), then remove the template.' },
+    );
+  }
+  const tags = images.flatMap((img) => (img.RepoTags ?? []).filter((t) => t.startsWith(`${repo}:`)));
+  for (const tag of tags) await removeImage(tag);
+  return tags;
 }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { after, describe, it } from 'node:test';
 import { BIN, RUN_ID, TEST_LABEL, workspace } from '../helpers/cli.js';
-import { cleanupTestResources } from '../helpers/engine.js';
+import { cleanupTestResources, containersOf } from '../helpers/engine.js';
 
 const SOCKET = `sbx-test-${process.pid}`;
 const tmux = (...args: string[]) => execFileSync('tmux', ['-L', SOCKET, ...args]).toString();
@@ -30,6 +30,21 @@ async function waitFor(pattern: RegExp, timeoutMs = 60_000): Promise<string> {
     if (pattern.test(text)) return text;
     if (Date.now() > deadline) assert.fail(`timed out waiting for ${pattern} on the screen:\n${text}`);
     await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/**
+ * Types a command until its output shows: a tmux client that has just attached swallows keys that
+ * arrive while it is still asking the terminal about itself.
+ */
+async function typeUntil(command: string, pattern: RegExp): Promise<string> {
+  for (let attempt = 0; ; attempt++) {
+    line(command);
+    try {
+      return await waitFor(pattern, 2_000);
+    } catch (err) {
+      if (attempt === 10) throw err;
+    }
   }
 }
 
@@ -71,5 +86,34 @@ describe('sbx run shell on a terminal', {
     const final = await waitFor(/TERMINAL-RESTORED|differ/);
     assert.match(final, /SBX_EXIT=3/);
     assert.match(final, /TERMINAL-RESTORED/);
+  });
+
+  it('sbx run attaches to the agent that sbx run -d started in the background', async () => {
+    const ws = await workspace();
+    line(`cd ${ws} && clear`);
+    line(`node ${BIN} run shell -d -- sh -c 'echo DETACHED-MARK; exec bash --norc'`);
+    await waitFor(/runs in the background of sbx-/);
+    line(`node ${BIN} run shell`);
+    await waitFor(/DETACHED-MARK[\s\S]*\[sbx-shell/); // the session, with the sandbox tmux's status line
+    await typeUntil('echo attached-$((2 * 21))', /^attached-42$/m);
+    tmux('send-keys', '-t', 'main', 'C-b', 'd'); // the sandbox's tmux prefix: detach, the agent keeps running
+    await waitFor(/\[detached/);
+    line('clear; echo BACK-ON-HOST');
+    await waitFor(/^BACK-ON-HOST$/m);
+    line(`node ${BIN} run shell`);
+    await waitFor(/^attached-42$/m); // the same session, still running
+    tmux('send-keys', '-t', 'main', 'C-b', 'd');
+    await waitFor(/\[detached/);
+  });
+
+  it('rm --all asks once on a terminal, and "no" removes nothing', async () => {
+    const ws = await workspace();
+    line(`cd ${ws} && node ${BIN} create shell && clear`);
+    await waitFor(/^host\$\s*$/m);
+    line(`node ${BIN} rm --all`);
+    await waitFor(/Remove all \d+ sandboxes.*Workspace files and agent logins stay\. \[y\/N\]/);
+    line('n');
+    await waitFor(/nothing removed/);
+    assert.equal((await containersOf(ws)).length, 1);
   });
 });

@@ -4,25 +4,30 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { SbxError } from '../../src/cli/errors.js';
-import { findSandbox, type SandboxSummary } from '../../src/sandbox/discovery.js';
+import { findSandbox, type SandboxRef } from '../../src/sandbox/discovery.js';
 
 const ws = mkdtempSync(join(tmpdir(), 'sbx-find-'));
-const sandbox = (id: string, name: string, workspace: string): SandboxSummary => ({
+const sandbox = (id: string, name: string, workspace: string, isDefault = true): SandboxRef => ({
   id,
   name,
   agent: 'shell',
+  state: 'running',
   status: 'Up',
-  running: true,
   workspace,
+  default: isDefault,
   template: 'base',
   image: 'sbx/base:x',
   created: '2026-01-01T00:00:00.000Z',
-  ports: [],
+  uid: 1000,
+  gid: 1000,
 });
 const all = [
   sandbox('abc123', 'sbx-one', ws),
   sandbox('abd456', 'sbx-two', '/other'),
   sandbox('ff0000', 'abc', '/third'),
+  sandbox('ee0000', 'review', ws, false),
+  sandbox('dd0000', 'named-a', '/multi', false),
+  sandbox('dd1111', 'named-b', '/multi', false),
 ];
 
 describe('findSandbox', () => {
@@ -32,6 +37,19 @@ describe('findSandbox', () => {
     assert.equal(findSandbox(all, '.', ws).name, 'sbx-one');
     assert.equal(findSandbox(all, ws).name, 'sbx-one');
     assert.equal(findSandbox(all, 'abd').name, 'sbx-two');
+  });
+
+  it('a path with several sandboxes means its default one; without one, it is ambiguous', () => {
+    assert.equal(findSandbox(all, ws).name, 'sbx-one');
+    assert.equal(findSandbox(all, 'review').name, 'review');
+    assert.throws(
+      () => findSandbox(all, '/multi'),
+      (err: SbxError) => err.exitCode === 2 && /named-a, named-b/.test(err.message),
+    );
+    assert.throws(
+      () => findSandbox(all, '/nowhere'),
+      (err: SbxError) => err.kind === 'notFound',
+    );
   });
 
   it('lists the matches of an ambiguous prefix, and says how to see them when nothing matches', () => {

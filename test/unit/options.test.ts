@@ -4,7 +4,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { SbxError } from '../../src/cli/errors.js';
-import { bindOf, parseEnvArgs, parseEnvFile, parseVolume } from '../../src/sandbox/options.js';
+import {
+  bindOf,
+  parseCpus,
+  parseEnvArgs,
+  parseEnvFile,
+  parseMemory,
+  parsePidsLimit,
+  parsePort,
+  parseSandboxName,
+  parseVolume,
+} from '../../src/sandbox/options.js';
 
 describe('parseEnvArgs', () => {
   it('takes KEY=VALUE, and KEY from the host', () => {
@@ -76,5 +86,67 @@ describe('parseVolume', () => {
       () => parseVolume(`${dir}/missing:/d`),
       (err: SbxError) => err.kind === 'notFound',
     );
+  });
+});
+
+describe('parsePort', () => {
+  it('binds to loopback unless told, and takes 0 for a free port', () => {
+    assert.deepEqual(parsePort('3000:80'), {
+      hostIp: '127.0.0.1',
+      hostPort: 3000,
+      containerPort: 80,
+      protocol: 'tcp',
+    });
+    assert.deepEqual(parsePort('8080'), {
+      hostIp: '127.0.0.1',
+      hostPort: 0,
+      containerPort: 8080,
+      protocol: 'tcp',
+    });
+    assert.deepEqual(parsePort('0.0.0.0:0:53/udp'), {
+      hostIp: '0.0.0.0',
+      hostPort: 0,
+      containerPort: 53,
+      protocol: 'udp',
+    });
+    assert.deepEqual(parsePort('[::1]:9000:9000'), {
+      hostIp: '::1',
+      hostPort: 9000,
+      containerPort: 9000,
+      protocol: 'tcp',
+    });
+  });
+  it('refuses what is not a port mapping, naming the argument', () => {
+    for (const bad of ['', 'x:80', '80:0', '70000:80', '1.2.3:80:80', '80/sctp', 'a:b:c:d', 'host:80:80']) {
+      assert.throws(
+        () => parsePort(bad),
+        (err: SbxError) => err.kind === 'usage' && err.message.includes(`"${bad}"`),
+        bad,
+      );
+    }
+  });
+});
+
+describe('limits', () => {
+  it('parses sizes and counts; 0 is no limit', () => {
+    assert.equal(parseMemory('512m'), 512 * 2 ** 20);
+    assert.equal(parseMemory('1.5g'), 1.5 * 2 ** 30);
+    assert.equal(parseMemory('2GiB'), 2 * 2 ** 30);
+    assert.equal(parseMemory('0'), 0);
+    assert.equal(parseCpus('1.5'), 1.5);
+    assert.equal(parseCpus('0'), 0);
+    assert.equal(parsePidsLimit('4096'), 4096);
+  });
+  it('refuses nonsense and values no agent can live with', () => {
+    for (const bad of ['lots', '10m', '-1g', '4x'])
+      assert.throws(() => parseMemory(bad), /Invalid memory limit/, bad);
+    for (const bad of ['-1', 'two', '0.001']) assert.throws(() => parseCpus(bad), /Invalid CPU limit/, bad);
+    for (const bad of ['10', '1.5', 'many'])
+      assert.throws(() => parsePidsLimit(bad), /Invalid process limit/, bad);
+  });
+  it('checks sandbox names against the engine rule', () => {
+    assert.equal(parseSandboxName('review-2'), 'review-2');
+    for (const bad of ['-x', 'a b', 'ü', ''])
+      assert.throws(() => parseSandboxName(bad), /Invalid sandbox name/, bad);
   });
 });

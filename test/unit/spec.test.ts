@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { getAgent, launchCommand } from '../../src/agents/registry.js';
 import { LABEL, sandboxName } from '../../src/sandbox/identity.js';
-import { createOptions, execEnv, execUser } from '../../src/sandbox/spec.js';
+import { createOptions, effectiveLimits, execEnv, execUser } from '../../src/sandbox/spec.js';
 
 const plan = {
   name: 'sbx-app-12345678',
@@ -14,6 +14,12 @@ const plan = {
   gid: 1002,
   git: { name: 'Ada', email: 'ada@example.test' },
   volumes: [{ host: '/data', container: '/data', readOnly: true }],
+  ports: [
+    { hostIp: '127.0.0.1', hostPort: 0, containerPort: 3000, protocol: 'tcp' as const },
+    { hostIp: '0.0.0.0', hostPort: 8053, containerPort: 53, protocol: 'udp' as const },
+  ],
+  limits: { cpus: 1.5, memory: 2 ** 30, pidsLimit: 4096 },
+  named: false,
   labels: { 'dev.sbx.test': 'x' },
   version: '0.1.0',
 };
@@ -33,6 +39,44 @@ describe('createOptions', () => {
       'SBX_GIT_NAME=Ada',
       'SBX_GIT_EMAIL=ada@example.test',
     ]);
+    assert.equal(options.Labels?.[LABEL.named], undefined);
+    assert.equal(createOptions({ ...plan, named: true }).Labels?.[LABEL.named], 'true');
+  });
+
+  it('publishes ports (0: the engine picks) and sets the limits', () => {
+    const options = createOptions(plan);
+    assert.deepEqual(options.ExposedPorts, { '3000/tcp': {}, '53/udp': {} });
+    assert.deepEqual(options.HostConfig?.PortBindings, {
+      '3000/tcp': [{ HostIp: '127.0.0.1', HostPort: '' }],
+      '53/udp': [{ HostIp: '0.0.0.0', HostPort: '8053' }],
+    });
+    assert.equal(options.HostConfig?.NanoCpus, 1.5e9);
+    assert.equal(options.HostConfig?.Memory, 2 ** 30);
+    assert.equal(options.HostConfig?.PidsLimit, 4096);
+    const unlimited = createOptions({ ...plan, limits: { cpus: 0, memory: 0, pidsLimit: 0 } }).HostConfig;
+    assert.equal(unlimited?.NanoCpus, undefined);
+    assert.equal(unlimited?.Memory, undefined);
+    assert.equal(unlimited?.PidsLimit, undefined);
+  });
+});
+
+describe('effectiveLimits', () => {
+  const engine = { cpus: 4, memTotal: 10 * 2 ** 30 };
+  it('takes flags, then config, then the defaults (80% of the memory, 4096 processes)', () => {
+    assert.deepEqual(effectiveLimits({}, {}, engine), { cpus: 0, memory: 8 * 2 ** 30, pidsLimit: 4096 });
+    assert.deepEqual(effectiveLimits({}, { cpus: 2, memory: '1g', pidsLimit: 500 }, engine), {
+      cpus: 2,
+      memory: 2 ** 30,
+      pidsLimit: 500,
+    });
+    assert.deepEqual(effectiveLimits({ cpus: 1, memory: 0 }, { cpus: 2, memory: '1g' }, engine), {
+      cpus: 1,
+      memory: 0,
+      pidsLimit: 4096,
+    });
+  });
+  it('refuses more CPUs than the engine has', () => {
+    assert.throws(() => effectiveLimits({ cpus: 8 }, {}, engine), /more than the engine's 4 CPUs/);
   });
 });
 

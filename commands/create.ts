@@ -1,0 +1,57 @@
+import { Args } from '@oclif/core';
+import { agentNames, getAgent } from '../src/agents/registry.js';
+import { BaseCommand } from '../src/cli/base-command.js';
+import { ImageProgress } from '../src/cli/progress.js';
+import { createFlags, sandboxOptions } from '../src/cli/sandbox-flags.js';
+import { resolveWorkspace } from '../src/sandbox/identity.js';
+import { ensureSandbox, type Sandbox } from '../src/sandbox/lifecycle.js';
+
+export default class Create extends BaseCommand {
+  static override args = {
+    agent: Args.string({
+      description: `Agent the sandbox is for: ${agentNames().join(', ')}.`,
+      required: true,
+      ignoreStdin: true,
+    }),
+    workspace: Args.string({
+      description: 'Project folder to mount (default: the current folder).',
+      ignoreStdin: true,
+    }),
+  };
+
+  static override description =
+    "Create this workspace's sandbox (or make sure it exists and runs) without launching the agent: what `sbx run` does short of attaching. Prints the sandbox's name.";
+
+  static override enableJsonFlag = true;
+
+  static override examples = [
+    {
+      command: '<%= config.bin %> <%= command.id %> claude',
+      description: "The current folder's Claude Code sandbox.",
+    },
+    {
+      command: '<%= config.bin %> <%= command.id %> codex ~/src/api --name api-review -p 0:8080 --cpus 2',
+      description: 'A second, named sandbox on a folder, with a port on a free host port and 2 CPUs.',
+    },
+  ];
+
+  static override flags = createFlags;
+
+  static override summary = "Create a workspace's sandbox without launching an agent.";
+
+  async run(): Promise<Omit<Sandbox, 'warnings'>> {
+    const { args, flags } = await this.parse(Create);
+    const agent = getAgent(args.agent);
+    const sandbox = await ensureSandbox({
+      workspace: resolveWorkspace(args.workspace),
+      agent,
+      ...sandboxOptions(flags),
+      version: this.config.version,
+      reporter: new ImageProgress(),
+    });
+    for (const warning of sandbox.warnings) this.warn(warning);
+    const { warnings: _, ...result } = sandbox;
+    if (!this.jsonEnabled()) this.log(sandbox.name);
+    return result;
+  }
+}

@@ -1,0 +1,65 @@
+import { Args } from '@oclif/core';
+import { BaseCommand } from '../src/cli/base-command.js';
+import { resolveSandbox } from '../src/cli/batch.js';
+import { formatPort } from '../src/cli/render.js';
+import { type SandboxDetails, sandboxDetails } from '../src/sandbox/discovery.js';
+import { formatBytes } from '../src/sandbox/options.js';
+
+export default class Inspect extends BaseCommand {
+  static override args = {
+    sandbox: Args.string({
+      description: "The sandbox: name, id prefix, or workspace path (default: this folder's).",
+      ignoreStdin: true,
+    }),
+  };
+
+  static override description =
+    'Show what a sandbox is: workspace, template and its content hash, agent, user mapping, mounts, variable names (never values), git identity, ports, limits and state.';
+
+  static override enableJsonFlag = true;
+
+  static override examples = [
+    { command: '<%= config.bin %> <%= command.id %>', description: "This folder's sandbox." },
+    {
+      command: '<%= config.bin %> <%= command.id %> sbx-app-1a2b3c4d --json | jq .limits',
+      description: 'Its limits, as JSON.',
+    },
+  ];
+
+  static override summary = "Show a sandbox's configuration and state.";
+
+  async run(): Promise<SandboxDetails> {
+    const { args } = await this.parse(Inspect);
+    const d = await sandboxDetails(await resolveSandbox(args.sandbox));
+    if (this.jsonEnabled()) return d;
+    const rows: Array<[string, string]> = [
+      ['Name', d.name],
+      ['Id', d.id.slice(0, 12)],
+      ['State', `${d.state} (${d.status})`],
+      ['Workspace', `${d.workspace}${d.default ? '' : ' (named sandbox)'}`],
+      ['Agent', d.agent],
+      ['Template', d.template],
+      ['Image', d.image],
+      ['Content hash', d.templateHash ?? '-'],
+      ['User', `${d.user.name} with the UID:GID ${d.user.uid}:${d.user.gid} of the workspace owner`],
+      ['Git identity', d.git.name || d.git.email ? `${d.git.name ?? '?'} <${d.git.email ?? '?'}>` : '(none)'],
+      ['Created', d.created],
+      [
+        'Limits',
+        `cpus ${d.limits.cpus || 'unlimited'}, memory ${d.limits.memory ? formatBytes(d.limits.memory) : 'unlimited'}, pids ${d.limits.pidsLimit || 'unlimited'}`,
+      ],
+      ['Ports', d.ports.map(formatPort).join(', ') || '(none)'],
+      [
+        'Mounts',
+        d.mounts.map((m) => `${m.source} -> ${m.destination}${m.readOnly ? ' (ro)' : ''}`).join('\n') ||
+          '(none)',
+      ],
+      ['Variables', d.envNames.join(', ')],
+      ['sbx version', d.sbxVersion ?? '?'],
+    ];
+    const width = Math.max(...rows.map(([k]) => k.length));
+    for (const [key, value] of rows)
+      this.log(`${`${key}:`.padEnd(width + 2)}${value.replaceAll('\n', `\n${' '.repeat(width + 2)}`)}`);
+    return d;
+  }
+}

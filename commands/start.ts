@@ -1,0 +1,39 @@
+import { Args } from '@oclif/core';
+import { BaseCommand } from '../src/cli/base-command.js';
+import { type BatchResult, forEachSandbox } from '../src/cli/batch.js';
+import { usageError } from '../src/cli/errors.js';
+import { startContainer } from '../src/engine/containers.js';
+
+export default class Start extends BaseCommand {
+  static override args = {
+    sandbox: Args.string({
+      description: 'Sandboxes to start: name, id prefix, or workspace path (. for here).',
+      ignoreStdin: true,
+    }),
+  };
+
+  static override description =
+    'Start stopped sandboxes without launching an agent (`sbx run` starts and attaches in one go).';
+
+  static override enableJsonFlag = true;
+
+  static override examples = [
+    { command: '<%= config.bin %> <%= command.id %> .', description: "Start this folder's sandbox." },
+    {
+      command: '<%= config.bin %> <%= command.id %> $(sbx ls -q --status stopped)',
+      description: 'Start them all.',
+    },
+  ];
+
+  static override strict = false;
+
+  static override summary = 'Start stopped sandboxes.';
+
+  async run(): Promise<BatchResult> {
+    const { argv } = await this.parse(Start);
+    const refs = argv as string[];
+    if (refs.length === 0)
+      throw usageError('Name at least one sandbox to start.', 'See `sbx ls` for their names.');
+    return forEachSandbox(refs, (s) => startContainer(s.id), { json: this.jsonEnabled() });
+  }
+}

@@ -1,0 +1,70 @@
+import { AGENTS, type AgentSpec, getAgent } from '../agents/registry.js';
+import { proxyEnv } from '../config/tls-proxy.js';
+import { execAttached } from '../engine/exec.js';
+import type { EnvVar } from '../sandbox/options.js';
+import { execEnv, execUser } from '../sandbox/spec.js';
+import { usageError } from './errors.js';
+import { withTerminal } from './terminal.js';
+
+export interface ProcessRequest {
+  sandbox: { id: string; uid: number; gid: number };
+  /** Whose settings and API keys the process gets (shell: none). */
+  agent: AgentSpec;
+  cmd: string[];
+  vars: EnvVar[];
+  workdir: string;
+  /** -u as typed; by default the workspace owner's identity inside (see execUser). */
+  user?: string | undefined;
+  /** A TTY: 'auto' when this process has a terminal, true demands one. */
+  tty: boolean | 'auto';
+  stdin: boolean;
+  /** Agent sessions: attach to the background one if it runs, or start it in the background. */
+  session?: 'attach' | 'detach';
+}
+
+/**
+ * Runs a process in a sandbox through sbx-exec (which waits for the sandbox to be ready and prepares
+ * the agent) with this terminal attached, and returns its exit code. Variables live only in this
+ * process; the container's stored configuration never sees them.
+ */
+export async function runInSandbox(req: ProcessRequest): Promise<number> {
+  const hasTerminal = Boolean(process.stdin.isTTY && process.stdout.isTTY);
+  if (req.tty === true && !hasTerminal) {
+    throw usageError(
+      '-t needs a terminal, and this input is not one.',
+      'Drop -t when piping or redirecting.',
+    );
+  }
+  const wantTty = req.session !== 'detach' && (req.tty === true || (req.tty === 'auto' && hasTerminal));
+  const owner = execUser(req.sandbox.uid, req.sandbox.gid);
+  const detached = req.session === 'detach';
+  return withTerminal(
+    async (terminal) =>
+      execAttached({
+        containerId: req.sandbox.id,
+        cmd: ['/usr/local/bin/sbx-exec', ...req.cmd],
+        user: req.user ?? owner.user,
+        env: execEnv({
+          agent: req.agent,
+          user: req.user === undefined ? owner : undefined,
+          term: terminal ? (process.env.TERM ?? 'xterm-256color') : undefined,
+          hostEnv: process.env,
+          proxy: proxyEnv(),
+          vars: req.vars,
+          // Joining the background session needs a terminal; without one the command just runs.
+          session: req.session === 'attach' && !terminal ? undefined : req.session,
+        }),
+        workdir: req.workdir,
+        tty: terminal !== undefined,
+        ...(req.stdin && !detached ? { stdin: process.stdin } : {}),
+        stdout: detached ? process.stderr : process.stdout,
+        stderr: process.stderr,
+        ...(terminal ? { size: terminal.size, onResize: terminal.onResize } : {}),
+      }),
+    wantTty,
+  );
+}
+
+/** The agent a sandbox was made for; one this sbx does not know (a newer version's) counts as the shell. */
+export const agentOf = (sandbox: { agent: string }): AgentSpec =>
+  AGENTS.find((a) => a.name === sandbox.agent) ?? getAgent('shell');

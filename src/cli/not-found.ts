@@ -1,0 +1,19 @@
+import type { Hook } from '@oclif/core';
+import { EXIT_CODES, nearest } from './errors.js';
+
+/**
+ * oclif command_not_found hook: "did you mean" for a mistyped command. It suggests and exits 2
+ * (usage) and never runs the suggestion: a typo must not turn into `sbx rm` on Enter, as
+ * @oclif/plugin-not-found's prompt (default yes) would do.
+ */
+const hook: Hook<'command_not_found'> = async (options) => {
+  const ids = options.config.commands.filter((c) => !c.hidden).map((c) => c.id.replaceAll(':', ' '));
+  const typed = options.id.replaceAll(':', ' ');
+  const suggestion = nearest(typed, ids);
+  process.stderr.write(
+    `Error: "${typed}" is not an sbx command.\nHint: ${suggestion ? `did you mean \`sbx ${suggestion}\`? ` : ''}See \`sbx help\` for the list.\n`,
+  );
+  process.exit(EXIT_CODES.usage);
+};
+
+export default hook;

@@ -1,0 +1,100 @@
+import { Flags } from '@oclif/core';
+import { readConfig } from '../config/config.js';
+import type { SandboxRequest } from '../sandbox/lifecycle.js';
+import {
+  type EnvVar,
+  type Limits,
+  parseCpus,
+  parseEnvArgs,
+  parseEnvFile,
+  parseMemory,
+  parsePidsLimit,
+  parsePort,
+  parseSandboxName,
+  parseVolume,
+} from '../sandbox/options.js';
+
+const repeatable = { multiple: true, multipleNonGreedy: true } as const;
+
+/** Flags that shape a new sandbox: `run` and `create`. */
+export const createFlags = {
+  cpus: Flags.string({ description: 'CPU limit of a new sandbox, e.g. 2 or 1.5 (default: none; 0 = none).' }),
+  memory: Flags.string({
+    description: "Memory limit of a new sandbox, e.g. 4g (default: 80% of the engine's memory; 0 = none).",
+  }),
+  name: Flags.string({
+    description: "Name a second sandbox on this workspace (default: the workspace's own sandbox).",
+  }),
+  'pids-limit': Flags.string({ description: 'Process limit of a new sandbox (default: 4096; 0 = none).' }),
+  publish: Flags.string({
+    char: 'p',
+    description:
+      'Publish a port: [HOST_IP:]HOST:CONTAINER[/udp]; HOST 0 picks a free port; HOST_IP defaults to 127.0.0.1. Repeatable.',
+    ...repeatable,
+  }),
+  template: Flags.string({
+    char: 't',
+    description: 'Template for a new sandbox: a name, a folder with a Dockerfile, or an image reference.',
+  }),
+  volume: Flags.string({
+    char: 'v',
+    description: 'Mount a host path: HOST:CONTAINER[:ro]. Repeatable; applies when the sandbox is created.',
+    ...repeatable,
+  }),
+};
+
+/** Flags that put variables into what runs in a sandbox: `run` and `exec`. */
+export const envFlags = {
+  env: Flags.string({
+    char: 'e',
+    description:
+      "Set a variable (KEY=VALUE), or pass the host's (KEY). Repeatable. Given to the process only, not stored in the container.",
+    ...repeatable,
+  }),
+  'env-file': Flags.string({
+    description: 'Read variables from a file of KEY=VALUE lines. Repeatable.',
+    ...repeatable,
+  }),
+};
+
+type CreateFlagValues = {
+  [K in keyof typeof createFlags]?: (K extends 'publish' | 'volume' ? string[] : string) | undefined;
+};
+
+/** The parts of a SandboxRequest the command line decides, checked before anything is created. */
+export function sandboxOptions(
+  flags: CreateFlagValues,
+): Pick<SandboxRequest, 'template' | 'volumes' | 'ports' | 'limits' | 'name'> {
+  const limits: Partial<Limits> = {};
+  if (flags.cpus !== undefined) limits.cpus = parseCpus(flags.cpus);
+  if (flags.memory !== undefined) limits.memory = parseMemory(flags.memory);
+  if (flags['pids-limit'] !== undefined) limits.pidsLimit = parsePidsLimit(flags['pids-limit']);
+  return {
+    template: flags.template,
+    volumes: (flags.volume ?? []).map((v) => parseVolume(v)),
+    ports: (flags.publish ?? []).map((p) => parsePort(p)),
+    limits,
+    name: flags.name === undefined ? undefined : parseSandboxName(flags.name),
+  };
+}
+
+/**
+ * The variables of one process: the config's `env`, then --env-file, then -e (later ones win).
+ * Names asked for but unset on the host are returned so the command can say they were skipped.
+ */
+export async function envVars(flags: {
+  env?: string[] | undefined;
+  'env-file'?: string[] | undefined;
+}): Promise<{ vars: EnvVar[]; unset: string[] }> {
+  const vars: EnvVar[] = [];
+  const unset: string[] = [];
+  for (const parsed of [
+    parseEnvArgs((await readConfig()).env ?? []),
+    ...(flags['env-file'] ?? []).map((f) => parseEnvFile(f)),
+    parseEnvArgs(flags.env ?? []),
+  ]) {
+    vars.push(...parsed.vars);
+    unset.push(...parsed.unset);
+  }
+  return { vars, unset };
+}

@@ -1,0 +1,41 @@
+import { call } from './call.js';
+import { engine } from './connection.js';
+
+export interface EngineInfo {
+  /** Where sbx talks to the engine, and why that endpoint. */
+  url: string;
+  reason: string;
+  name: string;
+  version: string;
+  apiVersion: string;
+  os: string;
+  memTotal: number;
+  cpus: number;
+  rootless: boolean;
+  podman: boolean;
+  dockerRootDir: string;
+}
+
+/** What the engine says about itself: two round trips (info and version), made in parallel. */
+export async function engineInfo(): Promise<EngineInfo> {
+  const { endpoint } = await engine();
+  const [info, version] = await Promise.all([
+    call('engine info', (docker) => docker.info() as Promise<Record<string, unknown>>),
+    call('engine version', (docker) => docker.version() as unknown as Promise<Record<string, unknown>>),
+  ]);
+  const components = (version.Components as Array<{ Name: string }> | undefined) ?? [];
+  const security = (info.SecurityOptions as string[] | undefined) ?? [];
+  return {
+    url: endpoint.url,
+    reason: endpoint.reason,
+    name: String(info.Name ?? ''),
+    version: String(version.Version ?? ''),
+    apiVersion: String(version.ApiVersion ?? ''),
+    os: String(info.OperatingSystem ?? ''),
+    memTotal: Number(info.MemTotal ?? 0),
+    cpus: Number(info.NCPU ?? 0),
+    rootless: security.some((s) => s.includes('rootless')),
+    podman: components.some((c) => /podman/i.test(c.Name)),
+    dockerRootDir: String(info.DockerRootDir ?? ''),
+  };
+}

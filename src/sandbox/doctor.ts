@@ -1,0 +1,112 @@
+import { existsSync, statfsSync } from 'node:fs';
+import { SbxError } from '../cli/errors.js';
+import { configFile, readConfig } from '../config/config.js';
+import { extraCaCerts, HOST_LOCAL_CA_DIR } from '../config/tls-proxy.js';
+import { type EngineInfo, engineInfo } from '../engine/system.js';
+import { formatBytes } from './options.js';
+import { templateStatuses } from './template-image.js';
+
+export interface Check {
+  name: string;
+  /** fail: `sbx run` cannot work until it is fixed; warn: it works, with a cost or a risk. */
+  status: 'ok' | 'warn' | 'fail';
+  detail: string;
+  fix?: string;
+  /** For a failure: the exit code sbx would give for it. */
+  exitCode?: number;
+}
+
+const MIN_FREE = 2 * 2 ** 30;
+
+/** Everything `sbx run` depends on, each checked on its own so one failure does not hide the others. */
+export async function runChecks(workspace: string): Promise<Check[]> {
+  const checks: Check[] = [];
+  const failed = (name: string, err: unknown): Check => {
+    if (!(err instanceof SbxError)) throw err;
+    return {
+      name,
+      status: 'fail',
+      detail: err.message,
+      ...(err.hint ? { fix: err.hint } : {}),
+      exitCode: err.exitCode,
+    };
+  };
+
+  let configOk = true;
+  try {
+    const config = await readConfig();
+    checks.push({
+      name: 'config',
+      status: 'ok',
+      detail: existsSync(configFile()) ? `${configFile()} is valid` : `no ${configFile()} (defaults apply)`,
+    });
+    const certs = extraCaCerts(config.caCerts);
+    const source = process.env.SBX_CA_CERTS
+      ? 'SBX_CA_CERTS'
+      : config.caCerts
+        ? 'config caCerts'
+        : HOST_LOCAL_CA_DIR;
+    checks.push({
+      name: 'ca-certificates',
+      status: 'ok',
+      detail: certs.length
+        ? `${certs.length} extra CA certificate${certs.length > 1 ? 's' : ''} from ${source} (${certs.map((c) => c.name).join(', ')}), trusted in templates and sandboxes`
+        : `no extra CA certificates (${source}); behind a TLS-intercepting proxy, set one with \`sbx config set caCerts FILE\``,
+    });
+  } catch (err) {
+    configOk = false;
+    checks.push(failed('config', err));
+  }
+
+  let engine: EngineInfo | undefined;
+  try {
+    engine = await engineInfo();
+    checks.push({
+      name: 'engine',
+      status: 'ok',
+      detail: `${engine.podman ? 'Podman' : 'Docker Engine'} ${engine.version} (API ${engine.apiVersion}) on ${engine.os}, ${engine.cpus} CPUs, ${formatBytes(engine.memTotal)} memory, at ${engine.url} (${engine.reason})${engine.rootless ? ', rootless' : ''}`,
+    });
+  } catch (err) {
+    checks.push(failed('engine', err));
+  }
+
+  if (engine) {
+    if (engine.url.startsWith('unix://') && existsSync(engine.dockerRootDir)) {
+      const fs = statfsSync(engine.dockerRootDir);
+      const free = fs.bavail * fs.bsize;
+      checks.push({
+        name: 'disk',
+        status: free < MIN_FREE ? 'warn' : 'ok',
+        detail: `${formatBytes(free)} free for images at ${engine.dockerRootDir}`,
+        ...(free < MIN_FREE
+          ? {
+              fix: 'Agent templates need about 1-2 GiB: free space, or remove unused images (docker image prune).',
+            }
+          : {}),
+      });
+    } else {
+      checks.push({
+        name: 'disk',
+        status: 'ok',
+        detail: `free space not checked: the engine's storage (${engine.dockerRootDir || 'unknown'}) is not on this machine`,
+      });
+    }
+    if (configOk) {
+      try {
+        const templates = (await templateStatuses(workspace)).filter((t) => t.origin === 'built-in');
+        const notBuilt = templates.filter((t) => t.state !== 'built');
+        checks.push({
+          name: 'templates',
+          status: notBuilt.length ? 'warn' : 'ok',
+          detail: notBuilt.length
+            ? `not built yet: ${notBuilt.map((t) => `${t.name} (${t.state})`).join(', ')}; the first \`sbx run\` of those builds them (minutes)`
+            : `all ${templates.length} built-in templates are built and current`,
+          ...(notBuilt.length ? { fix: `Build them ahead with \`sbx template build\`.` } : {}),
+        });
+      } catch (err) {
+        checks.push(failed('templates', err));
+      }
+    }
+  }
+  return checks;
+}
