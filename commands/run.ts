@@ -5,8 +5,11 @@ import { BaseCommand } from '../src/cli/base-command.js';
 import { EXIT_CODES, SbxError } from '../src/cli/errors.js';
 import { ImageProgress } from '../src/cli/progress.js';
 import { createFlags, envFlags, envVars, sandboxOptions } from '../src/cli/sandbox-flags.js';
+import { readConfig } from '../src/config/config.js';
+import { syncConfig } from '../src/sandbox/credentials.js';
 import { resolveWorkspace } from '../src/sandbox/identity.js';
 import { ensureSandbox } from '../src/sandbox/lifecycle.js';
+import { execUser } from '../src/sandbox/spec.js';
 
 export default class Run extends BaseCommand {
   static override args = {
@@ -55,6 +58,11 @@ The workspace is mounted at the same absolute path and is the working directory.
   static override flags = {
     ...createFlags,
     ...envFlags,
+    'sync-config': Flags.boolean({
+      description:
+        "Copy your host's agent instructions and settings (e.g. ~/.claude/CLAUDE.md, settings.json, commands/, agents/, skills/) into the sandbox's agent state first; logins there are never overwritten. Default: config syncConfig.",
+      allowNo: true,
+    }),
     detached: Flags.boolean({
       char: 'd',
       description:
@@ -92,6 +100,10 @@ The workspace is mounted at the same absolute path and is the working directory.
         process.stderr.write(`sbx: created sandbox ${s.name} for ${agent.name} (${s.image})\n`),
     });
     for (const warning of sandbox.warnings) this.warn(warning);
+    if ((flags['sync-config'] ?? (await readConfig()).syncConfig) && sandbox.credentials !== 'host') {
+      const copied = await syncConfig(agent, sandbox, execUser(sandbox.uid, sandbox.gid).home);
+      if (copied.length > 0) process.stderr.write(`sbx: synced ${copied.map((p) => `~/${p}`).join(', ')}\n`);
+    }
 
     const code = await runInSandbox({
       sandbox,

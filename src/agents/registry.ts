@@ -15,12 +15,33 @@ export interface AgentSpec {
   argsAreCommand?: boolean;
   /** Environment the agent always gets inside the sandbox. */
   env: Record<string, string>;
-  /** Agent state, relative to the agent user's home: logins, settings, history. */
-  stateDirs: string[];
+  /** Where the agent keeps its state (logins, settings, history); see AgentState. */
+  state: AgentState | undefined;
   /** Host variables forwarded to this agent (and no other) when set: API keys and tokens. */
   apiKeyEnv: string[];
   /** Hosts the agent needs when the network policy is deny-by-default. */
   allowedHosts: string[];
+}
+
+/**
+ * An agent's state, as sbx keeps it in one volume per agent. Paths are relative to the home folder
+ * (the same layout on the host and in the sandbox).
+ */
+export interface AgentState {
+  /** The folder the state volume is mounted on. */
+  dir: string;
+  /** A variable that makes the agent keep all of its state in dir (set to dir's full path). */
+  dirEnv?: string;
+  /** Other state folders, kept in the volume through symlinks. */
+  links?: string[];
+  /** What `--credentials host` mounts from the host's home. */
+  host: string[];
+  /** Files whose presence means logged in (undefined: not detectable). */
+  login?: string[];
+  /** User instructions and customisations `--sync-config` copies in from the host. */
+  sync: string[];
+  /** The host's login for `auth import`: [host path, path in the sandbox]. */
+  import: Array<[string, string]>;
 }
 
 const PACKAGE_HOSTS = [
@@ -39,7 +60,23 @@ export const AGENTS: readonly AgentSpec[] = [
     template: 'claude',
     command: ['claude', '--dangerously-skip-permissions'],
     env: { DISABLE_AUTOUPDATER: '1' },
-    stateDirs: ['.claude', '.claude.json'],
+    state: {
+      dir: '.claude',
+      dirEnv: 'CLAUDE_CONFIG_DIR',
+      host: ['.claude', '.claude.json'],
+      login: ['.claude/.credentials.json'],
+      sync: [
+        '.claude/CLAUDE.md',
+        '.claude/settings.json',
+        '.claude/commands',
+        '.claude/agents',
+        '.claude/skills',
+      ],
+      import: [
+        ['.claude/.credentials.json', '.claude/.credentials.json'],
+        ['.claude.json', '.claude/.claude.json'],
+      ],
+    },
     apiKeyEnv: ['ANTHROPIC_API_KEY', 'ANTHROPIC_AUTH_TOKEN', 'CLAUDE_CODE_OAUTH_TOKEN', 'ANTHROPIC_BASE_URL'],
     allowedHosts: [
       'api.anthropic.com',
@@ -55,7 +92,16 @@ export const AGENTS: readonly AgentSpec[] = [
     template: 'gemini',
     command: ['gemini', '--yolo'],
     env: {},
-    stateDirs: ['.gemini'],
+    state: {
+      dir: '.gemini',
+      host: ['.gemini'],
+      login: ['.gemini/oauth_creds.json'],
+      sync: ['.gemini/GEMINI.md', '.gemini/settings.json', '.gemini/commands', '.gemini/extensions'],
+      import: [
+        ['.gemini/oauth_creds.json', '.gemini/oauth_creds.json'],
+        ['.gemini/google_accounts.json', '.gemini/google_accounts.json'],
+      ],
+    },
     apiKeyEnv: [
       'GEMINI_API_KEY',
       'GOOGLE_API_KEY',
@@ -77,7 +123,14 @@ export const AGENTS: readonly AgentSpec[] = [
     template: 'codex',
     command: ['codex', '--dangerously-bypass-approvals-and-sandbox'],
     env: {},
-    stateDirs: ['.codex'],
+    state: {
+      dir: '.codex',
+      dirEnv: 'CODEX_HOME',
+      host: ['.codex'],
+      login: ['.codex/auth.json'],
+      sync: ['.codex/AGENTS.md', '.codex/config.toml', '.codex/prompts'],
+      import: [['.codex/auth.json', '.codex/auth.json']],
+    },
     apiKeyEnv: ['OPENAI_API_KEY', 'OPENAI_BASE_URL'],
     allowedHosts: ['api.openai.com', 'auth.openai.com', 'chatgpt.com', ...PACKAGE_HOSTS],
   },
@@ -87,7 +140,14 @@ export const AGENTS: readonly AgentSpec[] = [
     template: 'opencode',
     command: ['opencode'],
     env: { OPENCODE_CONFIG_CONTENT: '{"permission":"allow"}' },
-    stateDirs: ['.local/share/opencode', '.config/opencode'],
+    state: {
+      dir: '.local/share/opencode',
+      links: ['.config/opencode'],
+      host: ['.local/share/opencode', '.config/opencode'],
+      login: ['.local/share/opencode/auth.json'],
+      sync: ['.config/opencode'],
+      import: [['.local/share/opencode/auth.json', '.local/share/opencode/auth.json']],
+    },
     apiKeyEnv: ['ANTHROPIC_API_KEY', 'OPENAI_API_KEY', 'GEMINI_API_KEY', 'OPENROUTER_API_KEY'],
     allowedHosts: [
       'opencode.ai',
@@ -104,7 +164,12 @@ export const AGENTS: readonly AgentSpec[] = [
     template: 'copilot',
     command: ['copilot', '--allow-all-tools', '--allow-all-paths'],
     env: {},
-    stateDirs: ['.copilot'],
+    state: {
+      dir: '.copilot',
+      host: ['.copilot'],
+      sync: ['.copilot/mcp-config.json', '.copilot/agents'],
+      import: [['.copilot/config.json', '.copilot/config.json']],
+    },
     apiKeyEnv: ['COPILOT_GITHUB_TOKEN', 'GH_TOKEN', 'GITHUB_TOKEN'],
     allowedHosts: ['api.githubcopilot.com', '*.githubcopilot.com', 'api.github.com', ...PACKAGE_HOSTS],
   },
@@ -114,7 +179,16 @@ export const AGENTS: readonly AgentSpec[] = [
     template: 'kiro',
     command: ['kiro-cli', 'chat', '--trust-all-tools'],
     env: {},
-    stateDirs: ['.kiro', '.local/share/kiro-cli', '.aws/sso'],
+    state: {
+      dir: '.local/share/kiro-cli',
+      links: ['.kiro', '.aws/sso'],
+      host: ['.local/share/kiro-cli', '.kiro', '.aws/sso'],
+      sync: ['.kiro/steering', '.kiro/settings', '.kiro/agents'],
+      import: [
+        ['.local/share/kiro-cli/data.sqlite3', '.local/share/kiro-cli/data.sqlite3'],
+        ['.aws/sso/cache', '.aws/sso/cache'],
+      ],
+    },
     apiKeyEnv: [],
     allowedHosts: ['*.kiro.dev', 'prod.us-east-1.auth.desktop.kiro.dev', '*.amazonaws.com', ...PACKAGE_HOSTS],
   },
@@ -125,7 +199,7 @@ export const AGENTS: readonly AgentSpec[] = [
     command: ['bash', '-l'],
     argsAreCommand: true,
     env: {},
-    stateDirs: [],
+    state: undefined,
     apiKeyEnv: [],
     allowedHosts: PACKAGE_HOSTS,
   },

@@ -1,5 +1,6 @@
 import { Flags } from '@oclif/core';
 import { readConfig } from '../config/config.js';
+import { CREDENTIAL_MODES, parseCredentials } from '../sandbox/credentials.js';
 import type { SandboxRequest } from '../sandbox/lifecycle.js';
 import {
   type EnvVar,
@@ -18,6 +19,11 @@ const repeatable = { multiple: true, multipleNonGreedy: true } as const;
 
 /** Flags that shape a new sandbox: `run` and `create`. */
 export const createFlags = {
+  credentials: Flags.string({
+    description:
+      'Where a new sandbox keeps agent logins: sandbox (one volume per agent, shared by its sandboxes, kept after rm), host (your own, mounted: the sandbox can change them) or none (nothing kept). Default: config credentials, else sandbox.',
+    options: [...CREDENTIAL_MODES],
+  }),
   cpus: Flags.string({ description: 'CPU limit of a new sandbox, e.g. 2 or 1.5 (default: none; 0 = none).' }),
   memory: Flags.string({
     description: "Memory limit of a new sandbox, e.g. 4g (default: 80% of the engine's memory; 0 = none).",
@@ -64,7 +70,7 @@ type CreateFlagValues = {
 /** The parts of a SandboxRequest the command line decides, checked before anything is created. */
 export function sandboxOptions(
   flags: CreateFlagValues,
-): Pick<SandboxRequest, 'template' | 'volumes' | 'ports' | 'limits' | 'name'> {
+): Pick<SandboxRequest, 'template' | 'volumes' | 'ports' | 'limits' | 'name' | 'credentials'> {
   const limits: Partial<Limits> = {};
   if (flags.cpus !== undefined) limits.cpus = parseCpus(flags.cpus);
   if (flags.memory !== undefined) limits.memory = parseMemory(flags.memory);
@@ -75,6 +81,7 @@ export function sandboxOptions(
     ports: (flags.publish ?? []).map((p) => parsePort(p)),
     limits,
     name: flags.name === undefined ? undefined : parseSandboxName(flags.name),
+    credentials: flags.credentials === undefined ? undefined : parseCredentials(flags.credentials),
   };
 }
 

@@ -4,6 +4,7 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { agentNames, getAgent } from '../agents/registry.js';
 import { SbxError, usageError } from '../cli/errors.js';
+import { type CredentialsMode, parseCredentials } from '../sandbox/credentials.js';
 import { parseCpus, parseEnvArgs, parseMemory, parsePidsLimit, parsePort } from '../sandbox/options.js';
 
 /** The user configuration, stored by conf as JSON; every key is described and checked by KEYS. */
@@ -13,6 +14,8 @@ export interface SbxConfig {
   caCerts?: string;
   limits?: { cpus?: number; memory?: string; pidsLimit?: number };
   ports?: string[];
+  credentials?: CredentialsMode;
+  syncConfig?: boolean;
 }
 
 export interface ConfigKey {
@@ -21,11 +24,11 @@ export interface ConfigKey {
   /** A list: `sbx config set KEY V1 V2 ...` replaces it. */
   list: boolean;
   /** The value stored for what the user typed; throws an SbxError naming the valid choices. */
-  parse(raw: string): string | number;
+  parse(raw: string): string | number | boolean;
   /** What applies when the key is unset. */
   fallback: string;
   /** Checks only `set` makes (a file may vanish later; reading the config must not fail for it). */
-  checkOnSet?: (value: string | number) => void;
+  checkOnSet?: (value: string | number | boolean) => void;
 }
 
 const text = (raw: string) => {
@@ -91,6 +94,25 @@ export const KEYS: readonly ConfigKey[] = [
     list: false,
     parse: parsePidsLimit,
     fallback: '4096',
+  },
+  {
+    key: 'credentials',
+    description:
+      "Where new sandboxes keep agent logins: sandbox (one volume per agent, shared, kept after rm), host (the host's own, mounted) or none.",
+    list: false,
+    parse: parseCredentials,
+    fallback: 'sandbox',
+  },
+  {
+    key: 'syncConfig',
+    description:
+      "Copy the host's agent instructions and settings (e.g. ~/.claude/CLAUDE.md, settings.json, commands/) into the sandbox at every run: true or false.",
+    list: false,
+    parse: (raw) => {
+      if (raw === 'true' || raw === 'false') return raw === 'true';
+      throw usageError(`"${raw}" is not true or false.`, 'Give true or false.');
+    },
+    fallback: 'false',
   },
   {
     key: 'ports',

@@ -55,3 +55,32 @@ export async function stopContainer(id: string, seconds = 10): Promise<void> {
     if (statusOf(err) !== 304) throw err;
   }
 }
+
+/**
+ * Runs a short-lived helper container to completion and returns its exit code and output (stdout
+ * and stderr together), then removes it. Used for work on volumes that no sandbox is running with.
+ */
+export async function runHelper(
+  options: Docker.ContainerCreateOptions,
+): Promise<{ code: number; output: string }> {
+  const container = await call(`create helper from ${options.Image}`, (docker) =>
+    docker.createContainer(options),
+  );
+  try {
+    const stream = await call('attach helper', () =>
+      container.attach({ stream: true, stdout: true, stderr: true }),
+    );
+    let output = '';
+    const { PassThrough } = await import('node:stream');
+    const sink = new PassThrough();
+    sink.on('data', (d: Buffer) => {
+      output += d.toString();
+    });
+    container.modem.demuxStream(stream, sink, sink);
+    await call('start helper', () => container.start());
+    const { StatusCode } = (await call('wait for helper', () => container.wait())) as { StatusCode: number };
+    return { code: StatusCode, output };
+  } finally {
+    await callOrMissing('remove helper', () => container.remove({ force: true }));
+  }
+}

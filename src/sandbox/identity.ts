@@ -14,6 +14,10 @@ export const LABEL = {
   gid: 'dev.sbx.gid',
   /** Set on sandboxes made with --name; the others are their workspace's default sandbox. */
   named: 'dev.sbx.named',
+  /** The credentials mode a sandbox was created with (sandbox, host, none). */
+  credentials: 'dev.sbx.credentials',
+  /** Set on state volumes: the agent whose state it holds. */
+  state: 'dev.sbx.state',
   /** Set on images: the agents installed in them. */
   agents: 'dev.sbx.agents',
 } as const;

@@ -12,9 +12,16 @@ import {
 import { engineInfo } from '../engine/system.js';
 import { gitIdentity } from '../git/identity.js';
 import type { ImageReporter } from '../templates/build.js';
+import {
+  type CredentialsMode,
+  credentialsPlan,
+  hostHome,
+  prepareCredentials,
+  statefulAgents,
+} from './credentials.js';
 import { extraLabels, LABEL, sandboxName } from './identity.js';
 import { bindOf, type Limits, type PortMapping, parsePort, portKey, type VolumeMount } from './options.js';
-import { createOptions, effectiveLimits } from './spec.js';
+import { createOptions, effectiveLimits, execUser } from './spec.js';
 import { ensureTemplate, templateSpecFor } from './template-image.js';
 
 export interface SandboxRequest {
@@ -29,6 +36,8 @@ export interface SandboxRequest {
   limits: Partial<Limits>;
   /** --name: a named sandbox on the workspace instead of its default one. */
   name: string | undefined;
+  /** --credentials; undefined means the configured default, else sandbox. */
+  credentials: CredentialsMode | undefined;
   version: string;
   reporter: ImageReporter;
   /** Told once when a new sandbox is created (not on reattach). */
@@ -44,6 +53,8 @@ export interface Sandbox {
   uid: number;
   gid: number;
   created: boolean;
+  /** Where the agents' state lives: sandbox, host or none. */
+  credentials: CredentialsMode;
   warnings: string[];
 }
 
@@ -82,6 +93,11 @@ export async function ensureSandbox(req: SandboxRequest): Promise<Sandbox> {
       `git has no ${git.name ? 'user.email' : git.email ? 'user.name' : 'user.name or user.email'} for ${req.workspace}, so commits made in the sandbox will lack it; set it with \`git config --global user.name "Your Name"\` and \`git config --global user.email you@example.com\`.`,
     );
   }
+  const mode = req.credentials ?? config.credentials ?? 'sandbox';
+  const stateful = statefulAgents(agents);
+  const credentials = credentialsPlan(mode, stateful, execUser(owner.uid, owner.gid).home, hostHome());
+  warnings.push(...credentials.warnings);
+  const mounts = await prepareCredentials(credentials, stateful, mode, hostHome(), extraLabels());
   const id = await createContainer(
     createOptions({
       name,
@@ -96,6 +112,7 @@ export async function ensureSandbox(req: SandboxRequest): Promise<Sandbox> {
       ports: req.ports.length > 0 ? req.ports : (config.ports ?? []).map((p) => parsePort(p)),
       limits: effectiveLimits(req.limits, config.limits ?? {}, engine),
       named: req.name !== undefined,
+      credentials: { mode, mounts, binds: credentials.binds, env: credentials.env },
       labels: extraLabels(),
       version: req.version,
     }),
@@ -125,6 +142,7 @@ export async function ensureSandbox(req: SandboxRequest): Promise<Sandbox> {
     uid: owner.uid,
     gid: owner.gid,
     created: true,
+    credentials: mode,
     warnings,
   };
   req.onCreated?.(sandbox);
@@ -178,6 +196,16 @@ async function reattach(info: ContainerInfo, req: SandboxRequest): Promise<Sandb
       },
     );
   }
+  const mode = labels[LABEL.credentials] ?? 'none';
+  if (req.credentials !== undefined && req.credentials !== mode) {
+    throw new SbxError(
+      'conflict',
+      `The sandbox ${name} was created with --credentials ${mode}; the credentials mode is set when a sandbox is created.`,
+      {
+        hint: `Run without --credentials, or remove it (sbx rm -f ${name}; workspace files and agent logins stay) and run again with --credentials ${req.credentials}.`,
+      },
+    );
+  }
   const published = new Set(Object.keys(info.HostConfig.PortBindings ?? {}));
   const unpublished = req.ports.filter((p) => !published.has(portKey(p)));
   if (unpublished.length > 0) {
@@ -211,6 +239,7 @@ async function reattach(info: ContainerInfo, req: SandboxRequest): Promise<Sandb
     uid: Number(labels[LABEL.uid] ?? 1000),
     gid: Number(labels[LABEL.gid] ?? 1000),
     created: false,
+    credentials: mode as CredentialsMode,
     warnings,
   };
 }

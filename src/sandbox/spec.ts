@@ -28,6 +28,8 @@ export interface SandboxPlan {
   limits: Limits;
   /** Asked for with --name: a second sandbox on the workspace, not its default one. */
   named: boolean;
+  /** Where the agents' state lives (see credentials.ts). */
+  credentials: { mode: string; mounts: Docker.MountSettings[]; binds: string[]; env: string[] };
   labels: Record<string, string>;
   version: string;
 }
@@ -40,6 +42,7 @@ export function createOptions(plan: SandboxPlan): Docker.ContainerCreateOptions 
   const env = [`SBX_UID=${plan.uid}`, `SBX_GID=${plan.gid}`];
   if (plan.git.name) env.push(`SBX_GIT_NAME=${plan.git.name}`);
   if (plan.git.email) env.push(`SBX_GIT_EMAIL=${plan.git.email}`);
+  env.push(...plan.credentials.env);
   return {
     name: plan.name,
     Image: plan.image,
@@ -54,11 +57,13 @@ export function createOptions(plan: SandboxPlan): Docker.ContainerCreateOptions 
       [LABEL.version]: plan.version,
       [LABEL.uid]: String(plan.uid),
       [LABEL.gid]: String(plan.gid),
+      [LABEL.credentials]: plan.credentials.mode,
       ...(plan.named ? { [LABEL.named]: 'true' } : {}),
     },
     ExposedPorts: Object.fromEntries(plan.ports.map((p) => [portKey(p), {}])),
     HostConfig: {
-      Binds: [`${plan.workspace}:${plan.workspace}`, ...plan.volumes.map(bindOf)],
+      Binds: [`${plan.workspace}:${plan.workspace}`, ...plan.credentials.binds, ...plan.volumes.map(bindOf)],
+      Mounts: plan.credentials.mounts,
       PortBindings: portBindings(plan.ports),
       Init: false,
       ...(plan.limits.cpus ? { NanoCpus: Math.round(plan.limits.cpus * 1e9) } : {}),

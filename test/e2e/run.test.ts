@@ -365,7 +365,7 @@ describe('sbx run: configuration', { timeout: 300_000 }, () => {
     writeFileSync(join(dir, 'config.json'), '{"templates": {"shell": 42}}');
     const invalid = await sbx(['run', 'shell', '--', 'true'], { cwd: ws, env: { SBX_CONFIG_DIR: dir } });
     assert.equal(invalid.code, 78, invalid.stderr);
-    assert.match(invalid.stderr, /`templates\/shell` must be string/);
+    assert.match(invalid.stderr, /templates\.shell must be a string/);
   });
 
   it('a default template per agent comes from the config', async () => {

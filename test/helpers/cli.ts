@@ -11,6 +11,7 @@ export const BIN = join(ROOT, 'bin', 'run.js');
 /** Every resource a test run creates carries this label; cleanup removes by it. */
 export const TEST_LABEL = 'dev.sbx.test';
 export const RUN_ID = process.env.SBX_TEST_RUN ?? `t${process.pid}`;
+export const STATE_PREFIX = `sbx-test-${RUN_ID}-state-`;
 
 /** The unprivileged host user the suite runs sbx as (made by test/run.sh; in the docker group). */
 export const TEST_USER = { name: 'sbxtest', uid: 4242, gid: 4242, home: '/home/sbxtest' };
@@ -34,6 +35,8 @@ export function sbx(args: string[], options: RunOptions = {}): Promise<Result> {
   const env: Record<string, string | undefined> = {
     ...process.env,
     SBX_LABELS: `${TEST_LABEL}=${RUN_ID}`,
+    // Agent state volumes of this run only: a developer's own logins are never touched by the suite.
+    SBX_STATE_PREFIX: STATE_PREFIX,
     ...(options.asUser ? { HOME: options.asUser.home, USER: options.asUser.name } : {}),
     ...options.env,
   };

@@ -20,6 +20,12 @@ const plan = {
   ],
   limits: { cpus: 1.5, memory: 2 ** 30, pidsLimit: 4096 },
   named: false,
+  credentials: {
+    mode: 'sandbox',
+    mounts: [{ Type: 'volume' as const, Source: 'sbx-state-claude', Target: '/home/agent/.claude' }],
+    binds: [],
+    env: ['CLAUDE_CONFIG_DIR=/home/agent/.claude'],
+  },
   labels: { 'dev.sbx.test': 'x' },
   version: '0.1.0',
 };
@@ -38,7 +44,10 @@ describe('createOptions', () => {
       'SBX_GID=1002',
       'SBX_GIT_NAME=Ada',
       'SBX_GIT_EMAIL=ada@example.test',
+      'CLAUDE_CONFIG_DIR=/home/agent/.claude',
     ]);
+    assert.deepEqual(options.HostConfig?.Mounts, plan.credentials.mounts);
+    assert.equal(options.Labels?.[LABEL.credentials], 'sandbox');
     assert.equal(options.Labels?.[LABEL.named], undefined);
     assert.equal(createOptions({ ...plan, named: true }).Labels?.[LABEL.named], 'true');
   });

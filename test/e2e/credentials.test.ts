@@ -1,0 +1,298 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { type Result, RUN_ID, STATE_PREFIX, sbx, TEST_USER, workspace } from '../helpers/cli.js';
+import { cleanupTestResources, containersOf, docker } from '../helpers/engine.js';
+
+after(cleanupTestResources);
+
+const ok = (r: Result) => {
+  assert.equal(r.code, 0, r.stderr);
+  return r;
+};
+
+/** What the agent's state volume holds, seen by a throwaway container (not through any sandbox). */
+const volumeFiles = (agent: string, dir = '/v') =>
+  execFileSync('docker', [
+    'run',
+    '--rm',
+    '-v',
+    `${STATE_PREFIX}${agent}:/v`,
+    '--entrypoint',
+    'find',
+    'sbx/base:latest',
+    dir,
+    '-maxdepth',
+    '1',
+  ])
+    .toString()
+    .split('\n')
+    .filter(Boolean)
+    .map((p) => p.replace(/^\/v\/?/, ''));
+
+const volumeExists = async (agent: string) =>
+  (await docker.listVolumes()).Volumes.some((v) => v.Name === `${STATE_PREFIX}${agent}`);
+
+describe('agent state: one volume per agent, shared by its sandboxes, kept after rm', {
+  timeout: 900_000,
+}, () => {
+  // What each real agent writes on its own (offline) start, and a command that makes it write.
+  const agents: Array<[string, string[], string]> = [
+    ['claude', ['-p', 'hi'], 'projects'],
+    ['gemini', ['-p', 'hi'], 'projects.json'],
+    ['codex', ['login', 'status'], 'tmp'],
+    ['opencode', ['debug', 'config'], 'opencode.db'],
+    ['copilot', ['-p', 'hi'], 'session-state'],
+  ];
+  for (const [agent, args, written] of agents) {
+    it(`${agent}: what the agent itself writes lands in its volume and is seen from another workspace`, async () => {
+      const ws = await workspace();
+      await sbx(['run', agent, '--', ...args], { cwd: ws, timeoutMs: 120_000 });
+      assert.ok(volumeFiles(agent).includes(written), `${written} in ${volumeFiles(agent).join(', ')}`);
+      const other = await workspace();
+      ok(await sbx(['create', agent], { cwd: other }));
+      const seen = ok(
+        await sbx(['exec', '.', '--', 'sh', '-c', `ls -a "$HOME"/${agentDir(agent)}`], { cwd: other }),
+      );
+      assert.ok(seen.stdout.split('\n').includes(written), seen.stdout);
+    });
+  }
+
+  it('codex: logged in once as one user, logged in in every other sandbox, also after rm of all of them', async () => {
+    const first = await workspace({ owner: TEST_USER });
+    const login = await sbx(['run', 'codex', '--', 'login', '--with-api-key'], {
+      cwd: first,
+      asUser: TEST_USER,
+      input: `sk-test-${RUN_ID}`,
+    });
+    assert.match(login.stdout + login.stderr, /API key saved/, login.stderr);
+    assert.ok(volumeFiles('codex').includes('auth.json'), 'the login is in the volume');
+    const second = await workspace(); // owned by root: another UID shares the same state
+    const status = await sbx(['run', 'codex', '--', 'login', 'status'], { cwd: second });
+    assert.match(status.stdout + status.stderr, /API key configured/, status.stderr);
+
+    const listed = JSON.parse(ok(await sbx(['auth', 'ls', '--json'])).stdout) as Array<
+      Record<string, unknown>
+    >;
+    const codex = listed.find((s) => s.agent === 'codex')!;
+    assert.equal(codex.volume, `${STATE_PREFIX}codex`);
+    assert.equal(codex.loggedIn, true);
+    assert.ok(Number(codex.size) > 0);
+    assert.match(String(codex.lastUsed), /^\d{4}-\d\d-\d\dT/);
+    const users = (await docker.listContainers({ all: true, filters: { volume: [`${STATE_PREFIX}codex`] } }))
+      .length;
+    assert.equal((codex.sandboxes as string[]).length, users);
+    assert.ok(users >= 2);
+    assert.match(
+      ok(await sbx(['auth', 'ls'])).stdout,
+      new RegExp(`^codex\\s+\\S+\\s+\\S+\\s+\\d{4}-\\S+ \\S+\\s+yes\\s+${users}$`, 'm'),
+    );
+
+    ok(await sbx(['rm', '-f', first, second]));
+    const third = await workspace();
+    const still = await sbx(['run', 'codex', '--', 'login', 'status'], { cwd: third });
+    assert.match(still.stdout + still.stderr, /API key configured/, 'rm kept the login');
+
+    const asked = await sbx(['auth', 'rm', 'codex']);
+    assert.equal(asked.code, 2, 'without a terminal to ask on, -f is needed');
+    const inUse = await sbx(['auth', 'rm', 'codex', '-f']);
+    assert.equal(inUse.code, 75, inUse.stderr);
+    assert.match(inUse.stderr, /used by sbx-/);
+    const mounting = await docker.listContainers({
+      all: true,
+      filters: { volume: [`${STATE_PREFIX}codex`] },
+    });
+    ok(await sbx(['rm', '-f', ...mounting.map((c) => c.Id)]));
+    ok(await sbx(['auth', 'rm', 'codex', '-f']));
+    assert.equal(await volumeExists('codex'), false);
+    const fresh = await sbx(['run', 'codex', '--', 'login', 'status'], { cwd: await workspace() });
+    assert.match(fresh.stdout + fresh.stderr, /Not logged in/);
+  });
+
+  it('--credentials none keeps nothing beyond the sandbox; the mode is fixed at creation', async () => {
+    const prefix = `sbx-test-${RUN_ID}-none-`;
+    const env = { SBX_STATE_PREFIX: prefix };
+    const ws = await workspace();
+    ok(
+      await sbx(['run', 'codex', '--credentials', 'none', '--', 'login', '--with-api-key'], {
+        cwd: ws,
+        env,
+        input: 'sk-x',
+      }),
+    );
+    assert.ok(!(await docker.listVolumes()).Volumes.some((v) => v.Name.startsWith(prefix)), 'no volume');
+    const inspected = JSON.parse(ok(await sbx(['inspect', '--json'], { cwd: ws })).stdout);
+    assert.deepEqual(
+      inspected.mounts.filter((m: { type: string }) => m.type === 'volume'),
+      [],
+    );
+    const other = await sbx(['run', 'codex', '--credentials', 'sandbox', '--', 'true'], { cwd: ws, env });
+    assert.equal(other.code, 75, other.stderr);
+    assert.match(other.stderr, /created with --credentials none/);
+    ok(await sbx(['rm', '-f', '.'], { cwd: ws }));
+    const again = await sbx(['run', 'codex', '--credentials', 'none', '--', 'login', 'status'], {
+      cwd: ws,
+      env,
+    });
+    assert.match(again.stdout + again.stderr, /Not logged in/);
+  });
+
+  it("--credentials host mounts the host's own state, with a warning", async () => {
+    const home = mkdtempSync(join(tmpdir(), 'sbx-home-'));
+    mkdirSync(join(home, '.codex'));
+    writeFileSync(join(home, '.codex', 'auth.json'), JSON.stringify({ OPENAI_API_KEY: 'sk-host-key' }));
+    const ws = await workspace();
+    const r = await sbx(['run', 'codex', '--credentials', 'host', '--', 'login', 'status'], {
+      cwd: ws,
+      env: { HOME: home },
+    });
+    assert.match(r.stdout + r.stderr, /API key configured/, r.stderr);
+    assert.match(
+      r.stderr,
+      /Warning: --credentials host: the sandbox can read and change your host's codex login/,
+    );
+    ok(
+      await sbx(['exec', '.', '--', 'sh', '-c', 'echo from-sandbox > ~/.codex/written-inside'], { cwd: ws }),
+    );
+    assert.equal(readFileSync(join(home, '.codex', 'written-inside'), 'utf8'), 'from-sandbox\n');
+  });
+
+  it('auth import copies the host login into the volume', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'sbx-home-'));
+    const missing = await sbx(['auth', 'import', 'codex'], { env: { HOME: home } });
+    assert.equal(missing.code, 66, missing.stderr);
+    assert.match(missing.stderr, /No codex login found on this host/);
+    mkdirSync(join(home, '.codex'));
+    writeFileSync(join(home, '.codex', 'auth.json'), JSON.stringify({ OPENAI_API_KEY: 'sk-imported' }));
+    ok(await sbx(['auth', 'import', 'codex'], { env: { HOME: home } }));
+    const r = await sbx(['run', 'codex', '--', 'login', 'status'], {
+      cwd: await workspace({ owner: TEST_USER }),
+      asUser: TEST_USER,
+    });
+    assert.match(r.stdout + r.stderr, /API key configured/, r.stderr);
+  });
+});
+
+describe('claude: --sync-config carries the host settings in, never over the login', {
+  timeout: 300_000,
+}, () => {
+  it('claude reads a synced setting; files already in the state volume are unchanged', async () => {
+    const ws = await workspace();
+    ok(await sbx(['create', 'claude'], { cwd: ws }));
+    ok(
+      await sbx(
+        [
+          'exec',
+          '.',
+          '--',
+          'sh',
+          '-c',
+          'echo sandbox-login > ~/.claude/.credentials.json; echo mine > ~/.claude/keep.txt',
+        ],
+        { cwd: ws },
+      ),
+    );
+    const before = ok(
+      await sbx(['exec', '.', '--', 'sh', '-c', 'cat ~/.claude/.credentials.json ~/.claude/keep.txt'], {
+        cwd: ws,
+      }),
+    ).stdout;
+    // The fake credentials would make claude try the network: park them during the run.
+    ok(
+      await sbx(['exec', '.', '--', 'mv', '/root/.claude/.credentials.json', '/root/.claude-login'], {
+        cwd: ws,
+      }),
+    );
+
+    const home = mkdtempSync(join(tmpdir(), 'sbx-home-'));
+    mkdirSync(join(home, '.claude', 'commands'), { recursive: true });
+    writeFileSync(join(home, '.claude', 'settings.json'), JSON.stringify({ model: 'sbx-synced-model' }));
+    writeFileSync(join(home, '.claude', 'CLAUDE.md'), 'Answer in haiku.\n');
+    writeFileSync(join(home, '.claude', 'commands', 'hello.md'), 'Say hello.\n');
+    writeFileSync(join(home, '.claude', '.credentials.json'), 'host-login');
+    const r = await sbx(['run', 'claude', '--sync-config', '--', '-p', 'hi'], {
+      cwd: ws,
+      env: { HOME: home },
+    });
+    assert.match(
+      r.stderr,
+      /synced ~\/\.claude\/CLAUDE\.md, ~\/\.claude\/settings\.json, ~\/\.claude\/commands/,
+    );
+    assert.match(
+      r.stdout + r.stderr,
+      /sbx-synced-model/,
+      'claude reports the model from the synced settings',
+    );
+
+    ok(
+      await sbx(['exec', '.', '--', 'mv', '/root/.claude-login', '/root/.claude/.credentials.json'], {
+        cwd: ws,
+      }),
+    );
+    const after = ok(
+      await sbx(['exec', '.', '--', 'sh', '-c', 'cat ~/.claude/.credentials.json ~/.claude/keep.txt'], {
+        cwd: ws,
+      }),
+    ).stdout;
+    assert.equal(after, before, 'the login and other files in the volume are untouched');
+    const synced = ok(
+      await sbx(['exec', '.', '--', 'cat', '/root/.claude/CLAUDE.md', '/root/.claude/commands/hello.md'], {
+        cwd: ws,
+      }),
+    );
+    assert.equal(synced.stdout, 'Answer in haiku.\nSay hello.\n');
+  });
+});
+
+describe('secrets stay secret', { timeout: 300_000 }, () => {
+  it('values from -e, --env-file and a forwarded key reach the agent and appear nowhere else', async () => {
+    const ws = await workspace();
+    const stamp = `${RUN_ID}-${Date.now()}`;
+    const [viaFlag, viaFile, viaHost] = ['flag', 'file', 'host'].map((k) => `secret-${k}-${stamp}`);
+    const envFile = join(mkdtempSync(join(tmpdir(), 'sbx-env-')), 'secrets.env');
+    writeFileSync(envFile, `FROM_FILE=${viaFile}\n`);
+    const configDir = mkdtempSync(join(tmpdir(), 'sbx-cfg-'));
+    ok(await sbx(['config', 'set', 'env', 'FROM_FLAG'], { env: { SBX_CONFIG_DIR: configDir } }));
+    const env = { SBX_CONFIG_DIR: configDir, ANTHROPIC_API_KEY: viaHost, FROM_FLAG: undefined };
+    const args = ['-e', `FROM_FLAG=${viaFlag}`, '--env-file', envFile];
+    const seen = await sbx(['run', 'claude', ...args, '--debug', '--', '--version'], { cwd: ws, env });
+    assert.equal(seen.code, 0, seen.stderr);
+    const inside = ok(
+      await sbx(['exec', ...args, '.', '--', 'sh', '-c', 'echo "$FROM_FLAG $FROM_FILE $ANTHROPIC_API_KEY"'], {
+        cwd: ws,
+        env,
+      }),
+    );
+    assert.equal(inside.stdout, `${viaFlag} ${viaFile} ${viaHost}\n`, 'the agent gets all three');
+
+    const [container] = await containersOf(ws);
+    const places: Record<string, string> = {
+      'sbx run --debug output': seen.stdout + seen.stderr,
+      'docker inspect (container)': JSON.stringify(await docker.getContainer(container!.Id).inspect()),
+      'docker image inspect': JSON.stringify(await docker.getImage(container!.ImageID).inspect()),
+      'docker history': execFileSync('docker', ['history', '--no-trunc', container!.ImageID]).toString(),
+      'sbx inspect --json --debug': JSON.stringify(
+        await sbx(['inspect', '--json', '--debug'], { cwd: ws, env }),
+      ),
+      'sbx ls --json': (await sbx(['ls', '--json'], { env })).stdout,
+      "sbx's config file": readFileSync(join(configDir, 'config.json'), 'utf8'),
+    };
+    for (const [place, text] of Object.entries(places)) {
+      for (const secret of [viaFlag, viaFile, viaHost] as string[])
+        assert.ok(!text.includes(secret), `${secret} found in ${place}`);
+    }
+  });
+});
+
+function agentDir(agent: string): string {
+  return {
+    claude: '.claude',
+    gemini: '.gemini',
+    codex: '.codex',
+    opencode: '.local/share/opencode',
+    copilot: '.copilot',
+  }[agent]!;
+}
