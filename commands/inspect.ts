@@ -55,6 +55,19 @@ export default class Inspect extends BaseCommand {
           '(none)',
       ],
       ['Variables', d.envNames.join(', ')],
+      [
+        'Network',
+        d.network === 'none'
+          ? 'none'
+          : d.policy
+            ? `${d.network}, ${d.policy.mode} policy; allow: ${d.policy.allow.join(' ') || '-'}; deny: ${d.policy.deny.join(' ') || '-'}`
+            : (d.network ?? "Docker's default network (made before policies)"),
+      ],
+      [
+        'Hardening',
+        `capabilities dropped: ${d.capabilitiesDropped.join(', ') || 'none'}; sudo: ${d.sudo ? 'yes' : 'no'}`,
+      ],
+      ['Docker socket', d.dockerSocket ? 'YES: the agent can take root on the host' : 'no'],
       ['sbx version', d.sbxVersion ?? '?'],
     ];
     const width = Math.max(...rows.map(([k]) => k.length));

@@ -4,6 +4,7 @@ import { type BatchResult, forEachSandbox } from '../src/cli/batch.js';
 import { confirm, interactive } from '../src/cli/confirm.js';
 import { SbxError, usageError } from '../src/cli/errors.js';
 import { removeContainer } from '../src/engine/containers.js';
+import { detachSandbox } from '../src/network/proxy.js';
 import { listSandboxes } from '../src/sandbox/discovery.js';
 
 export default class Rm extends BaseCommand {
@@ -15,7 +16,7 @@ export default class Rm extends BaseCommand {
   };
 
   static override description =
-    'Remove sandboxes. Only the container goes: workspace files and agent logins are never touched. A running sandbox needs -f.';
+    'Remove sandboxes: the container, its network and port forwarder. Workspace files and agent logins are never touched. A running sandbox needs -f.';
 
   static override enableJsonFlag = true;
 
@@ -81,6 +82,7 @@ export default class Rm extends BaseCommand {
           });
         }
         await removeContainer(sandbox.id, force);
+        if (sandbox.network && sandbox.network !== 'none') await detachSandbox(sandbox.network);
       },
       { json: this.jsonEnabled() },
     );

@@ -1,5 +1,7 @@
 import { Flags } from '@oclif/core';
 import { readConfig } from '../config/config.js';
+import type { PolicyMode } from '../network/policy.js';
+import { checkPatterns } from '../network/settings.js';
 import { CREDENTIAL_MODES, parseCredentials } from '../sandbox/credentials.js';
 import type { SandboxRequest } from '../sandbox/lifecycle.js';
 import {
@@ -19,6 +21,32 @@ const repeatable = { multiple: true, multipleNonGreedy: true } as const;
 
 /** Flags that shape a new sandbox: `run` and `create`. */
 export const createFlags = {
+  'allow-host': Flags.string({
+    description:
+      'Allow a host through the egress proxy: api.example.com, *.example.com (subdomains), optionally :PORT. Repeatable.',
+    ...repeatable,
+  }),
+  'block-host': Flags.string({
+    description: 'Refuse a host (same patterns); beats any allow. Repeatable.',
+    ...repeatable,
+  }),
+  'mount-docker-socket': Flags.boolean({
+    description:
+      "Give the sandbox the engine's Docker socket. DANGEROUS: the agent can take root on the host.",
+  }),
+  network: Flags.string({
+    description:
+      'none: no network at all (default: the sandbox network, whose only way out is the egress proxy).',
+    options: ['none'],
+  }),
+  'network-policy': Flags.string({
+    description:
+      "allow: everything but internal addresses and blocked hosts; deny: only allowed hosts and the agent's own (API, login, package registries, GitHub). Default: config networkPolicy, else allow.",
+    options: ['allow', 'deny'],
+  }),
+  'no-sudo': Flags.boolean({
+    description: 'No sudo in the sandbox (and no-new-privileges for every process).',
+  }),
   credentials: Flags.string({
     description:
       'Where a new sandbox keeps agent logins: sandbox (one volume per agent, shared by its sandboxes, kept after rm), host (your own, mounted: the sandbox can change them) or none (nothing kept). Default: config credentials, else sandbox.',
@@ -64,13 +92,19 @@ export const envFlags = {
 };
 
 type CreateFlagValues = {
-  [K in keyof typeof createFlags]?: (K extends 'publish' | 'volume' ? string[] : string) | undefined;
+  [K in keyof typeof createFlags]?:
+    | (K extends 'publish' | 'volume' | 'allow-host' | 'block-host'
+        ? string[]
+        : K extends 'no-sudo' | 'mount-docker-socket'
+          ? boolean
+          : string)
+    | undefined;
 };
 
 /** The parts of a SandboxRequest the command line decides, checked before anything is created. */
 export function sandboxOptions(
   flags: CreateFlagValues,
-): Pick<SandboxRequest, 'template' | 'volumes' | 'ports' | 'limits' | 'name' | 'credentials'> {
+): Pick<SandboxRequest, 'template' | 'volumes' | 'ports' | 'limits' | 'name' | 'credentials' | 'security'> {
   const limits: Partial<Limits> = {};
   if (flags.cpus !== undefined) limits.cpus = parseCpus(flags.cpus);
   if (flags.memory !== undefined) limits.memory = parseMemory(flags.memory);
@@ -82,6 +116,14 @@ export function sandboxOptions(
     limits,
     name: flags.name === undefined ? undefined : parseSandboxName(flags.name),
     credentials: flags.credentials === undefined ? undefined : parseCredentials(flags.credentials),
+    security: {
+      network: flags.network === 'none' ? 'none' : 'policy',
+      policyMode: flags['network-policy'] as PolicyMode | undefined,
+      allowHosts: checkPatterns(flags['allow-host'] ?? [], 'allow', '--allow-host'),
+      blockHosts: checkPatterns(flags['block-host'] ?? [], 'deny', '--block-host'),
+      noSudo: Boolean(flags['no-sudo']),
+      mountDockerSocket: Boolean(flags['mount-docker-socket']),
+    },
   };
 }
 

@@ -4,6 +4,7 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { agentNames, getAgent } from '../agents/registry.js';
 import { SbxError, usageError } from '../cli/errors.js';
+import type { PolicyMode } from '../network/policy.js';
 import { type CredentialsMode, parseCredentials } from '../sandbox/credentials.js';
 import { parseCpus, parseEnvArgs, parseMemory, parsePidsLimit, parsePort } from '../sandbox/options.js';
 
@@ -15,6 +16,7 @@ export interface SbxConfig {
   limits?: { cpus?: number; memory?: string; pidsLimit?: number };
   ports?: string[];
   credentials?: CredentialsMode;
+  networkPolicy?: PolicyMode;
   syncConfig?: boolean;
 }
 
@@ -102,6 +104,17 @@ export const KEYS: readonly ConfigKey[] = [
     list: false,
     parse: parseCredentials,
     fallback: 'sandbox',
+  },
+  {
+    key: 'networkPolicy',
+    description:
+      "Network policy of new sandboxes: allow (everything but internal addresses and denied hosts) or deny (only allowed hosts and the agent's own).",
+    list: false,
+    parse: (raw) => {
+      if (raw === 'allow' || raw === 'deny') return raw;
+      throw usageError(`"${raw}" is not a policy.`, 'Give allow or deny.');
+    },
+    fallback: 'allow',
   },
   {
     key: 'syncConfig',

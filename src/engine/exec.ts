@@ -93,3 +93,27 @@ async function exitCodeOf(exec: Docker.Exec): Promise<number> {
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
+
+/** Runs a command in a running container without a terminal and returns its exit code and stdout. */
+export async function execCapture(
+  containerId: string,
+  cmd: string[],
+): Promise<{ code: number; stdout: string }> {
+  const { PassThrough } = await import('node:stream');
+  const out = new PassThrough();
+  let stdout = '';
+  out.on('data', (d: Buffer) => {
+    stdout += d.toString();
+  });
+  const code = await execAttached({
+    containerId,
+    cmd,
+    user: '0:0',
+    env: [],
+    workdir: '/',
+    tty: false,
+    stdout: out,
+    stderr: new PassThrough(),
+  });
+  return { code, stdout };
+}

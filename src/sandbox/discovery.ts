@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { notFoundError, usageError } from '../cli/errors.js';
 import { type ContainerInfo, inspectContainer, listContainers } from '../engine/containers.js';
 import { inspectImage } from '../engine/images.js';
+import { inspectForwarder, LABEL_NETWORK, readPolicy } from '../network/proxy.js';
 import { LABEL } from './identity.js';
 
 /** A sandbox as one list call shows it: enough to name, filter and sort it. */
@@ -23,6 +24,8 @@ export interface SandboxRef {
   /** The workspace owner's UID/GID, which the sandbox's agent user has inside. */
   uid: number;
   gid: number;
+  /** Its own network (behind the egress proxy), "none", or null for a sandbox from before policies. */
+  network: string | null;
 }
 
 export interface PortSummary {
@@ -68,6 +71,7 @@ export async function listSandboxes(): Promise<SandboxRef[]> {
         created: new Date(c.Created * 1000).toISOString(),
         uid: Number(labels[LABEL.uid] ?? 1000),
         gid: Number(labels[LABEL.gid] ?? 1000),
+        network: labels[LABEL_NETWORK] ?? null,
       };
     })
     .sort(
@@ -81,13 +85,25 @@ export async function listSandboxes(): Promise<SandboxRef[]> {
 
 /** The full summary of each sandbox (inspected in parallel); one removed meanwhile is left out. */
 export async function describeSandboxes(refs: SandboxRef[]): Promise<SandboxSummary[]> {
-  const infos = await Promise.all(refs.map((r) => inspectContainer(r.id)));
-  return refs.flatMap((ref, i) => (infos[i] ? [summarize(ref, infos[i])] : []));
+  const infos = await Promise.all(
+    refs.map(async (r) => {
+      const info = await inspectContainer(r.id);
+      const forwarder =
+        info?.Config.Labels?.[LABEL.ports] && r.network ? await inspectForwarder(r.network) : undefined;
+      return info ? summarize(r, info, forwarder) : undefined;
+    }),
+  );
+  return infos.filter((s): s is SandboxSummary => s !== undefined);
 }
 
-export function summarize(ref: SandboxRef, info: ContainerInfo): SandboxSummary {
-  const bound = info.NetworkSettings?.Ports ?? {};
-  const ports = Object.entries(info.HostConfig.PortBindings ?? {}).flatMap(([key, bindings]) => {
+/**
+ * A sandbox's summary from its inspection. Its ports are published by its forwarder (whose
+ * bindings say which host port is in use); a sandbox from before policies published its own.
+ */
+export function summarize(ref: SandboxRef, info: ContainerInfo, forwarder?: ContainerInfo): SandboxSummary {
+  const publisher = forwarder ?? info;
+  const bound = publisher.State.Running ? (publisher.NetworkSettings?.Ports ?? {}) : {};
+  const ports = Object.entries(publisher.HostConfig.PortBindings ?? {}).flatMap(([key, bindings]) => {
     const [port, protocol = 'tcp'] = key.split('/');
     return ((bindings ?? []) as Array<{ HostIp?: string; HostPort?: string }>).map((b, i) => {
       const live = (bound[key] as Array<{ HostPort?: string }> | null | undefined)?.[i]?.HostPort;
@@ -162,18 +178,27 @@ export interface SandboxDetails extends SandboxSummary {
   git: { name: string | null; email: string | null };
   mounts: Array<{ type: string; source: string; destination: string; readOnly: boolean }>;
   envNames: string[];
+  /** The effective egress policy (as the proxy applies it now), or null without a network. */
+  policy: { mode: string; allow: string[]; deny: string[] } | null;
+  dockerSocket: boolean;
+  sudo: boolean;
+  capabilitiesDropped: string[];
 }
 
 export async function sandboxDetails(ref: SandboxRef): Promise<SandboxDetails> {
   const info = await inspectContainer(ref.id);
   if (!info) throw notFoundError(`The sandbox ${ref.name} was removed meanwhile.`, 'See `sbx ls`.');
-  const image = await inspectImage(info.Image);
+  const [image, forwarder, policy] = await Promise.all([
+    inspectImage(info.Image),
+    ref.network && ref.network !== 'none' ? inspectForwarder(ref.network) : undefined,
+    ref.network && ref.network !== 'none' ? readPolicy(ref.network).catch(() => undefined) : undefined,
+  ]);
   const env = new Map(
     (info.Config.Env ?? []).map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)] as const),
   );
   const labels = info.Config.Labels ?? {};
   return {
-    ...summarize(ref, info),
+    ...summarize(ref, info, forwarder),
     templateHash: image?.Config?.Labels?.['dev.sbx.template.hash'] ?? null,
     sbxVersion: labels[LABEL.version] ?? null,
     startedAt: info.State.Running ? info.State.StartedAt : null,
@@ -186,5 +211,9 @@ export async function sandboxDetails(ref: SandboxRef): Promise<SandboxDetails> {
       readOnly: !m.RW,
     })),
     envNames: [...env.keys()].sort(),
+    policy: policy ? { mode: policy.mode, allow: policy.allow, deny: policy.deny } : null,
+    dockerSocket: labels[LABEL.dockerSocket] === 'true',
+    sudo: labels[LABEL.noSudo] !== 'true',
+    capabilitiesDropped: info.HostConfig.CapDrop ?? [],
   };
 }

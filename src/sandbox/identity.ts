@@ -16,6 +16,12 @@ export const LABEL = {
   named: 'dev.sbx.named',
   /** The credentials mode a sandbox was created with (sandbox, host, none). */
   credentials: 'dev.sbx.credentials',
+  /** The -p mappings a sandbox was created with (JSON), published by its port forwarder. */
+  ports: 'dev.sbx.ports',
+  /** Set when a sandbox has the Docker socket (--mount-docker-socket, or a -v of a socket). */
+  dockerSocket: 'dev.sbx.docker-socket',
+  /** Set when a sandbox was made with --no-sudo. */
+  noSudo: 'dev.sbx.no-sudo',
   /** Set on state volumes: the agent whose state it holds. */
   state: 'dev.sbx.state',
   /** Set on images: the agents installed in them. */

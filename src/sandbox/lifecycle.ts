@@ -21,6 +21,7 @@ import {
 } from './credentials.js';
 import { extraLabels, LABEL, sandboxName } from './identity.js';
 import { bindOf, type Limits, type PortMapping, parsePort, portKey, type VolumeMount } from './options.js';
+import { DOCKER_SOCKET_WARNING, type SecurityRequest, securityAddition } from './security.js';
 import { createOptions, effectiveLimits, execUser } from './spec.js';
 import { ensureTemplate, templateSpecFor } from './template-image.js';
 
@@ -38,6 +39,8 @@ export interface SandboxRequest {
   name: string | undefined;
   /** --credentials; undefined means the configured default, else sandbox. */
   credentials: CredentialsMode | undefined;
+  /** Network policy, hardening and the Docker socket. */
+  security: SecurityRequest;
   version: string;
   reporter: ImageReporter;
   /** Told once when a new sandbox is created (not on reattach). */
@@ -98,6 +101,18 @@ export async function ensureSandbox(req: SandboxRequest): Promise<Sandbox> {
   const credentials = credentialsPlan(mode, stateful, execUser(owner.uid, owner.gid).home, hostHome());
   warnings.push(...credentials.warnings);
   const mounts = await prepareCredentials(credentials, stateful, mode, hostHome(), extraLabels());
+  const ports = req.ports.length > 0 ? req.ports : (config.ports ?? []).map((p) => parsePort(p));
+  const security = await securityAddition({
+    name,
+    workspace: req.workspace,
+    agentHosts: [...new Set([req.agent, ...stateful].flatMap((a) => a.allowedHosts))],
+    request: req.security,
+    configMode: config.networkPolicy,
+    ports,
+    volumes: req.volumes,
+    labels: extraLabels(),
+  });
+  warnings.push(...security.warnings);
   const id = await createContainer(
     createOptions({
       name,
@@ -109,10 +124,13 @@ export async function ensureSandbox(req: SandboxRequest): Promise<Sandbox> {
       gid: owner.gid,
       git,
       volumes: req.volumes,
-      ports: req.ports.length > 0 ? req.ports : (config.ports ?? []).map((p) => parsePort(p)),
+      ports,
       limits: effectiveLimits(req.limits, config.limits ?? {}, engine),
       named: req.name !== undefined,
-      credentials: { mode, mounts, binds: credentials.binds, env: credentials.env },
+      additions: [
+        { env: credentials.env, binds: credentials.binds, mounts, labels: { [LABEL.credentials]: mode } },
+        security.addition,
+      ],
       labels: extraLabels(),
       version: req.version,
     }),
@@ -206,7 +224,10 @@ async function reattach(info: ContainerInfo, req: SandboxRequest): Promise<Sandb
       },
     );
   }
-  const published = new Set(Object.keys(info.HostConfig.PortBindings ?? {}));
+  const published = new Set([
+    ...Object.keys(info.HostConfig.PortBindings ?? {}),
+    ...(JSON.parse(labels[LABEL.ports] ?? '[]') as PortMapping[]).map(portKey),
+  ]);
   const unpublished = req.ports.filter((p) => !published.has(portKey(p)));
   if (unpublished.length > 0) {
     throw new SbxError(
@@ -218,6 +239,18 @@ async function reattach(info: ContainerInfo, req: SandboxRequest): Promise<Sandb
     );
   }
   const warnings: string[] = [];
+  if (labels[LABEL.dockerSocket] === 'true') warnings.push(DOCKER_SOCKET_WARNING);
+  const security = req.security;
+  if (
+    security.policyMode ||
+    security.allowHosts.length ||
+    security.blockHosts.length ||
+    security.noSudo ||
+    security.mountDockerSocket
+  )
+    warnings.push(
+      `the sandbox ${name} exists, so its network policy and hardening stay as created; change hosts live with \`sbx network allow|block ${name} HOST\`.`,
+    );
   const limits = Object.keys(req.limits);
   if (limits.length > 0) {
     warnings.push(

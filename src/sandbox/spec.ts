@@ -14,6 +14,18 @@ import {
   type VolumeMount,
 } from './options.js';
 
+/** A part of the container's configuration contributed by one concern (credentials, security...). */
+export interface Addition {
+  env?: string[];
+  binds?: string[];
+  mounts?: Docker.MountSettings[];
+  labels?: Record<string, string>;
+  host?: Docker.HostConfig;
+  /** The network the sandbox joins (its only one), and its names there. */
+  network?: string;
+  aliases?: string[];
+}
+
 export interface SandboxPlan {
   name: string;
   workspace: string;
@@ -28,21 +40,23 @@ export interface SandboxPlan {
   limits: Limits;
   /** Asked for with --name: a second sandbox on the workspace, not its default one. */
   named: boolean;
-  /** Where the agents' state lives (see credentials.ts). */
-  credentials: { mode: string; mounts: Docker.MountSettings[]; binds: string[]; env: string[] };
+  /** What the credentials mode, the network policy, file guards and hardening add (see Addition). */
+  additions: Addition[];
   labels: Record<string, string>;
   version: string;
 }
 
 /**
- * What to ask the engine for. Only non-secret facts go into the container's stored configuration;
+ * What to ask the engine for. Published ports are not the sandbox's own (its network has no way in):
+ * they are recorded in a label and published by its port forwarder. Only non-secret facts go into the container's stored configuration;
  * user variables and API keys are given to each exec instead (see execEnv).
  */
 export function createOptions(plan: SandboxPlan): Docker.ContainerCreateOptions {
   const env = [`SBX_UID=${plan.uid}`, `SBX_GID=${plan.gid}`];
   if (plan.git.name) env.push(`SBX_GIT_NAME=${plan.git.name}`);
   if (plan.git.email) env.push(`SBX_GIT_EMAIL=${plan.git.email}`);
-  env.push(...plan.credentials.env);
+  env.push(...plan.additions.flatMap((a) => a.env ?? []));
+  const joined = plan.additions.find((a) => a.network);
   return {
     name: plan.name,
     Image: plan.image,
@@ -50,6 +64,7 @@ export function createOptions(plan: SandboxPlan): Docker.ContainerCreateOptions 
     WorkingDir: plan.workspace,
     Labels: {
       ...plan.labels,
+      ...Object.assign({}, ...plan.additions.map((a) => a.labels ?? {})),
       [LABEL.managed]: 'true',
       [LABEL.workspace]: plan.workspace,
       [LABEL.agent]: plan.agent.name,
@@ -57,19 +72,26 @@ export function createOptions(plan: SandboxPlan): Docker.ContainerCreateOptions 
       [LABEL.version]: plan.version,
       [LABEL.uid]: String(plan.uid),
       [LABEL.gid]: String(plan.gid),
-      [LABEL.credentials]: plan.credentials.mode,
+      ...(plan.ports.length > 0 ? { [LABEL.ports]: JSON.stringify(plan.ports) } : {}),
       ...(plan.named ? { [LABEL.named]: 'true' } : {}),
     },
-    ExposedPorts: Object.fromEntries(plan.ports.map((p) => [portKey(p), {}])),
     HostConfig: {
-      Binds: [`${plan.workspace}:${plan.workspace}`, ...plan.credentials.binds, ...plan.volumes.map(bindOf)],
-      Mounts: plan.credentials.mounts,
-      PortBindings: portBindings(plan.ports),
+      ...Object.assign({}, ...plan.additions.map((a) => a.host ?? {})),
+      Binds: [
+        `${plan.workspace}:${plan.workspace}`,
+        ...plan.additions.flatMap((a) => a.binds ?? []),
+        ...plan.volumes.map(bindOf),
+      ],
+      Mounts: plan.additions.flatMap((a) => a.mounts ?? []),
+      ...(joined?.network ? { NetworkMode: joined.network } : {}),
       Init: false,
       ...(plan.limits.cpus ? { NanoCpus: Math.round(plan.limits.cpus * 1e9) } : {}),
       ...(plan.limits.memory ? { Memory: plan.limits.memory } : {}),
       ...(plan.limits.pidsLimit ? { PidsLimit: plan.limits.pidsLimit } : {}),
     },
+    ...(joined?.network && joined.network !== 'none' && joined.aliases
+      ? { NetworkingConfig: { EndpointsConfig: { [joined.network]: { Aliases: joined.aliases } } } }
+      : {}),
   };
 }
 

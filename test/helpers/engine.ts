@@ -24,11 +24,14 @@ export async function cleanupTestResources(): Promise<void> {
       .getVolume(v.Name)
       .remove()
       .catch(() => {});
-  for (const n of await docker.listNetworks({ filters }))
-    await docker
-      .getNetwork(n.Id)
-      .remove()
-      .catch(() => {});
+  for (const n of await docker.listNetworks({ filters })) {
+    // The shared egress proxy stays joined to sandbox networks until they are removed.
+    const network = docker.getNetwork(n.Id);
+    const info = (await network.inspect().catch(() => ({}))) as { Containers?: Record<string, unknown> };
+    for (const id of Object.keys(info.Containers ?? {}))
+      await network.disconnect({ Container: id, Force: true }).catch(() => {});
+    await network.remove().catch(() => {});
+  }
 }
 
 /** The sbx container of a workspace, via the engine's own view. */

@@ -20,6 +20,7 @@ const sandbox = (id: string, name: string, workspace: string, isDefault = true):
   created: '2026-01-01T00:00:00.000Z',
   uid: 1000,
   gid: 1000,
+  network: null,
 });
 const all = [
   sandbox('abc123', 'sbx-one', ws),

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { getAgent, launchCommand } from '../../src/agents/registry.js';
 import { LABEL, sandboxName } from '../../src/sandbox/identity.js';
-import { createOptions, effectiveLimits, execEnv, execUser } from '../../src/sandbox/spec.js';
+import { createOptions, effectiveLimits, execEnv, execUser, portBindings } from '../../src/sandbox/spec.js';
 
 const plan = {
   name: 'sbx-app-12345678',
@@ -20,12 +20,19 @@ const plan = {
   ],
   limits: { cpus: 1.5, memory: 2 ** 30, pidsLimit: 4096 },
   named: false,
-  credentials: {
-    mode: 'sandbox',
-    mounts: [{ Type: 'volume' as const, Source: 'sbx-state-claude', Target: '/home/agent/.claude' }],
-    binds: [],
-    env: ['CLAUDE_CONFIG_DIR=/home/agent/.claude'],
-  },
+  additions: [
+    {
+      mounts: [{ Type: 'volume' as const, Source: 'sbx-state-claude', Target: '/home/agent/.claude' }],
+      env: ['CLAUDE_CONFIG_DIR=/home/agent/.claude'],
+      labels: { [LABEL.credentials]: 'sandbox' },
+    },
+    {
+      binds: ['/home/ada/app/.git/hooks:/home/ada/app/.git/hooks:ro'],
+      network: 'sbx-net-sbx-app-12345678',
+      aliases: ['sandbox'],
+      host: { CapDrop: ['NET_RAW'] },
+    },
+  ],
   labels: { 'dev.sbx.test': 'x' },
   version: '0.1.0',
 };
@@ -34,7 +41,11 @@ describe('createOptions', () => {
   it('mounts the workspace at the same path, labels it, and stores no secrets', () => {
     const options = createOptions(plan);
     assert.equal(options.WorkingDir, '/home/ada/app');
-    assert.deepEqual(options.HostConfig?.Binds, ['/home/ada/app:/home/ada/app', '/data:/data:ro']);
+    assert.deepEqual(options.HostConfig?.Binds, [
+      '/home/ada/app:/home/ada/app',
+      '/home/ada/app/.git/hooks:/home/ada/app/.git/hooks:ro',
+      '/data:/data:ro',
+    ]);
     assert.equal(options.Labels?.[LABEL.workspace], '/home/ada/app');
     assert.equal(options.Labels?.[LABEL.agent], 'claude');
     assert.equal(options.Labels?.[LABEL.uid], '1001');
@@ -46,16 +57,22 @@ describe('createOptions', () => {
       'SBX_GIT_EMAIL=ada@example.test',
       'CLAUDE_CONFIG_DIR=/home/agent/.claude',
     ]);
-    assert.deepEqual(options.HostConfig?.Mounts, plan.credentials.mounts);
+    assert.deepEqual(options.HostConfig?.Mounts, plan.additions[0]!.mounts);
+    assert.equal(options.HostConfig?.NetworkMode, 'sbx-net-sbx-app-12345678');
+    assert.deepEqual(options.NetworkingConfig, {
+      EndpointsConfig: { 'sbx-net-sbx-app-12345678': { Aliases: ['sandbox'] } },
+    });
+    assert.deepEqual(options.HostConfig?.CapDrop, ['NET_RAW']);
     assert.equal(options.Labels?.[LABEL.credentials], 'sandbox');
     assert.equal(options.Labels?.[LABEL.named], undefined);
     assert.equal(createOptions({ ...plan, named: true }).Labels?.[LABEL.named], 'true');
   });
 
-  it('publishes ports (0: the engine picks) and sets the limits', () => {
+  it('records ports for the forwarder (0: the engine picks) and sets the limits', () => {
     const options = createOptions(plan);
-    assert.deepEqual(options.ExposedPorts, { '3000/tcp': {}, '53/udp': {} });
-    assert.deepEqual(options.HostConfig?.PortBindings, {
+    assert.deepEqual(JSON.parse(options.Labels?.[LABEL.ports] ?? ''), plan.ports);
+    assert.equal(options.HostConfig?.PortBindings, undefined, 'the sandbox publishes nothing itself');
+    assert.deepEqual(portBindings(plan.ports), {
       '3000/tcp': [{ HostIp: '127.0.0.1', HostPort: '' }],
       '53/udp': [{ HostIp: '0.0.0.0', HostPort: '8053' }],
     });

@@ -1,0 +1,28 @@
+import { BaseCommand } from '../../src/cli/base-command.js';
+import { resolveSandbox } from '../../src/cli/batch.js';
+import { changePolicy, formatPolicy, hostArgs, type PolicyView, viewOf } from '../../src/network/live.js';
+
+export default class NetworkAllow extends BaseCommand {
+  static override args = hostArgs;
+
+  static override description =
+    'Allow a host for a running sandbox, from its next request on: no restart of the sandbox or its agent. Takes the pattern off the block list; a broader block still wins.';
+
+  static override enableJsonFlag = true;
+
+  static override examples = [
+    {
+      command: '<%= config.bin %> <%= command.id %> . api.example.com',
+      description: "Let this folder's sandbox reach api.example.com.",
+    },
+  ];
+
+  static override summary = 'Allow a host for a running sandbox.';
+
+  async run(): Promise<PolicyView> {
+    const { args } = await this.parse(NetworkAllow);
+    const policy = viewOf(await changePolicy(await resolveSandbox(args.sandbox), 'allow', args.pattern));
+    if (!this.jsonEnabled()) this.log(formatPolicy(policy));
+    return policy;
+  }
+}

@@ -1,0 +1,101 @@
+/**
+ * The egress policy: which hosts a sandbox may reach through the filtering proxy. Pure logic, shared
+ * by sbx (checking what the user typed) and the proxy (deciding each request); it imports nothing
+ * but node's net module, because the proxy runs it alone inside its container.
+ */
+import { isIP } from 'node:net';
+
+export type PolicyMode = 'allow' | 'deny';
+
+export interface Policy {
+  /** allow: everything but internal addresses and the deny list; deny: only the allow list. */
+  mode: PolicyMode;
+  allow: string[];
+  deny: string[];
+  /** The engine host's own addresses, refused like private ones. */
+  hostAddresses: string[];
+}
+
+export interface Decision {
+  allowed: boolean;
+  /** The rule that decided, as the user wrote it, e.g. `deny *.example.com` or `default deny`. */
+  rule: string;
+}
+
+/** A pattern problem, in words for the user; undefined when the pattern is valid. */
+export function patternProblem(pattern: string, list: 'allow' | 'deny'): string | undefined {
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(pattern)) return 'give a host name, not a URL (no scheme)';
+  if (pattern.includes('/')) return 'give a host name, without a path';
+  const [host = '', port, ...rest] = pattern.split(':');
+  if (rest.length > 0) return 'use HOST or HOST:PORT';
+  if (port !== undefined && !(/^\d+$/.test(port) && Number(port) >= 1 && Number(port) <= 65535))
+    return 'the port is a number from 1 to 65535';
+  if (host === '*')
+    return list === 'allow' ? 'a bare * would allow everything: use --network-policy allow' : undefined;
+  const name = host.startsWith('*.') ? host.slice(2) : host;
+  if (isIP(name)) return host === name ? undefined : 'a wildcard applies to names, not addresses';
+  if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i.test(name))
+    return 'a host is letters, digits, dots and dashes, optionally starting with *.';
+  if (host.startsWith('*.') && !name.includes('.')) return `*.${name} would match a whole top-level domain`;
+  return undefined;
+}
+
+/** Does a pattern (`host`, `*.domain`, either with `:port`) match this host and port? */
+export function matches(pattern: string, host: string, port: number): boolean {
+  const [name = '', patternPort] = pattern.toLowerCase().split(':');
+  if (patternPort !== undefined && Number(patternPort) !== port) return false;
+  const h = host.toLowerCase().replace(/\.$/, '');
+  if (name === '*') return true;
+  if (name.startsWith('*.')) return h.endsWith(name.slice(1)) && h.length > name.length - 1;
+  return h === name;
+}
+
+/** The decision on a host name, before it is resolved: deny beats allow. */
+export function decideHost(policy: Policy, host: string, port: number): Decision & { explicit: boolean } {
+  const denied = policy.deny.find((p) => matches(p, host, port));
+  if (denied) return { allowed: false, rule: `deny ${denied}`, explicit: true };
+  const allowed = policy.allow.find((p) => matches(p, host, port));
+  if (allowed) return { allowed: true, rule: `allow ${allowed}`, explicit: true };
+  return policy.mode === 'deny'
+    ? { allowed: false, rule: 'default deny (not in the allow list)', explicit: false }
+    : { allowed: true, rule: 'default allow', explicit: false };
+}
+
+/**
+ * The decision on an address the host resolved to (or was given as): private, loopback, link-local,
+ * cloud-metadata and the host's own addresses are refused unless the host was allowed by name.
+ */
+export function decideAddress(policy: Policy, address: string, allowedByName: boolean): Decision {
+  if (allowedByName) return { allowed: true, rule: 'allowed by name' };
+  if (policy.hostAddresses.includes(address)) return { allowed: false, rule: 'the host itself' };
+  const kind = internalKind(address);
+  return kind ? { allowed: false, rule: `${kind} address` } : { allowed: true, rule: 'public address' };
+}
+
+/** What kind of internal address this is, or undefined for a public one. */
+export function internalKind(address: string): string | undefined {
+  const v4 = isIP(address) === 4 ? address : /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)?.[1];
+  if (v4) {
+    const [a = 0, b = 0] = v4.split('.').map(Number);
+    if (a === 169 && b === 254) return v4 === '169.254.169.254' ? 'cloud metadata' : 'link-local';
+    if (a === 127) return 'loopback';
+    if (a === 10 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168)) return 'private';
+    if (a === 100 && b >= 64 && b <= 127) return 'shared (CGNAT)';
+    if (a === 0 || a >= 224) return 'reserved';
+    return undefined;
+  }
+  const v6 = address.toLowerCase();
+  if (v6 === '::1' || v6 === '::') return 'loopback';
+  if (/^fe[89ab]/.test(v6)) return 'link-local';
+  if (/^f[cd]/.test(v6)) return v6.startsWith('fd00:ec2::254') ? 'cloud metadata' : 'private';
+  return undefined;
+}
+
+/** Is an IPv4 address inside a CIDR subnet (e.g. 172.18.0.0/16)? */
+export function inSubnet(address: string, subnet: string): boolean {
+  const [base = '', bits = '32'] = subnet.split('/');
+  if (isIP(address) !== 4 || isIP(base) !== 4) return false;
+  const toInt = (ip: string) => ip.split('.').reduce((n, part) => (n << 8) + Number(part), 0) >>> 0;
+  const mask = Number(bits) === 0 ? 0 : (~0 << (32 - Number(bits))) >>> 0;
+  return (toInt(address) & mask) === (toInt(base) & mask);
+}

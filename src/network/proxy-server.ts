@@ -1,0 +1,200 @@
+/**
+ * The filtering proxy. Runs in the `sbx-proxy` container (node, from the base template), which sits on
+ * each sandbox's internal network and on an outside one; a sandbox's only way out. Decides by host
+ * name (CONNECT target for HTTPS, the request's host for plain HTTP) without intercepting TLS, checks
+ * every resolved address, and connects to the address it checked. Each sandbox is told apart by the
+ * network the connection arrives on: its policy file names that network's subnet.
+ *
+ *   /state/policies/<sandbox>.json   { sandbox, subnet, mode, allow, deny, hostAddresses }
+ *   /state/log/<sandbox>.jsonl       one decision per line
+ *
+ * Policy files are re-read when they change, so `sbx network allow|block` applies to the next request.
+ */
+
+import { lookup } from 'node:dns/promises';
+import { appendFileSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { createServer, request as httpRequest, type IncomingMessage } from 'node:http';
+import { connect, isIP, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { decideAddress, decideHost, inSubnet, type Policy } from './policy.js';
+
+const STATE = process.env.SBX_PROXY_STATE ?? '/state';
+const POLICIES = join(STATE, 'policies');
+const LOGS = join(STATE, 'log');
+const PORT = Number(process.env.SBX_PROXY_PORT ?? 3128);
+
+interface SandboxPolicy extends Policy {
+  sandbox: string;
+  network: string;
+  subnet: string;
+}
+
+let cache: { key: string; policies: SandboxPolicy[] } = { key: '', policies: [] };
+
+/** Every sandbox's policy; re-read only when a file was added, removed or changed. */
+function policies(): SandboxPolicy[] {
+  let files: string[];
+  try {
+    files = readdirSync(POLICIES).filter((f) => f.endsWith('.json'));
+  } catch {
+    return [];
+  }
+  const stamps = files.map((f) => `${f}:${statSync(join(POLICIES, f)).mtimeMs}`);
+  const key = stamps.join('|');
+  if (key !== cache.key) {
+    const loaded = files.flatMap((f) => {
+      try {
+        return [JSON.parse(readFileSync(join(POLICIES, f), 'utf8')) as SandboxPolicy];
+      } catch {
+        return []; // half-written: the next connection reads it again
+      }
+    });
+    cache = { key, policies: loaded };
+  }
+  return cache.policies;
+}
+
+/** The policy of the sandbox a connection comes from: both ends lie in its network's subnet. */
+function policyOf(socket: Socket): SandboxPolicy | undefined {
+  const local = socket.localAddress?.replace(/^::ffff:/, '') ?? '';
+  const remote = socket.remoteAddress?.replace(/^::ffff:/, '') ?? '';
+  return policies().find((p) => inSubnet(local, p.subnet) && inSubnet(remote, p.subnet));
+}
+
+function record(policy: SandboxPolicy, entry: Record<string, unknown>): void {
+  try {
+    mkdirSync(LOGS, { recursive: true });
+    appendFileSync(
+      join(LOGS, `${policy.network}.jsonl`),
+      `${JSON.stringify({ time: new Date().toISOString(), ...entry })}\n`,
+    );
+  } catch {}
+}
+
+/** Decides on a host and port, resolves it, checks every address; returns the address to use or the refusal. */
+async function decide(
+  policy: SandboxPolicy,
+  host: string,
+  port: number,
+): Promise<{ address: string; rule: string } | { refused: string }> {
+  const byName = decideHost(policy, host, port);
+  if (!byName.allowed) return { refused: byName.rule };
+  let addresses: string[];
+  try {
+    addresses = isIP(host) ? [host] : (await lookup(host, { all: true })).map((a) => a.address);
+  } catch {
+    return { refused: `no such host (${host} does not resolve)` };
+  }
+  for (const address of addresses) {
+    const check = decideAddress(policy, address, byName.explicit);
+    if (!check.allowed)
+      return {
+        refused: isIP(host)
+          ? check.rule
+          : `${byName.rule}, but ${host} resolves to ${address}: ${check.rule}`,
+      };
+  }
+  return { address: addresses[0]!, rule: byName.rule };
+}
+
+const refusal = (host: string, port: number, rule: string, sandbox: string) =>
+  `sbx egress policy: ${host}:${port} refused for sandbox ${sandbox} by rule "${rule}".\n`;
+
+function answer(socket: Socket, status: number, reason: string, body: string): void {
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
+const forbid = (socket: Socket, body: string) => answer(socket, 403, 'Forbidden', body);
+
+function splitHostPort(target: string, defaultPort: number): [string, number] {
+  const v6 = /^\[([^\]]+)\](?::(\d+))?$/.exec(target);
+  if (v6) return [v6[1]!, Number(v6[2] ?? defaultPort)];
+  const [host = '', port] = target.split(':');
+  return [host, Number(port ?? defaultPort)];
+}
+
+const server = createServer(async (req: IncomingMessage, res) => {
+  const policy = policyOf(req.socket);
+  let url: URL;
+  try {
+    url = new URL(req.url ?? '');
+  } catch {
+    res
+      .writeHead(400, { 'Content-Type': 'text/plain' })
+      .end('sbx proxy: send absolute URLs (use it as HTTP_PROXY).\n');
+    return;
+  }
+  if (!policy) {
+    res
+      .writeHead(403, { 'Content-Type': 'text/plain' })
+      .end('sbx proxy: this network has no sandbox policy.\n');
+    return;
+  }
+  const port = Number(url.port || 80);
+  const outcome = await decide(policy, url.hostname, port);
+  record(policy, {
+    method: req.method,
+    host: url.hostname,
+    port,
+    allowed: 'address' in outcome,
+    rule: 'address' in outcome ? outcome.rule : outcome.refused,
+  });
+  if (!('address' in outcome)) {
+    res
+      .writeHead(403, { 'Content-Type': 'text/plain' })
+      .end(refusal(url.hostname, port, outcome.refused, policy.sandbox));
+    return;
+  }
+  const upstream = httpRequest(
+    {
+      host: outcome.address,
+      port,
+      method: req.method,
+      path: `${url.pathname}${url.search}`,
+      headers: { ...req.headers, host: url.host },
+      setHost: false,
+    },
+    (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(res);
+    },
+  );
+  upstream.on('error', (err) => {
+    if (!res.headersSent) res.writeHead(502, { 'Content-Type': 'text/plain' });
+    res.end(`sbx proxy: ${url.host}: ${err.message}\n`);
+  });
+  req.pipe(upstream);
+});
+
+server.on('connect', async (req: IncomingMessage, client: Socket, head: Buffer) => {
+  client.on('error', () => {});
+  const policy = policyOf(client);
+  const [host, port] = splitHostPort(req.url ?? '', 443);
+  if (!policy) return forbid(client, 'sbx proxy: this network has no sandbox policy.\n');
+  const outcome = await decide(policy, host, port);
+  record(policy, {
+    method: 'CONNECT',
+    host,
+    port,
+    allowed: 'address' in outcome,
+    rule: 'address' in outcome ? outcome.rule : outcome.refused,
+  });
+  if (!('address' in outcome)) return forbid(client, refusal(host, port, outcome.refused, policy.sandbox));
+  const upstream = connect(port, outcome.address, () => {
+    client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+    if (head.length > 0) upstream.write(head);
+    upstream.pipe(client);
+    client.pipe(upstream);
+  });
+  upstream.on('error', (err) => {
+    if (client.writable) answer(client, 502, 'Bad Gateway', `sbx proxy: ${host}:${port}: ${err.message}\n`);
+  });
+  client.on('close', () => upstream.destroy());
+});
+
+server.listen(PORT, '0.0.0.0', () => {
+  process.stdout.write(`sbx proxy listening on ${PORT}\n`);
+});
+for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => process.exit(0));

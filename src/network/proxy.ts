@@ -1,0 +1,273 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { networkInterfaces } from 'node:os';
+import { dirname, join } from 'node:path';
+import { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { SbxError } from '../cli/errors.js';
+import { engine } from '../engine/connection.js';
+import { createContainer, inspectContainer, removeContainer, startContainer } from '../engine/containers.js';
+import { execAttached, execCapture } from '../engine/exec.js';
+import { inspectImage } from '../engine/images.js';
+import { connectNetwork, ensureInternalNetwork, listNetworks, removeNetwork } from '../engine/networks.js';
+import { ensureVolume, putArchive } from '../engine/volumes.js';
+import type { Policy } from './policy.js';
+
+/** The one filtering proxy of an engine, shared by every sandbox; its state survives its replacement. */
+export const PROXY_NAME = 'sbx-proxy';
+const PROXY_STATE = 'sbx-proxy-state';
+const PROXY_PORT = 3128;
+const PROXY_IMAGE = 'sbx/base:latest';
+const LABEL_PROXY = 'dev.sbx.proxy';
+const LABEL_CODE = 'dev.sbx.proxy.code';
+/** On sandbox networks: the sandbox it belongs to. */
+export const LABEL_NETWORK = 'dev.sbx.network';
+
+const CODE_DIR = dirname(fileURLToPath(import.meta.url));
+const CODE_FILES = ['proxy-server.js', 'policy.js', 'port-forward.js'];
+/** On port forwarders: the network of the sandbox whose ports it publishes. */
+const LABEL_FORWARDER = 'dev.sbx.forwarder';
+/** The sandbox's name on its own network, which its port forwarder connects to. */
+export const SANDBOX_ALIAS = 'sandbox';
+
+/** What the sandbox's processes are told: every HTTP client that honours proxies goes through sbx's. */
+export function sandboxProxyEnv(): string[] {
+  const url = `http://${PROXY_NAME}:${PROXY_PORT}`;
+  const noProxy = 'localhost,127.0.0.1,::1';
+  return [
+    `HTTP_PROXY=${url}`,
+    `HTTPS_PROXY=${url}`,
+    `http_proxy=${url}`,
+    `https_proxy=${url}`,
+    `NO_PROXY=${noProxy}`,
+    `no_proxy=${noProxy}`,
+  ];
+}
+
+export const networkNameOf = (sandbox: string) => `sbx-net-${sandbox}`;
+
+function code(): { files: Array<[string, string]>; hash: string } {
+  const files: Array<[string, string]> = CODE_FILES.map((f) => [f, readFileSync(join(CODE_DIR, f), 'utf8')]);
+  files.push(['package.json', '{"type":"module"}\n']);
+  const hash = createHash('sha256');
+  for (const [name, text] of files) hash.update(`${name}\0${text}\0`);
+  return { files, hash: hash.digest('hex').slice(0, 16) };
+}
+
+/**
+ * Makes sure the proxy container runs this sbx's proxy code: created (from the base template, with
+ * no capabilities), replaced when the code changed, started when stopped. Returns its id.
+ */
+export async function ensureProxy(): Promise<string> {
+  const { files, hash } = code();
+  const existing = await inspectContainer(PROXY_NAME);
+  if (existing && existing.Config.Labels?.[LABEL_CODE] === hash) {
+    if (!existing.State.Running) await startContainer(existing.Id);
+    return existing.Id;
+  }
+  if (existing) await removeContainer(existing.Id, true);
+  if (!(await inspectImage(PROXY_IMAGE)))
+    throw new SbxError('notFound', 'The egress proxy runs from the base template, which is not built.', {
+      hint: 'Run `sbx template build base`, or any `sbx run`, first.',
+    });
+  await ensureVolume(PROXY_STATE, { [LABEL_PROXY]: 'true' });
+  const id = await createContainer({
+    name: PROXY_NAME,
+    Image: PROXY_IMAGE,
+    Entrypoint: ['node', '--max-old-space-size=32', '/opt/sbx-proxy/proxy-server.js'],
+    Cmd: [],
+    Labels: { [LABEL_PROXY]: 'true', [LABEL_CODE]: hash },
+    HostConfig: {
+      Mounts: [{ Type: 'volume', Source: PROXY_STATE, Target: '/state' }],
+      CapDrop: ['ALL'],
+      SecurityOpt: ['no-new-privileges'],
+      RestartPolicy: { Name: 'unless-stopped' },
+      Memory: 128 * 2 ** 20,
+      PidsLimit: 64,
+    },
+  });
+  const proxy = id ?? (await inspectContainer(PROXY_NAME))?.Id;
+  if (!proxy)
+    throw new SbxError('conflict', 'The egress proxy was removed while sbx was creating it.', {
+      hint: 'Run again.',
+    });
+  if (id) await putArchive(proxy, '/opt', await codeArchive(files));
+  await startContainer(proxy);
+  // Sandboxes made before a replacement get their networks back.
+  for (const network of await listNetworks([LABEL_NETWORK]))
+    await connectNetwork(network.name, proxy, PROXY_NAME);
+  return proxy;
+}
+
+export interface SandboxPolicyFile extends Policy {
+  sandbox: string;
+  network: string;
+  subnet: string;
+}
+
+/**
+ * Gives a new sandbox its internal network (the proxy joined to it) and its policy, before the
+ * sandbox exists, so its first request is already filtered. Returns the network to put it on.
+ */
+export async function attachSandbox(
+  sandbox: string,
+  policy: Policy,
+  labels: Record<string, string>,
+): Promise<string> {
+  const proxy = await ensureProxy();
+  const network = networkNameOf(sandbox);
+  const subnet = await ensureInternalNetwork(network, { ...labels, [LABEL_NETWORK]: sandbox });
+  await connectNetwork(network, proxy, PROXY_NAME);
+  await writePolicy({ ...policy, sandbox, network, subnet });
+  await forgetStalePolicies(proxy);
+  return network;
+}
+
+/** The addresses of the engine's host, refused by the proxy like private ones (a local engine only). */
+export async function hostAddresses(): Promise<string[]> {
+  const { endpoint } = await engine();
+  if (!endpoint.url.startsWith('unix://')) return [];
+  return Object.values(networkInterfaces())
+    .flat()
+    .flatMap((i) => (i && !i.internal ? [i.address] : []));
+}
+
+export async function writePolicy(policy: SandboxPolicyFile): Promise<void> {
+  const file = `/state/policies/${policy.network}.json`;
+  const code = await execAttached({
+    containerId: PROXY_NAME,
+    cmd: ['sh', '-c', `mkdir -p /state/policies && cat > ${file}.tmp && mv ${file}.tmp ${file}`],
+    user: '0:0',
+    env: [],
+    workdir: '/',
+    tty: false,
+    stdin: Readable.from([JSON.stringify(policy, null, 2)]),
+    stdout: process.stderr,
+    stderr: process.stderr,
+  });
+  if (code !== 0)
+    throw new SbxError('internal', `Writing the egress policy of ${policy.sandbox} failed (exit ${code}).`);
+}
+
+export async function readPolicy(network: string): Promise<SandboxPolicyFile | undefined> {
+  const { code, stdout } = await execCapture(PROXY_NAME, ['cat', `/state/policies/${network}.json`]);
+  return code === 0 ? (JSON.parse(stdout) as SandboxPolicyFile) : undefined;
+}
+
+/** The decisions the proxy logged for a sandbox's network, as JSON lines. */
+export async function readLog(network: string): Promise<string> {
+  const proxy = await inspectContainer(PROXY_NAME);
+  if (!proxy?.State.Running) return '';
+  const { stdout } = await execCapture(PROXY_NAME, [
+    'sh',
+    '-c',
+    `cat /state/log/${network}.jsonl 2>/dev/null || true`,
+  ]);
+  return stdout;
+}
+
+/** Follows the log: every new decision is handed to onLine until the process is interrupted. */
+export async function followLog(network: string, onLine: (line: string) => void): Promise<void> {
+  const { Writable } = await import('node:stream');
+  let rest = '';
+  await execAttached({
+    containerId: PROXY_NAME,
+    cmd: [
+      'sh',
+      '-c',
+      `mkdir -p /state/log && touch /state/log/${network}.jsonl && exec tail -n +1 -F /state/log/${network}.jsonl`,
+    ],
+    user: '0:0',
+    env: [],
+    workdir: '/',
+    tty: false,
+    stdout: new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        const lines = (rest + chunk.toString()).split('\n');
+        rest = lines.pop() ?? '';
+        for (const line of lines) if (line.trim()) onLine(line);
+        done();
+      },
+    }),
+    stderr: process.stderr,
+  });
+}
+
+const codeArchive = (files: Array<[string, string]>) =>
+  tarOf(files.map(([name, text]) => [`sbx-proxy/${name}`, text]));
+
+export const forwarderName = (network: string) => `${network}-ports`;
+
+/**
+ * Publishes a sandbox's TCP ports through a companion container (on the outside network, where the
+ * engine publishes them, and on the sandbox's network): an internal network cannot publish ports.
+ */
+export async function ensureForwarder(
+  network: string,
+  bindings: Record<string, Array<{ HostIp: string; HostPort: string }>>,
+  labels: Record<string, string>,
+): Promise<void> {
+  const name = forwarderName(network);
+  if (await inspectContainer(name)) return;
+  const { files } = code();
+  const id = await createContainer({
+    name,
+    Image: PROXY_IMAGE,
+    Entrypoint: ['node', '--max-old-space-size=16', '/opt/sbx-proxy/port-forward.js'],
+    Cmd: [],
+    Env: [
+      `SBX_FORWARD_TARGET=${SANDBOX_ALIAS}`,
+      `SBX_FORWARD_PORTS=${Object.keys(bindings)
+        .map((k) => k.split('/')[0])
+        .join(',')}`,
+    ],
+    Labels: { ...labels, [LABEL_FORWARDER]: network },
+    ExposedPorts: Object.fromEntries(Object.keys(bindings).map((k) => [k, {}])),
+    HostConfig: {
+      PortBindings: bindings,
+      CapDrop: ['ALL'],
+      SecurityOpt: ['no-new-privileges'],
+      RestartPolicy: { Name: 'unless-stopped' },
+      Memory: 64 * 2 ** 20,
+      PidsLimit: 64,
+    },
+  });
+  if (!id) return; // a concurrent sbx made it
+  await putArchive(id, '/opt', await codeArchive(files));
+  await connectNetwork(network, id, name);
+  await startContainer(id);
+}
+
+/** The forwarder of a sandbox's network, when it has one. */
+export const inspectForwarder = (network: string) => inspectContainer(forwarderName(network));
+
+/** Removes a sandbox's network, port forwarder and policy (its log stays with the proxy's state). */
+export async function detachSandbox(network: string): Promise<void> {
+  const forwarder = await inspectForwarder(network);
+  if (forwarder) await removeContainer(forwarder.Id, true);
+  await removeNetwork(network);
+  const proxy = await inspectContainer(PROXY_NAME);
+  if (proxy?.State.Running) await execCapture(PROXY_NAME, ['rm', '-f', `/state/policies/${network}.json`]);
+}
+
+/** Policies whose network is gone (removed behind sbx's back) would confuse a reused subnet: drop them. */
+async function forgetStalePolicies(proxy: string): Promise<void> {
+  const live = new Set((await listNetworks([LABEL_NETWORK])).map((n) => `${n.name}.json`));
+  const { stdout } = await execCapture(proxy, ['ls', '/state/policies']);
+  const stale = stdout.split('\n').filter((f) => f.endsWith('.json') && !live.has(f));
+  if (stale.length)
+    await execCapture(proxy, [
+      'sh',
+      '-c',
+      `cd /state/policies && rm -f ${stale.map((f) => `'${f}'`).join(' ')}`,
+    ]);
+}
+
+/** A tar archive of text files (for putArchive), made in memory. */
+async function tarOf(files: Array<[string, string]>, mode = 0o644): Promise<Readable> {
+  const { pack } = await import('tar-stream');
+  const archive = pack();
+  for (const [name, text] of files) archive.entry({ name, mode }, text);
+  archive.finalize();
+  return archive as unknown as Readable;
+}

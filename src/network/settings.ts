@@ -1,0 +1,96 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { SbxError, usageError } from '../cli/errors.js';
+import { type Policy, type PolicyMode, patternProblem } from './policy.js';
+
+/** The settings file's shape (user: `<config dir>/settings.json`; workspace: `.sbx/settings.json`). */
+export interface Settings {
+  network?: { allowedDomains?: string[]; deniedDomains?: string[] };
+  filesystem?: { denyRead?: string[]; denyWrite?: string[] };
+}
+
+/** The workspace's own settings file: read-only inside, so the agent cannot loosen its next policy. */
+export const WORKSPACE_SETTINGS = join('.sbx', 'settings.json');
+
+/** Workspace files that are read-only inside by default: git would run what is planted there on the host. */
+export const DEFAULT_DENY_WRITE = ['.git/hooks', '.git/config'];
+
+/** Reads a settings file (absent: empty); anything malformed is an error naming the file and the key. */
+export function readSettings(file: string): Settings {
+  if (!existsSync(file)) return {};
+  const broken = (problem: string) =>
+    new SbxError('config', `The settings file ${file} cannot be used: ${problem}.`, {
+      hint: 'Fix it by hand: {"network": {"allowedDomains": [...], "deniedDomains": [...]}, "filesystem": {"denyRead": [...], "denyWrite": [...]}}.',
+    });
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw broken(`it is not valid JSON (${(err as Error).message})`);
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed))
+    throw broken('it is not a JSON object');
+  const shape: Record<string, string[]> = {
+    network: ['allowedDomains', 'deniedDomains'],
+    filesystem: ['denyRead', 'denyWrite'],
+  };
+  for (const [section, value] of Object.entries(parsed)) {
+    const keys = shape[section];
+    if (!keys) throw broken(`"${section}" is not a section (valid: network, filesystem)`);
+    if (value === null || typeof value !== 'object' || Array.isArray(value))
+      throw broken(`${section} must be an object`);
+    for (const [key, list] of Object.entries(value)) {
+      if (!keys.includes(key))
+        throw broken(
+          `"${section}.${key}" is not a setting (valid: ${keys.map((k) => `${section}.${k}`).join(', ')})`,
+        );
+      if (!Array.isArray(list) || list.some((item) => typeof item !== 'string' || !item))
+        throw broken(`${section}.${key} must be a list of strings`);
+      if (section === 'network') {
+        for (const pattern of list as string[]) {
+          const problem = patternProblem(pattern, key === 'allowedDomains' ? 'allow' : 'deny');
+          if (problem) throw broken(`${section}.${key} has "${pattern}": ${problem}`);
+        }
+      }
+    }
+  }
+  return parsed as Settings;
+}
+
+/** Checks host patterns typed on the command line. */
+export function checkPatterns(patterns: string[], list: 'allow' | 'deny', flag: string): string[] {
+  for (const pattern of patterns) {
+    const problem = patternProblem(pattern, list);
+    if (problem)
+      throw usageError(
+        `Invalid ${flag} "${pattern}": ${problem}.`,
+        'Patterns are a host (api.example.com), *.example.com for its subdomains, or either with :PORT.',
+      );
+  }
+  return patterns;
+}
+
+/**
+ * The policy of a new sandbox: the mode, and allow/deny lists merged from the settings files and the
+ * flags (deny always beats allow when deciding). In deny mode the agent's own hosts are allowed too.
+ */
+export function effectivePolicy(options: {
+  mode: PolicyMode;
+  allowFlags: string[];
+  blockFlags: string[];
+  agentHosts: string[];
+  settings: Settings[];
+  hostAddresses: string[];
+}): Policy {
+  const unique = (items: string[]) => [...new Set(items.map((i) => i.toLowerCase()))];
+  return {
+    mode: options.mode,
+    allow: unique([
+      ...(options.mode === 'deny' ? options.agentHosts : []),
+      ...options.settings.flatMap((s) => s.network?.allowedDomains ?? []),
+      ...options.allowFlags,
+    ]),
+    deny: unique([...options.settings.flatMap((s) => s.network?.deniedDomains ?? []), ...options.blockFlags]),
+    hostAddresses: options.hostAddresses,
+  };
+}

@@ -1,0 +1,131 @@
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+import { usageError } from '../cli/errors.js';
+import { configDir } from '../config/config.js';
+import { engine } from '../engine/connection.js';
+import type { PolicyMode } from '../network/policy.js';
+import {
+  attachSandbox,
+  ensureForwarder,
+  hostAddresses,
+  LABEL_NETWORK,
+  SANDBOX_ALIAS,
+  sandboxProxyEnv,
+} from '../network/proxy.js';
+import {
+  DEFAULT_DENY_WRITE,
+  effectivePolicy,
+  readSettings,
+  WORKSPACE_SETTINGS,
+} from '../network/settings.js';
+import { fileGuards } from './guards.js';
+import { LABEL } from './identity.js';
+import type { PortMapping, VolumeMount } from './options.js';
+import { type Addition, portBindings } from './spec.js';
+
+/** Capabilities a sandbox does without: nothing an agent's apt, npm, pip, git or build needs. */
+export const DROPPED_CAPABILITIES = ['AUDIT_WRITE', 'MKNOD', 'NET_RAW', 'SETFCAP', 'SYS_CHROOT'];
+
+export interface SecurityRequest {
+  /** policy: on its own network behind the filtering proxy; none: no network at all. */
+  network: 'policy' | 'none';
+  policyMode: PolicyMode | undefined;
+  allowHosts: string[];
+  blockHosts: string[];
+  noSudo: boolean;
+  mountDockerSocket: boolean;
+}
+
+export const DOCKER_SOCKET_WARNING =
+  'this sandbox has the Docker socket: whatever runs in it (the agent included) can take root on the host through it.';
+
+/**
+ * What the boundary adds to a new sandbox: its network (an internal one whose only way out is the
+ * proxy, with the policy written before the sandbox exists) or none, published ports through a
+ * forwarder, file guards, dropped capabilities, no-new-privileges with --no-sudo, and the Docker
+ * socket only when asked for.
+ */
+export async function securityAddition(options: {
+  name: string;
+  workspace: string;
+  agentHosts: string[];
+  request: SecurityRequest;
+  configMode: PolicyMode | undefined;
+  ports: PortMapping[];
+  volumes: VolumeMount[];
+  labels: Record<string, string>;
+}): Promise<{ addition: Addition; warnings: string[]; network: string }> {
+  const { request, workspace } = options;
+  const settings = [
+    readSettings(join(configDir(), 'settings.json')),
+    readSettings(join(workspace, WORKSPACE_SETTINGS)),
+  ];
+  const guards = fileGuards(
+    workspace,
+    [...DEFAULT_DENY_WRITE, ...settings.flatMap((s) => s.filesystem?.denyWrite ?? [])],
+    settings.flatMap((s) => s.filesystem?.denyRead ?? []),
+    WORKSPACE_SETTINGS,
+  );
+  const warnings: string[] = [];
+  const addition: Required<Pick<Addition, 'env' | 'binds' | 'mounts' | 'labels' | 'host'>> & Addition = {
+    env: [],
+    binds: guards.binds,
+    mounts: guards.mounts,
+    labels: {},
+    host: {
+      CapDrop: DROPPED_CAPABILITIES,
+      ...(request.noSudo ? { SecurityOpt: ['no-new-privileges'] } : {}),
+    },
+  };
+  if (request.noSudo) addition.labels[LABEL.noSudo] = 'true';
+
+  let network = 'none';
+  if (request.network === 'none') {
+    if (options.ports.length > 0)
+      throw usageError(
+        '--network none and -p do not go together: a sandbox without a network has no ports.',
+        'Drop one of them.',
+      );
+    addition.network = 'none';
+  } else {
+    if (options.ports.some((p) => p.protocol === 'udp'))
+      throw usageError(
+        'UDP ports cannot be published under a network policy (only TCP is forwarded).',
+        'Publish TCP ports only.',
+      );
+    const policy = effectivePolicy({
+      mode: request.policyMode ?? options.configMode ?? 'allow',
+      allowFlags: request.allowHosts,
+      blockFlags: request.blockHosts,
+      agentHosts: options.agentHosts,
+      settings,
+      hostAddresses: await hostAddresses(),
+    });
+    network = await attachSandbox(options.name, policy, options.labels);
+    addition.network = network;
+    addition.aliases = [SANDBOX_ALIAS];
+    addition.env.push(...sandboxProxyEnv());
+    if (options.ports.length > 0) await ensureForwarder(network, portBindings(options.ports), options.labels);
+  }
+  addition.labels[LABEL_NETWORK] = network;
+
+  const socketVolume = options.volumes.find((v) => isSocket(v.host));
+  if (request.mountDockerSocket || socketVolume) {
+    const { endpoint } = await engine();
+    const socket = endpoint.options.socketPath ?? '/var/run/docker.sock';
+    if (request.mountDockerSocket) addition.binds.push(`${socket}:/var/run/docker.sock`);
+    const gid = isSocket(socket) ? statSync(socket).gid : undefined;
+    if (gid !== undefined) addition.host.GroupAdd = [String(gid)];
+    addition.labels[LABEL.dockerSocket] = 'true';
+    warnings.push(DOCKER_SOCKET_WARNING);
+  }
+  return { addition, warnings, network };
+}
+
+function isSocket(path: string): boolean {
+  try {
+    return statSync(path).isSocket();
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,201 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import {
+  decideAddress,
+  decideHost,
+  inSubnet,
+  internalKind,
+  matches,
+  type Policy,
+  patternProblem,
+} from '../../src/network/policy.js';
+import { checkPatterns, effectivePolicy, readSettings } from '../../src/network/settings.js';
+import { denyReadMatches, fileGuards } from '../../src/sandbox/guards.js';
+
+const policy = (over: Partial<Policy>): Policy => ({
+  mode: 'allow',
+  allow: [],
+  deny: [],
+  hostAddresses: [],
+  ...over,
+});
+
+describe('host patterns', () => {
+  it('match exact hosts, subdomains (not the apex) and ports', () => {
+    assert.ok(matches('api.example.com', 'API.example.com', 443));
+    assert.ok(matches('*.example.com', 'a.b.example.com', 443));
+    assert.ok(!matches('*.example.com', 'example.com', 443));
+    assert.ok(!matches('*.example.com', 'badexample.com', 443));
+    assert.ok(matches('example.com:8443', 'example.com', 8443));
+    assert.ok(!matches('example.com:8443', 'example.com', 443));
+  });
+  it('refuse schemes, paths, a bare * to allow, wildcards over a TLD, bad ports', () => {
+    for (const [bad, list] of [
+      ['https://example.com', 'allow'],
+      ['example.com/path', 'allow'],
+      ['*', 'allow'],
+      ['*.com', 'deny'],
+      ['example.com:0', 'allow'],
+      ['exa mple.com', 'deny'],
+      ['*.10.0.0.1', 'deny'],
+    ] as const)
+      assert.ok(patternProblem(bad, list), bad);
+    for (const good of ['example.com', '*.example.com', 'example.com:8080', '10.0.0.5', 'localhost'])
+      assert.equal(patternProblem(good, 'allow'), undefined, good);
+    assert.throws(
+      () => checkPatterns(['https://x.dev'], 'allow', '--allow-host'),
+      /Invalid --allow-host "https:\/\/x.dev": give a host name, not a URL/,
+    );
+  });
+});
+
+describe('decisions', () => {
+  it('deny beats allow; allow mode allows the rest, deny mode refuses it', () => {
+    const p = policy({ allow: ['*.npmjs.org'], deny: ['registry.npmjs.org'] });
+    assert.deepEqual(decideHost(p, 'registry.npmjs.org', 443), {
+      allowed: false,
+      rule: 'deny registry.npmjs.org',
+      explicit: true,
+    });
+    assert.deepEqual(decideHost(p, 'www.npmjs.org', 443), {
+      allowed: true,
+      rule: 'allow *.npmjs.org',
+      explicit: true,
+    });
+    assert.deepEqual(decideHost(p, 'example.org', 443), {
+      allowed: true,
+      rule: 'default allow',
+      explicit: false,
+    });
+    assert.equal(decideHost({ ...p, mode: 'deny' }, 'example.org', 443).allowed, false);
+  });
+  it('internal addresses are refused unless the host was allowed by name', () => {
+    for (const [ip, kind] of [
+      ['10.1.2.3', 'private'],
+      ['172.20.0.1', 'private'],
+      ['192.168.1.1', 'private'],
+      ['127.0.0.1', 'loopback'],
+      ['169.254.169.254', 'cloud metadata'],
+      ['169.254.1.1', 'link-local'],
+      ['100.64.0.1', 'shared (CGNAT)'],
+      ['::1', 'loopback'],
+      ['fd00::1', 'private'],
+      ['fe80::1', 'link-local'],
+      ['::ffff:10.0.0.1', 'private'],
+    ] as const)
+      assert.equal(internalKind(ip), kind, ip);
+    assert.equal(internalKind('104.16.1.1'), undefined);
+    assert.equal(decideAddress(policy({}), '10.0.0.1', false).allowed, false);
+    assert.equal(decideAddress(policy({}), '10.0.0.1', true).allowed, true);
+    assert.deepEqual(decideAddress(policy({ hostAddresses: ['203.0.113.5'] }), '203.0.113.5', false), {
+      allowed: false,
+      rule: 'the host itself',
+    });
+  });
+  it('tells which subnet an address is in', () => {
+    assert.ok(inSubnet('172.18.0.5', '172.18.0.0/16'));
+    assert.ok(!inSubnet('172.19.0.5', '172.18.0.0/16'));
+    assert.ok(inSubnet('10.0.3.7', '10.0.3.0/24'));
+    assert.ok(!inSubnet('::1', '10.0.3.0/24'));
+  });
+});
+
+describe('settings files and the effective policy', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sbx-settings-'));
+  const file = (name: string, content: string) => {
+    writeFileSync(join(dir, name), content);
+    return join(dir, name);
+  };
+  it('merge with flags; deny mode adds the agent hosts', () => {
+    const settings = readSettings(
+      file('ok.json', JSON.stringify({ network: { allowedDomains: ['a.dev'], deniedDomains: ['b.dev'] } })),
+    );
+    assert.deepEqual(
+      effectivePolicy({
+        mode: 'deny',
+        allowFlags: ['c.dev'],
+        blockFlags: ['d.dev'],
+        agentHosts: ['api.agent.dev'],
+        settings: [settings, {}],
+        hostAddresses: [],
+      }),
+      {
+        mode: 'deny',
+        allow: ['api.agent.dev', 'a.dev', 'c.dev'],
+        deny: ['b.dev', 'd.dev'],
+        hostAddresses: [],
+      },
+    );
+    assert.deepEqual(readSettings(join(dir, 'absent.json')), {});
+  });
+  it('a malformed file is an error naming the file and the key', () => {
+    for (const [content, problem] of [
+      ['{', /not valid JSON/],
+      ['{"network": {"allowedDomains": ["https://x.dev"]}}', /network\.allowedDomains has "https:\/\/x.dev"/],
+      ['{"network": {"allowed": []}}', /"network\.allowed" is not a setting/],
+      ['{"files": {}}', /"files" is not a section/],
+      ['{"filesystem": {"denyRead": "x"}}', /filesystem\.denyRead must be a list/],
+    ] as const) {
+      const path = file('bad.json', content);
+      assert.throws(
+        () => readSettings(path),
+        (err: Error & { exitCode: number }) =>
+          err.exitCode === 78 && err.message.includes(path) && problem.test(err.message),
+      );
+    }
+  });
+});
+
+describe('file guards', () => {
+  it('makes .git/hooks (made if missing), .git/config and the settings file read-only; finds denied files', () => {
+    const ws = mkdtempSync(join(tmpdir(), 'sbx-guard-'));
+    execFileSync('git', ['init', '-q', ws]);
+    execFileSync('rm', ['-rf', join(ws, '.git', 'hooks')]);
+    mkdirSync(join(ws, '.sbx'));
+    writeFileSync(join(ws, '.sbx', 'settings.json'), '{}');
+    mkdirSync(join(ws, 'certs'));
+    writeFileSync(join(ws, '.env'), 'SECRET=1');
+    writeFileSync(join(ws, 'certs', 'key.pem'), 'x');
+    mkdirSync(join(ws, 'node_modules', 'pkg'), { recursive: true });
+    writeFileSync(join(ws, 'node_modules', 'pkg', 'test.pem'), 'x');
+    const guards = fileGuards(
+      ws,
+      ['.git/hooks', '.git/config', 'missing.txt'],
+      ['.env', '*.pem'],
+      '.sbx/settings.json',
+    );
+    assert.deepEqual(guards.readOnly, [
+      join(ws, '.git/hooks'),
+      join(ws, '.git/config'),
+      join(ws, '.sbx/settings.json'),
+    ]);
+    assert.deepEqual(guards.binds[0], `${join(ws, '.git/hooks')}:${join(ws, '.git/hooks')}:ro`);
+    assert.deepEqual(guards.hidden.sort(), [join(ws, '.env'), join(ws, 'certs', 'key.pem')]);
+    assert.deepEqual(guards.mounts[0], {
+      Type: 'bind',
+      Source: '/dev/null',
+      Target: guards.hidden[0],
+      ReadOnly: true,
+    });
+    assert.deepEqual(denyReadMatches(ws, ['certs/*.pem']), [join(ws, 'certs', 'key.pem')]);
+  });
+  it("guards a worktree's hooks and config in the repository's common folder when it is in the workspace", () => {
+    const ws = mkdtempSync(join(tmpdir(), 'sbx-guard-'));
+    const git = (...args: string[]) => execFileSync('git', ['-C', ws, ...args], { stdio: 'ignore' });
+    git('init', '-q');
+    git('-c', 'user.name=a', '-c', 'user.email=a@b', 'commit', '-q', '--allow-empty', '-m', 'x');
+    git('worktree', 'add', '-q', join(ws, 'wt'));
+    const guards = fileGuards(join(ws, 'wt'), ['.git/hooks', '.git/config'], [], '.sbx/settings.json');
+    assert.deepEqual(
+      guards.readOnly,
+      [],
+      'the common folder lies outside this workspace: not mounted at all',
+    );
+    const outer = fileGuards(ws, ['.git/hooks', '.git/config'], [], '.sbx/settings.json');
+    assert.deepEqual(outer.readOnly, [join(ws, '.git/hooks'), join(ws, '.git/config')]);
+  });
+});
