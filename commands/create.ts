@@ -2,7 +2,7 @@ import { Args } from '@oclif/core';
 import { agentNames, getAgent } from '../src/agents/registry.js';
 import { BaseCommand } from '../src/cli/base-command.js';
 import { ImageProgress } from '../src/cli/progress.js';
-import { createFlags, sandboxOptions } from '../src/cli/sandbox-flags.js';
+import { createFlags, optionalBranch, sandboxOptions, sandboxWorkspace } from '../src/cli/sandbox-flags.js';
 import { resolveWorkspace } from '../src/sandbox/identity.js';
 import { ensureSandbox, type Sandbox } from '../src/sandbox/lifecycle.js';
 
@@ -40,12 +40,19 @@ export default class Create extends BaseCommand {
   static override summary = "Create a workspace's sandbox without launching an agent.";
 
   async run(): Promise<Omit<Sandbox, 'warnings'>> {
-    const { args, flags } = await this.parse(Create);
+    const { args, flags } = await this.parse(Create, optionalBranch(this.argv));
     const agent = getAgent(args.agent);
+    const options = sandboxOptions(flags);
+    const { workspace, worktree } = await sandboxWorkspace(
+      resolveWorkspace(args.workspace),
+      flags,
+      agent.name,
+    );
     const sandbox = await ensureSandbox({
-      workspace: resolveWorkspace(args.workspace),
+      workspace,
+      worktree,
       agent,
-      ...sandboxOptions(flags),
+      ...options,
       version: this.config.version,
       reporter: new ImageProgress(),
     });

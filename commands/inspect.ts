@@ -38,6 +38,12 @@ export default class Inspect extends BaseCommand {
       ['State', `${d.state} (${d.status})`],
       ['Workspace', `${d.workspace}${d.default ? '' : ' (named sandbox)'}`],
       ['Agent', d.agent],
+      [
+        'Worktree',
+        d.worktree
+          ? `branch ${d.worktree.branch} of ${d.worktree.repository}${d.worktree.from ? `, made from ${d.worktree.from}` : ''}`
+          : '(none)',
+      ],
       ['Template', d.template],
       ['Image', d.image],
       ['Content hash', d.templateHash ?? '-'],

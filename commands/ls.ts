@@ -6,7 +6,7 @@ import { describeSandboxes, listSandboxes, type SandboxSummary } from '../src/sa
 export default class Ls extends BaseCommand {
   static override description = `List sandboxes: running first, then by workspace.
 
---json prints an array with one object per sandbox: id, name, agent, state (running, paused or stopped), status (the engine's words), workspace, default (false for a sandbox made with --name), template (as asked for), image, created (ISO 8601), uid and gid (of the workspace owner), ports (hostIp, hostPort, boundPort while running, containerPort, protocol) and limits (cpus, memory in bytes, pidsLimit; 0 is no limit).`;
+--json prints an array with one object per sandbox: id, name, agent, state (running, paused or stopped), status (the engine's words), workspace, default (false for a sandbox made with --name), template (as asked for), image, created (ISO 8601), uid and gid (of the workspace owner), network (its own, "none", or null), branch (of a --branch sandbox, else null), ports (hostIp, hostPort, boundPort while running, containerPort, protocol) and limits (cpus, memory in bytes, pidsLimit; 0 is no limit).`;
 
   static override enableJsonFlag = true;
 
@@ -43,12 +43,13 @@ export default class Ls extends BaseCommand {
     if (this.jsonEnabled()) return sandboxes;
     this.log(
       table([
-        ['SANDBOX', 'AGENT', 'STATUS', 'WORKSPACE', 'TEMPLATE', 'CREATED'],
+        ['SANDBOX', 'AGENT', 'STATUS', 'WORKSPACE', 'BRANCH', 'TEMPLATE', 'CREATED'],
         ...sandboxes.map((s) => [
           s.name,
           s.agent,
           s.status,
           s.workspace,
+          s.branch ?? '-',
           s.template,
           s.created.replace('T', ' ').slice(0, 16),
         ]),

@@ -4,6 +4,7 @@ import { type BatchResult, forEachSandbox } from '../src/cli/batch.js';
 import { confirm, interactive } from '../src/cli/confirm.js';
 import { SbxError, usageError } from '../src/cli/errors.js';
 import { removeContainer } from '../src/engine/containers.js';
+import { checkWorktree, removeWorktree } from '../src/git/worktree.js';
 import { detachSandbox } from '../src/network/proxy.js';
 import { listSandboxes } from '../src/sandbox/discovery.js';
 
@@ -39,7 +40,12 @@ export default class Rm extends BaseCommand {
     all: Flags.boolean({ char: 'a', description: 'Remove every sandbox; asks once on a terminal.' }),
     force: Flags.boolean({
       char: 'f',
-      description: 'Remove running sandboxes too (they are stopped first), and do not ask.',
+      description:
+        'Remove running sandboxes too (they are stopped first), do not ask, and with --worktree remove it even with uncommitted changes.',
+    }),
+    worktree: Flags.boolean({
+      description:
+        "Also remove a branch sandbox's worktree; refused when it has uncommitted changes or commits no other branch has, unless -f. The branch is never deleted.",
     }),
   };
 
@@ -81,8 +87,11 @@ export default class Rm extends BaseCommand {
             hint: `Stop it first (sbx stop ${sandbox.name}), or use \`sbx rm -f ${sandbox.name}\`.`,
           });
         }
+        if (flags.worktree && sandbox.branch)
+          await checkWorktree(sandbox.workspace, sandbox.branch, flags.force);
         await removeContainer(sandbox.id, force);
         if (sandbox.network && sandbox.network !== 'none') await detachSandbox(sandbox.network);
+        if (flags.worktree && sandbox.branch) await removeWorktree(sandbox.workspace, sandbox.branch, true);
       },
       { json: this.jsonEnabled() },
     );

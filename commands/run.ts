@@ -4,7 +4,14 @@ import { runInSandbox } from '../src/cli/attach.js';
 import { BaseCommand } from '../src/cli/base-command.js';
 import { EXIT_CODES, SbxError } from '../src/cli/errors.js';
 import { ImageProgress } from '../src/cli/progress.js';
-import { createFlags, envFlags, envVars, sandboxOptions } from '../src/cli/sandbox-flags.js';
+import {
+  createFlags,
+  envFlags,
+  envVars,
+  optionalBranch,
+  sandboxOptions,
+  sandboxWorkspace,
+} from '../src/cli/sandbox-flags.js';
 import { readConfig } from '../src/config/config.js';
 import { syncConfig } from '../src/sandbox/credentials.js';
 import { resolveWorkspace } from '../src/sandbox/identity.js';
@@ -78,22 +85,27 @@ The workspace is mounted at the same absolute path and is the working directory.
 
   async run(): Promise<void> {
     const split = this.argv.indexOf('--');
-    const own = split === -1 ? this.argv : this.argv.slice(0, split);
+    const own = optionalBranch(split === -1 ? this.argv : this.argv.slice(0, split));
     const agentArgs = split === -1 ? [] : this.argv.slice(split + 1);
     const { args, flags, argv } = await this.parse(Run, own);
     if (argv.length > 2) {
       this.error(`Unexpected argument: ${String(argv[2])}`, { exit: 2 });
     }
     const agent = getAgent(args.agent);
-    const workspace = resolveWorkspace(args.workspace);
     const options = sandboxOptions(flags);
     const { vars, unset } = await envVars(flags);
+    const { workspace, worktree } = await sandboxWorkspace(
+      resolveWorkspace(args.workspace),
+      flags,
+      agent.name,
+    );
     if (unset.length > 0) this.warn(`not set on this host, so not passed: ${unset.join(', ')}`);
 
     const sandbox = await ensureSandbox({
       workspace,
       agent,
       ...options,
+      worktree,
       version: this.config.version,
       reporter: new ImageProgress(),
       onCreated: (s) =>

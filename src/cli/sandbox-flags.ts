@@ -1,5 +1,6 @@
 import { Flags } from '@oclif/core';
 import { readConfig } from '../config/config.js';
+import type { Worktree } from '../git/worktree.js';
 import type { PolicyMode } from '../network/policy.js';
 import { checkPatterns } from '../network/settings.js';
 import { CREDENTIAL_MODES, parseCredentials } from '../sandbox/credentials.js';
@@ -21,6 +22,14 @@ const repeatable = { multiple: true, multipleNonGreedy: true } as const;
 
 /** Flags that shape a new sandbox: `run` and `create`. */
 export const createFlags = {
+  branch: Flags.string({
+    description:
+      'A branch sandbox: its own git worktree on branch NAME (made from --from, default HEAD, if new) beside the repository, in <repo>.worktrees/NAME. Without NAME: a fresh sbx/AGENT-N.',
+  }),
+  from: Flags.string({
+    description: 'With --branch: the ref a new branch starts from (default: HEAD).',
+    dependsOn: ['branch'],
+  }),
   'allow-host': Flags.string({
     description:
       'Allow a host through the egress proxy: api.example.com, *.example.com (subdomains), optionally :PORT. Repeatable.',
@@ -146,4 +155,23 @@ export async function envVars(flags: {
     unset.push(...parsed.unset);
   }
   return { vars, unset };
+}
+
+/** `--branch` may come without a value (a fresh branch name): give oclif an empty one. */
+export function optionalBranch(argv: string[]): string[] {
+  return argv.map((arg, i) =>
+    arg === '--branch' && (argv[i + 1] === undefined || argv[i + 1]!.startsWith('-')) ? '--branch=' : arg,
+  );
+}
+
+/** The workspace of a new or existing sandbox: the folder, or for --branch its worktree (made if needed). */
+export async function sandboxWorkspace(
+  folder: string,
+  flags: { branch?: string | undefined; from?: string | undefined },
+  agent: string,
+): Promise<{ workspace: string; worktree?: Worktree }> {
+  if (flags.branch === undefined) return { workspace: folder };
+  const { ensureWorktree } = await import('../git/worktree.js');
+  const worktree = await ensureWorktree(folder, flags.branch, agent, flags.from);
+  return { workspace: worktree.path, worktree };
 }

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -44,7 +44,12 @@ export function sandboxProxyEnv(): string[] {
   ];
 }
 
-export const networkNameOf = (sandbox: string) => `sbx-net-${sandbox}`;
+/**
+ * A new network's name: the sandbox's, plus a random part, because two sbx creating the same
+ * sandbox at once would otherwise make two networks of one name (the engine does not refuse them);
+ * the one that loses the container-name race removes its own.
+ */
+export const networkNameOf = (sandbox: string) => `sbx-net-${sandbox}-${randomBytes(3).toString('hex')}`;
 
 function code(): { files: Array<[string, string]>; hash: string } {
   const files: Array<[string, string]> = CODE_FILES.map((f) => [f, readFileSync(join(CODE_DIR, f), 'utf8')]);

@@ -26,6 +26,8 @@ export interface SandboxRef {
   gid: number;
   /** Its own network (behind the egress proxy), "none", or null for a sandbox from before policies. */
   network: string | null;
+  /** A branch sandbox's branch (its workspace is a worktree), else null. */
+  branch: string | null;
 }
 
 export interface PortSummary {
@@ -72,6 +74,7 @@ export async function listSandboxes(): Promise<SandboxRef[]> {
         uid: Number(labels[LABEL.uid] ?? 1000),
         gid: Number(labels[LABEL.gid] ?? 1000),
         network: labels[LABEL_NETWORK] ?? null,
+        branch: labels[LABEL.branch] ?? null,
       };
     })
     .sort(
@@ -180,6 +183,8 @@ export interface SandboxDetails extends SandboxSummary {
   envNames: string[];
   /** The effective egress policy (as the proxy applies it now), or null without a network. */
   policy: { mode: string; allow: string[]; deny: string[] } | null;
+  /** A branch sandbox's worktree: the repository it belongs to and the ref the branch was made from. */
+  worktree: { path: string; branch: string; repository: string; from: string | null } | null;
   dockerSocket: boolean;
   sudo: boolean;
   capabilitiesDropped: string[];
@@ -212,6 +217,14 @@ export async function sandboxDetails(ref: SandboxRef): Promise<SandboxDetails> {
     })),
     envNames: [...env.keys()].sort(),
     policy: policy ? { mode: policy.mode, allow: policy.allow, deny: policy.deny } : null,
+    worktree: ref.branch
+      ? {
+          path: ref.workspace,
+          branch: ref.branch,
+          repository: labels[LABEL.repository] ?? '?',
+          from: labels[LABEL.from] ?? null,
+        }
+      : null,
     dockerSocket: labels[LABEL.dockerSocket] === 'true',
     sudo: labels[LABEL.noSudo] !== 'true',
     capabilitiesDropped: info.HostConfig.CapDrop ?? [],

@@ -92,12 +92,15 @@ export function fileGuards(
   denyWrite: string[],
   denyRead: string[],
   settingsFile: string,
+  mountedRoots: string[] = [],
 ): Guards {
   const readOnly = new Set<string>();
   for (const path of [...denyWrite, settingsFile]) {
     const clean = path.replace(/^\.?\//, '').replace(/\/$/, '');
     const targets = clean.startsWith('.git/') ? gitTargets(workspace, clean) : [join(workspace, clean)];
-    for (const target of targets) if (inside(workspace, target) && existsSync(target)) readOnly.add(target);
+    for (const target of targets)
+      if ([workspace, ...mountedRoots].some((root) => inside(root, target)) && existsSync(target))
+        readOnly.add(target);
   }
   const hidden = denyReadMatches(workspace, denyRead);
   return {

@@ -16,6 +16,10 @@ export const LABEL = {
   named: 'dev.sbx.named',
   /** The credentials mode a sandbox was created with (sandbox, host, none). */
   credentials: 'dev.sbx.credentials',
+  /** Branch sandboxes (--branch): the branch, the repository it is a worktree of, and its base. */
+  branch: 'dev.sbx.branch',
+  repository: 'dev.sbx.repository',
+  from: 'dev.sbx.from',
   /** The -p mappings a sandbox was created with (JSON), published by its port forwarder. */
   ports: 'dev.sbx.ports',
   /** Set when a sandbox has the Docker socket (--mount-docker-socket, or a -v of a socket). */

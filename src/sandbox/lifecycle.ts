@@ -11,6 +11,8 @@ import {
 } from '../engine/containers.js';
 import { engineInfo } from '../engine/system.js';
 import { gitIdentity } from '../git/identity.js';
+import type { Worktree } from '../git/worktree.js';
+import { detachSandbox } from '../network/proxy.js';
 import type { ImageReporter } from '../templates/build.js';
 import {
   type CredentialsMode,
@@ -41,6 +43,8 @@ export interface SandboxRequest {
   credentials: CredentialsMode | undefined;
   /** Network policy, hardening and the Docker socket. */
   security: SecurityRequest;
+  /** A branch sandbox (--branch): the worktree that is its workspace. */
+  worktree?: Worktree | undefined;
   version: string;
   reporter: ImageReporter;
   /** Told once when a new sandbox is created (not on reattach). */
@@ -111,30 +115,51 @@ export async function ensureSandbox(req: SandboxRequest): Promise<Sandbox> {
     ports,
     volumes: req.volumes,
     labels: extraLabels(),
+    mountedRoots: req.worktree ? [req.worktree.gitDir] : [],
   });
   warnings.push(...security.warnings);
-  const id = await createContainer(
-    createOptions({
-      name,
-      workspace: req.workspace,
-      agent: req.agent,
-      image: image.ref,
-      templateRef: templateSpec,
-      uid: owner.uid,
-      gid: owner.gid,
-      git,
-      volumes: req.volumes,
-      ports,
-      limits: effectiveLimits(req.limits, config.limits ?? {}, engine),
-      named: req.name !== undefined,
-      additions: [
-        { env: credentials.env, binds: credentials.binds, mounts, labels: { [LABEL.credentials]: mode } },
-        security.addition,
-      ],
-      labels: extraLabels(),
-      version: req.version,
-    }),
-  );
+  const wt = req.worktree;
+  let id: string | undefined;
+  try {
+    id = await createContainer(
+      createOptions({
+        name,
+        workspace: req.workspace,
+        agent: req.agent,
+        image: image.ref,
+        templateRef: templateSpec,
+        uid: owner.uid,
+        gid: owner.gid,
+        git,
+        volumes: req.volumes,
+        ports,
+        limits: effectiveLimits(req.limits, config.limits ?? {}, engine),
+        named: req.name !== undefined,
+        additions: [
+          { env: credentials.env, binds: credentials.binds, mounts, labels: { [LABEL.credentials]: mode } },
+          security.addition,
+          ...(wt
+            ? [
+                {
+                  binds: [`${wt.gitDir}:${wt.gitDir}`],
+                  labels: {
+                    [LABEL.branch]: wt.branch,
+                    [LABEL.repository]: wt.repository,
+                    ...(wt.from ? { [LABEL.from]: wt.from } : {}),
+                  },
+                },
+              ]
+            : []),
+        ],
+        labels: extraLabels(),
+        version: req.version,
+      }),
+    );
+  } catch (err) {
+    if (security.network !== 'none') await detachSandbox(security.network).catch(() => {});
+    throw err;
+  }
+  if (!id && security.network !== 'none') await detachSandbox(security.network); // the other sbx's network is the one
   if (!id) {
     // The engine reserves the name before the other caller's container can be inspected: wait for it.
     let raced = await inspectContainer(name);

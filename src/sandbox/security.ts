@@ -54,6 +54,8 @@ export async function securityAddition(options: {
   ports: PortMapping[];
   volumes: VolumeMount[];
   labels: Record<string, string>;
+  /** Other folders of the user's mounted (a branch sandbox's repository git folder): guarded too. */
+  mountedRoots: string[];
 }): Promise<{ addition: Addition; warnings: string[]; network: string }> {
   const { request, workspace } = options;
   const settings = [
@@ -65,6 +67,7 @@ export async function securityAddition(options: {
     [...DEFAULT_DENY_WRITE, ...settings.flatMap((s) => s.filesystem?.denyWrite ?? [])],
     settings.flatMap((s) => s.filesystem?.denyRead ?? []),
     WORKSPACE_SETTINGS,
+    options.mountedRoots,
   );
   const warnings: string[] = [];
   const addition: Required<Pick<Addition, 'env' | 'binds' | 'mounts' | 'labels' | 'host'>> & Addition = {

@@ -21,6 +21,7 @@ const sandbox = (id: string, name: string, workspace: string, isDefault = true):
   uid: 1000,
   gid: 1000,
   network: null,
+  branch: null,
 });
 const all = [
   sandbox('abc123', 'sbx-one', ws),
