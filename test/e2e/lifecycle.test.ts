@@ -63,7 +63,7 @@ describe('sbx create, ls, inspect, rm', { timeout: 600_000 }, () => {
     assert.equal(mine.default, true);
 
     const table = (await sbx(['ls'])).stdout;
-    assert.match(table, /^SANDBOX\s+AGENT\s+STATUS\s+WORKSPACE\s+TEMPLATE\s+CREATED/);
+    assert.match(table, /^SANDBOX\s+AGENT\s+STATUS\s+WORKSPACE\s+BRANCH\s+TEMPLATE\s+CREATED/);
     assert.ok(table.includes(ws));
     assert.ok(
       (await sbx(['ls', '-q', '--agent', 'shell', '--status', 'running'])).stdout

@@ -1,0 +1,368 @@
+/**
+ * `npm run bench`: sbx against raw Docker (and the Dev Containers CLI) on this machine, side by side,
+ * as ratios that hold on a noisy machine. Prints a markdown table and writes every figure as JSON.
+ *
+ *   node dist/bench/bench.js [--runs N] [--sandboxes N] [--scale N] [--out FILE] [--quick] [--no-peer]
+ *
+ * Everything it creates carries the label dev.sbx.bench=<run> and is removed at the end.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const SBX = join(ROOT, 'bin', 'run.js');
+const RUN = `b${process.pid}`;
+const LABEL = `dev.sbx.bench=${RUN}`;
+
+const argv = process.argv.slice(2);
+const option = (name: string, fallback: number) => {
+  const i = argv.indexOf(`--${name}`);
+  return i === -1 ? fallback : Number(argv[i + 1]);
+};
+const quick = argv.includes('--quick');
+const RUNS = option('runs', quick ? 1 : 10);
+const WARMUP = quick ? 0 : 2;
+const SANDBOXES = option('sandboxes', quick ? 2 : 50);
+const SCALE = option('scale', quick ? 2 : 20);
+const PEER = !quick && !argv.includes('--no-peer');
+const OUT = (() => {
+  const i = argv.indexOf('--out');
+  return i === -1 ? join(ROOT, 'bench-results.json') : resolve(argv[i + 1]!);
+})();
+
+const env = { ...process.env, SBX_LABELS: LABEL, SBX_STATE_PREFIX: `sbx-bench-${RUN}-` };
+
+interface Timing {
+  median: number;
+  min: number;
+  runs: number[];
+}
+
+function run(
+  cmd: string,
+  args: string[],
+  options: { cwd?: string } = {},
+): { ms: number; code: number; out: string } {
+  const start = performance.now();
+  const r = spawnSync(cmd, args, {
+    cwd: options.cwd ?? ROOT,
+    env,
+    encoding: 'utf8',
+    maxBuffer: 64 * 2 ** 20,
+  });
+  const ms = performance.now() - start;
+  return { ms, code: r.status ?? 1, out: `${r.stdout ?? ''}${r.stderr ?? ''}` };
+}
+
+function must(cmd: string, args: string[], options: { cwd?: string } = {}): string {
+  const r = run(cmd, args, options);
+  if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.code}):\n${r.out}`);
+  return r.out;
+}
+
+/** Warm-ups, then RUNS timed runs; before() runs untimed before each (e.g. a fresh workspace). */
+function measure(cmd: string, args: string[] | (() => string[]), before?: () => { cwd?: string }): Timing {
+  const times: number[] = [];
+  for (let i = 0; i < WARMUP + RUNS; i++) {
+    const options = before?.() ?? {};
+    const r = run(cmd, typeof args === 'function' ? args() : args, options);
+    if (r.code !== 0) throw new Error(`${cmd} failed (${r.code}):\n${r.out}`);
+    if (i >= WARMUP) times.push(r.ms);
+  }
+  const sorted = [...times].sort((a, b) => a - b);
+  return {
+    median: sorted[Math.floor(sorted.length / 2)]!,
+    min: sorted[0]!,
+    runs: times.map((t) => Math.round(t)),
+  };
+}
+
+const sbx = (...args: string[]): [string, string[]] => [process.execPath, [SBX, ...args]];
+
+function workspace(): string {
+  const dir = realpathSync(mkdtempSync(join(tmpdir(), 'sbx-bench-')));
+  must('git', ['init', '-q', dir]);
+  must('git', ['-C', dir, 'config', 'user.name', 'Bench']);
+  must('git', ['-C', dir, 'config', 'user.email', 'bench@example.test']);
+  return dir;
+}
+
+function cleanup(): void {
+  const ids = must('docker', ['ps', '-aq', '--filter', `label=${LABEL}`])
+    .split('\n')
+    .filter(Boolean);
+  if (ids.length) run('docker', ['rm', '-f', ...ids]);
+  const nets = must('docker', ['network', 'ls', '-q', '--filter', `label=${LABEL}`])
+    .split('\n')
+    .filter(Boolean);
+  for (const net of nets) {
+    run('docker', ['network', 'disconnect', '-f', net, 'sbx-proxy']);
+    run('docker', ['network', 'rm', net]);
+  }
+  const vols = must('docker', ['volume', 'ls', '-q', '--filter', `label=${LABEL}`])
+    .split('\n')
+    .filter(Boolean);
+  if (vols.length) run('docker', ['volume', 'rm', ...vols]);
+}
+
+async function concurrently(
+  count: number,
+  cwdOf: (i: number) => string,
+): Promise<{ ms: number; failures: number }> {
+  const start = performance.now();
+  const codes = await Promise.all(
+    Array.from(
+      { length: count },
+      (_, i) =>
+        new Promise<number>((done) => {
+          const child = spawn(process.execPath, [SBX, 'run', 'shell', '--', 'true'], {
+            cwd: cwdOf(i),
+            env,
+            stdio: 'ignore',
+          });
+          child.on('close', (code) => done(code ?? 1));
+        }),
+    ),
+  );
+  return { ms: performance.now() - start, failures: codes.filter((c) => c !== 0).length };
+}
+
+/** Peak resident memory of a process, polled from /proc while it runs (Linux). */
+function peakRss(cmd: string, args: string[], cwd: string): Promise<number> {
+  return new Promise((done) => {
+    const child = spawn(cmd, args, { cwd, env, stdio: 'ignore' });
+    let peak = 0;
+    const poll = setInterval(() => {
+      try {
+        const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
+        peak = Math.max(peak, Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) * 1024);
+      } catch {}
+    }, 5);
+    child.on('close', () => {
+      clearInterval(poll);
+      done(peak);
+    });
+  });
+}
+
+const memoryOf = (container: string) => {
+  const usage = must('docker', ['stats', '--no-stream', '--format', '{{.MemUsage}}', container])
+    .trim()
+    .split(' / ')[0]!;
+  const m = /([\d.]+)\s*([KMG]i?B|B)/.exec(usage);
+  const unit: Record<string, number> = {
+    B: 1,
+    KiB: 2 ** 10,
+    MiB: 2 ** 20,
+    GiB: 2 ** 30,
+    kB: 1e3,
+    MB: 1e6,
+    GB: 1e9,
+  };
+  return m ? Number(m[1]) * (unit[m[2]!] ?? 1) : Number.NaN;
+};
+
+async function main(): Promise<void> {
+  const results: Record<string, unknown> = {
+    machine: { cpus: (await import('node:os')).cpus().length, node: process.version },
+  };
+  const figures: Array<{
+    what: string;
+    sbx: number;
+    baseline: number;
+    baselineName: string;
+    budget?: number;
+    unit?: string;
+  }> = [];
+  const ratio = (
+    what: string,
+    a: Timing | number,
+    b: Timing | number,
+    baselineName: string,
+    budget?: number,
+  ) => {
+    const x = typeof a === 'number' ? a : a.median;
+    const y = typeof b === 'number' ? b : b.median;
+    figures.push({ what, sbx: x, baseline: y, baselineName, ...(budget !== undefined ? { budget } : {}) });
+  };
+  cleanup();
+  try {
+    must(...sbx('template', 'build', 'shell'));
+    const image = must('docker', ['image', 'inspect', '--format', '{{.Id}}', 'sbx/base:latest']).trim();
+
+    // 1. Start-up.
+    const node = measure(process.execPath, ['-e', '']);
+    const version = measure(...sbx('--version'));
+    const help = measure(...sbx('--help'));
+    ratio('sbx --version', version, node, "node -e ''", 1.5);
+    ratio('sbx --help', help, node, "node -e ''");
+
+    // 2. Listing, with the sandboxes there are now and with SANDBOXES more.
+    const before = must(...sbx('ls', '-q'))
+      .split('\n')
+      .filter(Boolean).length;
+    const ls0 = measure(...sbx('ls'));
+    const ps0 = measure('docker', ['ps', '-a']);
+    ratio(`sbx ls (${before} sandboxes)`, ls0, ps0, 'docker ps -a');
+    ratio(`sbx ls (${before} sandboxes) vs node`, ls0, node, "node -e ''");
+    const workspaces = Array.from({ length: SANDBOXES }, () => workspace());
+    for (let i = 0; i < workspaces.length; i += 5)
+      await Promise.all(
+        workspaces.slice(i, i + 5).map(
+          (ws) =>
+            new Promise<void>((done, fail) => {
+              const child = spawn(process.execPath, [SBX, 'create', 'shell'], {
+                cwd: ws,
+                env,
+                stdio: 'ignore',
+              });
+              child.on('close', (code) => (code === 0 ? done() : fail(new Error(`create failed in ${ws}`))));
+            }),
+        ),
+      );
+    const lsN = measure(...sbx('ls'));
+    const psN = measure('docker', ['ps', '-a']);
+    ratio(`sbx ls (${before + SANDBOXES} sandboxes)`, lsN, psN, 'docker ps -a');
+    ratio(`sbx ls (${before + SANDBOXES} sandboxes) vs node`, lsN, node, "node -e ''", 1.8);
+
+    // 3. Reattach to a running sandbox, against docker exec into the same container.
+    const ws = workspaces[0]!;
+    const id = must('docker', ['ps', '-q', '--filter', `label=dev.sbx.workspace=${ws}`]).trim();
+    const reattach = measure(process.execPath, [SBX, 'run', 'shell', '--', 'true'], () => ({ cwd: ws }));
+    const exec = measure('docker', ['exec', id, 'true']);
+    ratio('reattach: sbx run shell -- true', reattach, exec, 'docker exec ID true', 1.8);
+
+    // 4. Cold: a new workspace each time (image present), against docker run --rm of the same image.
+    const cold = measure(process.execPath, [SBX, 'run', 'shell', '--', 'true'], () => ({ cwd: workspace() }));
+    const dockerRun = measure('docker', ['run', '--rm', '--label', LABEL, image, 'true']);
+    ratio('cold: sbx run shell -- true (new workspace)', cold, dockerRun, 'docker run --rm IMAGE true', 1.2);
+
+    // 5. Template no-op: the check alone, and no build call on a run.
+    const noop = measure(...sbx('template', 'build', 'shell'));
+    const debug = run(process.execPath, [SBX, 'run', 'shell', '--debug', '--', 'true'], {
+      cwd: workspace(),
+    }).out;
+    const buildCalls = debug.split('\n').filter((l) => /sbx:engine build image/.test(l)).length;
+    ratio('template no-op: sbx template build shell', noop, node, "node -e ''");
+    results.templateNoop = { checkMs: noop.median, buildCallsOnRun: buildCalls, budgetMs: 300 };
+
+    // 6. Scale.
+    const many = Array.from({ length: SCALE }, () => workspace());
+    const spread = await concurrently(SCALE, (i) => many[i]!);
+    const spreadContainers = many.filter((w) =>
+      must('docker', ['ps', '-aq', '--filter', `label=dev.sbx.workspace=${w}`]).trim(),
+    ).length;
+    const one = workspace();
+    const same = await concurrently(SCALE, () => one);
+    const sameContainers = must('docker', ['ps', '-aq', '--filter', `label=dev.sbx.workspace=${one}`])
+      .split('\n')
+      .filter(Boolean).length;
+    results.scale = {
+      [`${SCALE} workspaces at once`]: {
+        wallMs: Math.round(spread.ms),
+        failures: spread.failures,
+        containers: spreadContainers,
+      },
+      [`${SCALE} runs in one workspace at once`]: {
+        wallMs: Math.round(same.ms),
+        failures: same.failures,
+        containers: sameContainers,
+      },
+    };
+
+    // 7. Footprint.
+    const sizes = JSON.parse(
+      `[${must('docker', ['ps', '-s', '--filter', `id=${id}`, '--format', '{{json .}}'])
+        .trim()
+        .split('\n')
+        .join(',')}]`,
+    ) as Array<{ Size: string }>;
+    const rw = /^([\d.]+)\s*([kMG]?B)/.exec(sizes[0]?.Size ?? '');
+    const unit: Record<string, number> = { B: 1, kB: 1e3, MB: 1e6, GB: 1e9 };
+    const diskBytes = rw ? Number(rw[1]) * (unit[rw[2]!] ?? 1) : Number.NaN;
+    const sandboxMem = memoryOf(id);
+    const withNetworks = must('docker', ['network', 'ls', '-q', '--filter', 'label=dev.sbx.network'])
+      .split('\n')
+      .filter(Boolean).length;
+    const proxyMem = existsSync('/proc') ? memoryOf('sbx-proxy') : Number.NaN;
+    const rss = await peakRss(process.execPath, [SBX, 'run', 'shell', '--', 'true'], ws);
+    results.footprint = {
+      diskPerIdleSandboxBytes: diskBytes,
+      idleSandboxMemoryBytes: sandboxMem,
+      proxyMemoryBytes: proxyMem,
+      sandboxesSharingProxy: withNetworks,
+      proxyShareBytes: proxyMem / Math.max(1, withNetworks),
+      sbxPeakRssDuringAttachBytes: rss,
+      budgets: { diskBytes: 20e6, idleMemoryBytes: 10 * 2 ** 20 },
+    };
+
+    // 8. Peer: the Dev Containers CLI, exec into a container it brought up from the same image.
+    if (PEER) {
+      const cache = join(homedir(), '.cache', 'sbx-bench');
+      const cli = join(cache, 'node_modules', '.bin', 'devcontainer');
+      if (!existsSync(cli)) {
+        mkdirSync(cache, { recursive: true });
+        must('npm', ['install', '--prefix', cache, '--no-audit', '--no-fund', '@devcontainers/cli@0.89.0']);
+      }
+      const dc = workspace();
+      mkdirSync(join(dc, '.devcontainer'));
+      writeFileSync(
+        join(dc, '.devcontainer', 'devcontainer.json'),
+        JSON.stringify({ image, runArgs: ['--label', LABEL], overrideCommand: true }),
+      );
+      must(cli, ['up', '--workspace-folder', dc]);
+      const peer = measure(cli, ['exec', '--workspace-folder', dc, 'true']);
+      ratio('peer: devcontainer exec true', reattach, peer, 'devcontainer exec (same reattach)');
+      results.peer = { devcontainerExecMs: peer.median, sbxReattachMs: reattach.median };
+    }
+
+    results.timings = { node, version, help, ls0, ps0, lsN, psN, reattach, exec, cold, dockerRun, noop };
+    results.figures = figures.map((f) => ({
+      ...f,
+      sbx: Math.round(f.sbx),
+      baseline: Math.round(f.baseline),
+      ratio: Number((f.sbx / f.baseline).toFixed(2)),
+      ...(f.budget !== undefined ? { withinBudget: f.sbx / f.baseline <= f.budget } : {}),
+    }));
+  } finally {
+    cleanup();
+  }
+
+  writeFileSync(OUT, `${JSON.stringify(results, null, 2)}\n`);
+  const rows = (
+    results.figures as Array<{
+      what: string;
+      sbx: number;
+      baseline: number;
+      baselineName: string;
+      ratio: number;
+      budget?: number;
+      withinBudget?: boolean;
+    }>
+  ).map(
+    (f) =>
+      `| ${f.what} | ${f.sbx} ms | ${f.baselineName}: ${f.baseline} ms | ${f.ratio}× | ${f.budget ? `≤ ${f.budget}× ${f.withinBudget ? 'ok' : 'OVER'}` : ''} |`,
+  );
+  const fp = results.footprint as Record<string, number>;
+  const mb = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
+  process.stdout.write(
+    [
+      `sbx benchmark: ${RUNS} runs (median), ${WARMUP} warm-ups, ${(results.machine as { cpus: number }).cpus} CPUs, node ${process.version}`,
+      '',
+      '| what | sbx | baseline | ratio | budget |',
+      '| --- | --- | --- | --- | --- |',
+      ...rows,
+      '',
+      `- template no-op check: ${Math.round((results.templateNoop as { checkMs: number }).checkMs)} ms (budget 300 ms, start-up included); build calls during a run with an unchanged template: ${(results.templateNoop as { buildCallsOnRun: number }).buildCallsOnRun}`,
+      `- scale: ${JSON.stringify(results.scale)}`,
+      `- disk per idle sandbox: ${mb(fp.diskPerIdleSandboxBytes!)} (budget 20 MB); idle sandbox memory: ${mb(fp.idleSandboxMemoryBytes!)} (budget 10 MiB); egress proxy: ${mb(fp.proxyMemoryBytes!)} shared by ${fp.sandboxesSharingProxy} sandboxes (${mb(fp.proxyShareBytes!)} each); sbx peak RSS during an attach: ${mb(fp.sbxPeakRssDuringAttachBytes!)}`,
+      `- every figure: ${OUT}`,
+      '',
+    ].join('\n'),
+  );
+}
+
+await main();
