@@ -1,15 +1,15 @@
 import type Docker from 'dockerode';
 import { log } from '../cli/log.js';
-import { engine, toEngineError } from './connection.js';
+import { currentEndpoint, engine, toEngineError } from './connection.js';
 
 const debug = log('engine');
 
 /** Runs one engine call with "doing X" / "did X" debug lines and engine errors mapped to sbx errors. */
-export async function call<T>(what: string, fn: (docker: Docker) => Promise<T>): Promise<T> {
-  const { docker, endpoint } = await engine();
+export async function track<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  const endpoint = currentEndpoint();
   debug('%s', what);
   try {
-    const result = await fn(docker);
+    const result = await fn();
     debug('done: %s', what);
     return result;
   } catch (err) {
@@ -18,17 +18,24 @@ export async function call<T>(what: string, fn: (docker: Docker) => Promise<T>):
   }
 }
 
+/** track() for a call made with dockerode. */
+export async function call<T>(what: string, fn: (docker: Docker) => Promise<T>): Promise<T> {
+  const { docker } = await engine();
+  return track(what, () => fn(docker));
+}
+
 export const statusOf = (err: unknown): number | undefined => (err as { statusCode?: number }).statusCode;
 
-/** Like call, but "no such object" (404) is undefined instead of an error. */
-export async function callOrMissing<T>(
-  what: string,
-  fn: (docker: Docker) => Promise<T>,
-): Promise<T | undefined> {
+/** "No such object" (404) as undefined instead of an error. */
+export async function orMissing<T>(promise: Promise<T>): Promise<T | undefined> {
   try {
-    return await call(what, fn);
+    return await promise;
   } catch (err) {
     if (statusOf(err) === 404) return undefined;
     throw err;
   }
 }
+
+/** Like call, but "no such object" (404) is undefined instead of an error. */
+export const callOrMissing = <T>(what: string, fn: (docker: Docker) => Promise<T>): Promise<T | undefined> =>
+  orMissing(call(what, fn));

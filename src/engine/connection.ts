@@ -60,14 +60,27 @@ function fromUrl(url: string, env: NodeJS.ProcessEnv): Omit<Endpoint, 'reason'> 
   };
 }
 
+let chosen: Endpoint | undefined;
+
+/** The engine this process talks to, chosen once (and said with --debug). */
+export function currentEndpoint(): Endpoint {
+  if (!chosen) {
+    chosen = resolveEndpoint();
+    debug('using %s (%s)', chosen.url, chosen.reason);
+  }
+  return chosen;
+}
+
 let cached: { endpoint: Endpoint; docker: Docker } | undefined;
 
-/** One engine client per process, created on first use so commands that need none stay fast. */
+/**
+ * The dockerode client, created on first use. The hot paths (find, list, start, exec: every
+ * reattach) speak HTTP to the engine directly (http.ts) and never load it.
+ */
 export async function engine(): Promise<{ endpoint: Endpoint; docker: Docker }> {
   if (cached) return cached;
-  const endpoint = resolveEndpoint();
+  const endpoint = currentEndpoint();
   const { default: DockerClient } = await import('dockerode');
-  debug('using %s (%s)', endpoint.url, endpoint.reason);
   cached = { endpoint, docker: new DockerClient(endpoint.options) };
   return cached;
 }

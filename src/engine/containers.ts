@@ -1,11 +1,16 @@
 import type Docker from 'dockerode';
-import { call, callOrMissing, statusOf } from './call.js';
+import { call, callOrMissing, orMissing, statusOf, track } from './call.js';
+import { api, query } from './http.js';
 
 export type ContainerInfo = Docker.ContainerInspectInfo;
 
 /** The container by name or id, or undefined when the engine has none. One round trip. */
 export function inspectContainer(nameOrId: string): Promise<ContainerInfo | undefined> {
-  return callOrMissing(`inspect container ${nameOrId}`, (docker) => docker.getContainer(nameOrId).inspect());
+  return orMissing(
+    track(`inspect container ${nameOrId}`, () =>
+      api<ContainerInfo>('GET', `/containers/${encodeURIComponent(nameOrId)}/json`),
+    ),
+  );
 }
 
 /**
@@ -26,11 +31,9 @@ export async function createContainer(options: Docker.ContainerCreateOptions): P
 
 /** Starts a container; already running (304) is success. */
 export async function startContainer(id: string): Promise<void> {
-  try {
-    await call(`start container ${id.slice(0, 12)}`, (docker) => docker.getContainer(id).start());
-  } catch (err) {
-    if (statusOf(err) !== 304) throw err;
-  }
+  await track(`start container ${id.slice(0, 12)}`, () =>
+    api('POST', `/containers/${encodeURIComponent(id)}/start`),
+  );
 }
 
 /** Stops (if needed) and removes a container; already gone (404) is success. */
@@ -42,8 +45,11 @@ export async function removeContainer(id: string, force: boolean): Promise<void>
 
 /** Containers carrying every given label (key or key=value), running or not. One round trip. */
 export function listContainers(labels: string[]): Promise<Docker.ContainerInfo[]> {
-  return call(`list containers ${labels.join(',')}`, (docker) =>
-    docker.listContainers({ all: true, filters: { label: labels } }),
+  return track(`list containers ${labels.join(',')}`, () =>
+    api<Docker.ContainerInfo[]>(
+      'GET',
+      `/containers/json?${query({ all: true, filters: { label: labels } })}`,
+    ),
   );
 }
 

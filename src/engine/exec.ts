@@ -1,7 +1,6 @@
-import type { Duplex, Readable, Writable } from 'node:stream';
-import type Docker from 'dockerode';
-import { call } from './call.js';
-import { engine } from './connection.js';
+import type { Readable, Writable } from 'node:stream';
+import { track } from './call.js';
+import { api, hijack, query } from './http.js';
 
 export interface TerminalSize {
   rows: number;
@@ -31,8 +30,8 @@ export interface ExecRequest {
  */
 export async function execAttached(req: ExecRequest): Promise<number> {
   const short = req.containerId.slice(0, 12);
-  const exec = await call(`create exec in ${short}`, (docker) =>
-    docker.getContainer(req.containerId).exec({
+  const { Id: id } = await track(`create exec in ${short}`, () =>
+    api<{ Id: string }>('POST', `/containers/${encodeURIComponent(req.containerId)}/exec`, {
       AttachStdin: req.stdin !== undefined,
       AttachStdout: true,
       AttachStderr: true,
@@ -43,9 +42,9 @@ export async function execAttached(req: ExecRequest): Promise<number> {
       WorkingDir: req.workdir,
     }),
   );
-  const stream = (await call(`start exec in ${short}`, () =>
-    exec.start({ hijack: true, stdin: req.stdin !== undefined, Tty: req.tty }),
-  )) as Duplex;
+  const stream = await track(`start exec in ${short}`, () =>
+    hijack(`/exec/${id}/start`, { Detach: false, Tty: req.tty }),
+  );
 
   const finished = new Promise<void>((resolve) => {
     stream.once('end', resolve);
@@ -53,18 +52,15 @@ export async function execAttached(req: ExecRequest): Promise<number> {
     stream.once('error', () => resolve());
   });
 
-  if (req.tty) {
-    stream.pipe(req.stdout, { end: false });
-  } else {
-    const { docker } = await engine();
-    docker.modem.demuxStream(stream, req.stdout, req.stderr);
-  }
+  if (req.tty) stream.pipe(req.stdout, { end: false });
+  else demux(stream, req.stdout, req.stderr);
 
   let unsubscribe = () => {};
   if (req.tty && req.size) {
     const resize = () => {
       const { rows, columns } = req.size!();
-      if (rows > 0 && columns > 0) exec.resize({ h: rows, w: columns }).catch(() => {});
+      if (rows > 0 && columns > 0)
+        api('POST', `/exec/${id}/resize?${query({ h: rows, w: columns })}`).catch(() => {});
     };
     resize();
     if (req.onResize) unsubscribe = req.onResize(resize);
@@ -81,14 +77,34 @@ export async function execAttached(req: ExecRequest): Promise<number> {
       req.stdin.pause();
     }
   }
-  return exitCodeOf(exec);
+  return exitCodeOf(id);
+}
+
+/**
+ * Splits the engine's multiplexed stream (no TTY): frames of an 8-byte header (stream 1 stdout, 2
+ * stderr, then the length) and the payload.
+ */
+function demux(stream: Readable, stdout: Writable, stderr: Writable): void {
+  let pending: Buffer = Buffer.alloc(0);
+  stream.on('data', (chunk: Buffer) => {
+    pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
+    while (pending.length >= 8) {
+      const size = pending.readUInt32BE(4);
+      if (pending.length < 8 + size) break;
+      const payload = pending.subarray(8, 8 + size);
+      (pending[0] === 2 ? stderr : stdout).write(payload);
+      pending = pending.subarray(8 + size);
+    }
+  });
 }
 
 /** The exit code from exec inspect; the stream can end a moment before the engine records it. */
-async function exitCodeOf(exec: Docker.Exec): Promise<number> {
+async function exitCodeOf(id: string): Promise<number> {
   const deadline = Date.now() + 5000;
   for (;;) {
-    const info = await call('inspect exec', () => exec.inspect());
+    const info = await track('inspect exec', () =>
+      api<{ Running: boolean; ExitCode: number | null }>('GET', `/exec/${id}/json`),
+    );
     if (!info.Running || Date.now() > deadline) return info.ExitCode ?? 1;
     await new Promise((resolve) => setTimeout(resolve, 20));
   }

@@ -74,3 +74,7 @@ export function extraLabels(env: NodeJS.ProcessEnv = process.env): Record<string
   }
   return out;
 }
+
+/** Said on every run of a sandbox that has the Docker socket. */
+export const DOCKER_SOCKET_WARNING =
+  'this sandbox has the Docker socket: whatever runs in it (the agent included) can take root on the host through it.';

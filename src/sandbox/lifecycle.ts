@@ -1,31 +1,17 @@
-import { statSync } from 'node:fs';
 import type { AgentSpec } from '../agents/registry.js';
 import { SbxError } from '../cli/errors.js';
-import { readConfig } from '../config/config.js';
 import {
   type ContainerInfo,
-  createContainer,
   inspectContainer,
   listContainers,
   startContainer,
 } from '../engine/containers.js';
-import { engineInfo } from '../engine/system.js';
-import { gitIdentity } from '../git/identity.js';
 import type { Worktree } from '../git/worktree.js';
-import { detachSandbox } from '../network/proxy.js';
 import type { ImageReporter } from '../templates/build.js';
-import {
-  type CredentialsMode,
-  credentialsPlan,
-  hostHome,
-  prepareCredentials,
-  statefulAgents,
-} from './credentials.js';
-import { extraLabels, LABEL, sandboxName } from './identity.js';
-import { bindOf, type Limits, type PortMapping, parsePort, portKey, type VolumeMount } from './options.js';
-import { DOCKER_SOCKET_WARNING, type SecurityRequest, securityAddition } from './security.js';
-import { createOptions, effectiveLimits, execUser } from './spec.js';
-import { ensureTemplate, templateSpecFor } from './template-image.js';
+import type { CredentialsMode } from './credentials.js';
+import { DOCKER_SOCKET_WARNING, LABEL, sandboxName } from './identity.js';
+import { bindOf, type Limits, type PortMapping, portKey, type VolumeMount } from './options.js';
+import type { SecurityRequest } from './security.js';
 
 export interface SandboxRequest {
   workspace: string;
@@ -76,120 +62,9 @@ export async function ensureSandbox(req: SandboxRequest): Promise<Sandbox> {
     (await inspectContainer(name)) ?? (req.name ? undefined : await renamedDefault(req.workspace));
   if (existing) return reattach(existing, req);
 
-  const config = await readConfig();
-  const templateSpec = await templateSpecFor(req.agent, req.template);
-  const [image, engine] = await Promise.all([
-    ensureTemplate(templateSpec, req.workspace, { nocache: false, reporter: req.reporter }),
-    engineInfo(),
-  ]);
-  const agents = (image.info.Config?.Labels?.[LABEL.agents] ?? '').split(',');
-  if (req.agent.name !== 'shell' && !agents.includes(req.agent.name)) {
-    throw new SbxError(
-      'conflict',
-      `The template ${templateSpec} (${image.ref}) does not have ${req.agent.name} installed${agents[0] ? `; it has: ${agents.join(', ')}` : ' (it was not built from an sbx template)'}.`,
-      {
-        hint: `Start the template FROM sbx/${req.agent.template} so the agent, its user and its launch stay sbx's.`,
-      },
-    );
-  }
-  const owner = statSync(req.workspace);
-  const git = await gitIdentity(req.workspace);
-  const warnings: string[] = [];
-  if (!git.name || !git.email) {
-    warnings.push(
-      `git has no ${git.name ? 'user.email' : git.email ? 'user.name' : 'user.name or user.email'} for ${req.workspace}, so commits made in the sandbox will lack it; set it with \`git config --global user.name "Your Name"\` and \`git config --global user.email you@example.com\`.`,
-    );
-  }
-  const mode = req.credentials ?? config.credentials ?? 'sandbox';
-  const stateful = statefulAgents(agents);
-  const credentials = credentialsPlan(mode, stateful, execUser(owner.uid, owner.gid).home, hostHome());
-  warnings.push(...credentials.warnings);
-  const mounts = await prepareCredentials(credentials, stateful, mode, hostHome(), extraLabels());
-  const ports = req.ports.length > 0 ? req.ports : (config.ports ?? []).map((p) => parsePort(p));
-  const security = await securityAddition({
-    name,
-    workspace: req.workspace,
-    agentHosts: [...new Set([req.agent, ...stateful].flatMap((a) => a.allowedHosts))],
-    request: req.security,
-    configMode: config.networkPolicy,
-    ports,
-    volumes: req.volumes,
-    labels: extraLabels(),
-    mountedRoots: req.worktree ? [req.worktree.gitDir] : [],
-  });
-  warnings.push(...security.warnings);
-  const wt = req.worktree;
-  let id: string | undefined;
-  try {
-    id = await createContainer(
-      createOptions({
-        name,
-        workspace: req.workspace,
-        agent: req.agent,
-        image: image.ref,
-        templateRef: templateSpec,
-        uid: owner.uid,
-        gid: owner.gid,
-        git,
-        volumes: req.volumes,
-        ports,
-        limits: effectiveLimits(req.limits, config.limits ?? {}, engine),
-        named: req.name !== undefined,
-        additions: [
-          { env: credentials.env, binds: credentials.binds, mounts, labels: { [LABEL.credentials]: mode } },
-          security.addition,
-          ...(wt
-            ? [
-                {
-                  binds: [`${wt.gitDir}:${wt.gitDir}`],
-                  labels: {
-                    [LABEL.branch]: wt.branch,
-                    [LABEL.repository]: wt.repository,
-                    ...(wt.from ? { [LABEL.from]: wt.from } : {}),
-                  },
-                },
-              ]
-            : []),
-        ],
-        labels: extraLabels(),
-        version: req.version,
-      }),
-    );
-  } catch (err) {
-    if (security.network !== 'none') await detachSandbox(security.network).catch(() => {});
-    throw err;
-  }
-  if (!id && security.network !== 'none') await detachSandbox(security.network); // the other sbx's network is the one
-  if (!id) {
-    // The engine reserves the name before the other caller's container can be inspected: wait for it.
-    let raced = await inspectContainer(name);
-    for (const deadline = Date.now() + 10_000; !raced && Date.now() < deadline; ) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      raced = await inspectContainer(name);
-    }
-    if (!raced)
-      throw new SbxError(
-        'conflict',
-        `The sandbox ${name} was created and removed while sbx was starting it.`,
-        { hint: 'Run the command again.' },
-      );
-    return reattach(raced, req);
-  }
-  await startContainer(id);
-  const sandbox = {
-    id,
-    name,
-    workspace: req.workspace,
-    agent: req.agent.name,
-    image: image.ref,
-    uid: owner.uid,
-    gid: owner.gid,
-    created: true,
-    credentials: mode,
-    warnings,
-  };
-  req.onCreated?.(sandbox);
-  return sandbox;
+  // Creating loads templates, git, the network and more: only when there is nothing to reattach to.
+  const { createSandbox } = await import('./create.js');
+  return createSandbox(req, name, reattach);
 }
 
 /** The workspace's default sandbox when it was renamed behind sbx's back (docker rename): found by label. */
@@ -200,7 +75,7 @@ async function renamedDefault(workspace: string): Promise<ContainerInfo | undefi
   return found ? inspectContainer(found.Id) : undefined;
 }
 
-async function reattach(info: ContainerInfo, req: SandboxRequest): Promise<Sandbox> {
+export async function reattach(info: ContainerInfo, req: SandboxRequest): Promise<Sandbox> {
   const labels = info.Config.Labels ?? {};
   const name = info.Name.replace(/^\//, '');
   if (labels[LABEL.managed] !== 'true') {

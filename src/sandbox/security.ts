@@ -19,7 +19,7 @@ import {
   WORKSPACE_SETTINGS,
 } from '../network/settings.js';
 import { fileGuards } from './guards.js';
-import { LABEL } from './identity.js';
+import { DOCKER_SOCKET_WARNING, LABEL } from './identity.js';
 import type { PortMapping, VolumeMount } from './options.js';
 import { type Addition, portBindings } from './spec.js';
 
@@ -35,9 +35,6 @@ export interface SecurityRequest {
   noSudo: boolean;
   mountDockerSocket: boolean;
 }
-
-export const DOCKER_SOCKET_WARNING =
-  'this sandbox has the Docker socket: whatever runs in it (the agent included) can take root on the host through it.';
 
 /**
  * What the boundary adds to a new sandbox: its network (an internal one whose only way out is the

@@ -1,0 +1,79 @@
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import { currentEndpoint } from './connection.js';
+
+/**
+ * The engine's HTTP API spoken directly, for the calls on every reattach (find, list, start, exec):
+ * node's http module only, so those paths start without loading dockerode. Errors carry the
+ * engine's statusCode and message, like dockerode's.
+ */
+async function send(method: string, path: string, body: unknown, upgrade: boolean) {
+  const { options } = currentEndpoint();
+  const { request } = await import(options.protocol === 'https' ? 'node:https' : 'node:http');
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  return request({
+    ...(options.socketPath ? { socketPath: options.socketPath } : { host: options.host, port: options.port }),
+    method,
+    path,
+    headers: {
+      ...(payload
+        ? { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) }
+        : {}),
+      ...(upgrade ? { Connection: 'Upgrade', Upgrade: 'tcp' } : {}),
+    },
+  }).end(payload);
+}
+
+function failure(res: IncomingMessage, text: string): Error {
+  let message = text.trim();
+  try {
+    message = (JSON.parse(text) as { message?: string }).message ?? message;
+  } catch {}
+  return Object.assign(new Error(`(HTTP code ${res.statusCode}) ${message}`), {
+    statusCode: res.statusCode,
+    json: message,
+  });
+}
+
+/** One request; the decoded JSON answer (undefined for an empty one). Status 400 and up throw. */
+export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const req = await send(method, path, body, false);
+  return new Promise<T>((resolve, reject) => {
+    req.on('error', reject);
+    req.on('response', (res: IncomingMessage) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString();
+        if ((res.statusCode ?? 500) >= 400) reject(failure(res, text));
+        else resolve((text ? JSON.parse(text) : undefined) as T);
+      });
+      res.on('error', reject);
+    });
+  });
+}
+
+/** A request the engine answers by handing over the connection (exec start): the raw stream. */
+export async function hijack(path: string, body: unknown): Promise<Socket> {
+  const req = await send('POST', path, body, true);
+  return new Promise<Socket>((resolve, reject) => {
+    req.on('error', reject);
+    req.on('upgrade', (_res: IncomingMessage, socket: Socket, head: Buffer) => {
+      if (head.length > 0) socket.unshift(head);
+      resolve(socket);
+    });
+    req.on('response', (res: IncomingMessage) => {
+      let text = '';
+      res.on('data', (c: Buffer) => {
+        text += c.toString();
+      });
+      res.on('end', () => reject(failure(res, text)));
+    });
+  });
+}
+
+/** Query strings as the engine expects them (filters as JSON). */
+export const query = (params: Record<string, string | number | boolean | object>) =>
+  Object.entries(params)
+    .map(([k, v]) => `${k}=${encodeURIComponent(typeof v === 'object' ? JSON.stringify(v) : String(v))}`)
+    .join('&');

@@ -1,0 +1,145 @@
+import { statSync } from 'node:fs';
+import { SbxError } from '../cli/errors.js';
+import { readConfig } from '../config/config.js';
+import {
+  type ContainerInfo,
+  createContainer,
+  inspectContainer,
+  startContainer,
+} from '../engine/containers.js';
+import { engineInfo } from '../engine/system.js';
+import { gitIdentity } from '../git/identity.js';
+import { detachSandbox } from '../network/proxy.js';
+import { credentialsPlan, hostHome, prepareCredentials, statefulAgents } from './credentials.js';
+import { extraLabels, LABEL } from './identity.js';
+import type { Sandbox, SandboxRequest } from './lifecycle.js';
+import { parsePort } from './options.js';
+import { securityAddition } from './security.js';
+import { createOptions, effectiveLimits, execUser } from './spec.js';
+import { ensureTemplate, templateSpecFor } from './template-image.js';
+
+/**
+ * Creates a workspace's sandbox: its template image (built if needed), agent state, network and
+ * policy, file guards and limits, then the container, started. Two concurrent calls end in one
+ * container: the engine refuses the second name, and that caller adopts the first one's container.
+ */
+export async function createSandbox(
+  req: SandboxRequest,
+  name: string,
+  reattach: (info: ContainerInfo, req: SandboxRequest) => Promise<Sandbox>,
+): Promise<Sandbox> {
+  const config = await readConfig();
+  const templateSpec = await templateSpecFor(req.agent, req.template);
+  const [image, engine] = await Promise.all([
+    ensureTemplate(templateSpec, req.workspace, { nocache: false, reporter: req.reporter }),
+    engineInfo(),
+  ]);
+  const agents = (image.info.Config?.Labels?.[LABEL.agents] ?? '').split(',');
+  if (req.agent.name !== 'shell' && !agents.includes(req.agent.name)) {
+    throw new SbxError(
+      'conflict',
+      `The template ${templateSpec} (${image.ref}) does not have ${req.agent.name} installed${agents[0] ? `; it has: ${agents.join(', ')}` : ' (it was not built from an sbx template)'}.`,
+      {
+        hint: `Start the template FROM sbx/${req.agent.template} so the agent, its user and its launch stay sbx's.`,
+      },
+    );
+  }
+  const owner = statSync(req.workspace);
+  const git = await gitIdentity(req.workspace);
+  const warnings: string[] = [];
+  if (!git.name || !git.email) {
+    warnings.push(
+      `git has no ${git.name ? 'user.email' : git.email ? 'user.name' : 'user.name or user.email'} for ${req.workspace}, so commits made in the sandbox will lack it; set it with \`git config --global user.name "Your Name"\` and \`git config --global user.email you@example.com\`.`,
+    );
+  }
+  const mode = req.credentials ?? config.credentials ?? 'sandbox';
+  const stateful = statefulAgents(agents);
+  const credentials = credentialsPlan(mode, stateful, execUser(owner.uid, owner.gid).home, hostHome());
+  warnings.push(...credentials.warnings);
+  const mounts = await prepareCredentials(credentials, stateful, mode, hostHome(), extraLabels());
+  const ports = req.ports.length > 0 ? req.ports : (config.ports ?? []).map((p) => parsePort(p));
+  const security = await securityAddition({
+    name,
+    workspace: req.workspace,
+    agentHosts: [...new Set([req.agent, ...stateful].flatMap((a) => a.allowedHosts))],
+    request: req.security,
+    configMode: config.networkPolicy,
+    ports,
+    volumes: req.volumes,
+    labels: extraLabels(),
+    mountedRoots: req.worktree ? [req.worktree.gitDir] : [],
+  });
+  warnings.push(...security.warnings);
+  const wt = req.worktree;
+  let id: string | undefined;
+  try {
+    id = await createContainer(
+      createOptions({
+        name,
+        workspace: req.workspace,
+        agent: req.agent,
+        image: image.ref,
+        templateRef: templateSpec,
+        uid: owner.uid,
+        gid: owner.gid,
+        git,
+        volumes: req.volumes,
+        ports,
+        limits: effectiveLimits(req.limits, config.limits ?? {}, engine),
+        named: req.name !== undefined,
+        additions: [
+          { env: credentials.env, binds: credentials.binds, mounts, labels: { [LABEL.credentials]: mode } },
+          security.addition,
+          ...(wt
+            ? [
+                {
+                  binds: [`${wt.gitDir}:${wt.gitDir}`],
+                  labels: {
+                    [LABEL.branch]: wt.branch,
+                    [LABEL.repository]: wt.repository,
+                    ...(wt.from ? { [LABEL.from]: wt.from } : {}),
+                  },
+                },
+              ]
+            : []),
+        ],
+        labels: extraLabels(),
+        version: req.version,
+      }),
+    );
+  } catch (err) {
+    if (security.network !== 'none') await detachSandbox(security.network).catch(() => {});
+    throw err;
+  }
+  if (!id && security.network !== 'none') await detachSandbox(security.network); // the other sbx's network is the one
+  if (!id) {
+    // The engine reserves the name before the other caller's container can be inspected: wait for it.
+    let raced = await inspectContainer(name);
+    for (const deadline = Date.now() + 10_000; !raced && Date.now() < deadline; ) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      raced = await inspectContainer(name);
+    }
+    if (!raced)
+      throw new SbxError(
+        'conflict',
+        `The sandbox ${name} was created and removed while sbx was starting it.`,
+        { hint: 'Run the command again.' },
+      );
+    return reattach(raced, req);
+  }
+  await startContainer(id);
+  const sandbox = {
+    id,
+    name,
+    workspace: req.workspace,
+    agent: req.agent.name,
+    image: image.ref,
+    uid: owner.uid,
+    gid: owner.gid,
+    created: true,
+    credentials: mode,
+    warnings,
+  };
+  req.onCreated?.(sandbox);
+  return sandbox;
+}
