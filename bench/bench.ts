@@ -299,6 +299,44 @@ async function main(): Promise<void> {
       budgets: { diskBytes: 20e6, idleMemoryBytes: 10 * 2 ** 20 },
     };
 
+    // 9. Egress proxy throughput: a large npm tarball through the proxy (in the sandbox) and direct
+    // (a container of the same image on Docker's default network).
+    const tarball = 'https://registry.npmjs.org/@biomejs/cli-linux-x64/-/cli-linux-x64-2.6.8.tgz';
+    const curl = ['curl', '-s', '-o', '/dev/null', '-w', '%{time_total} %{size_download}', tarball];
+    const seconds = (out: string) => {
+      const [time, size] = out.trim().split(/\s+/).map(Number);
+      return { time: time!, size: size! };
+    };
+    const proxied: number[] = [];
+    const direct: number[] = [];
+    let bytes = 0;
+    for (let i = 0; i < Math.max(1, Math.min(RUNS, 3)); i++) {
+      const viaProxy = seconds(must(process.execPath, [SBX, 'exec', '.', '--', ...curl], { cwd: ws }));
+      const plain = seconds(
+        must('docker', ['run', '--rm', '--label', LABEL, '--entrypoint', 'curl', image, ...curl.slice(1)]),
+      );
+      proxied.push(viaProxy.time);
+      direct.push(plain.time);
+      bytes = viaProxy.size;
+    }
+    const mid = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+    results.throughput = {
+      url: tarball,
+      bytes,
+      proxiedSeconds: mid(proxied),
+      directSeconds: mid(direct),
+      proxiedMBps: bytes / 1e6 / mid(proxied),
+      directMBps: bytes / 1e6 / mid(direct),
+      budget: 'proxied within 20% of direct',
+    };
+    ratio(
+      'download through the egress proxy (time)',
+      mid(proxied) * 1000,
+      mid(direct) * 1000,
+      'direct from a container',
+      1.25,
+    );
+
     // 8. Peer: the Dev Containers CLI, exec into a container it brought up from the same image.
     if (PEER) {
       const cache = join(homedir(), '.cache', 'sbx-bench');

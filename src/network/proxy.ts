@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { SbxError } from '../cli/errors.js';
-import { engine } from '../engine/connection.js';
+import { currentEndpoint } from '../engine/connection.js';
 import { createContainer, inspectContainer, removeContainer, startContainer } from '../engine/containers.js';
 import { execAttached, execCapture } from '../engine/exec.js';
 import { inspectImage } from '../engine/images.js';
@@ -130,7 +130,7 @@ export async function attachSandbox(
 
 /** The addresses of the engine's host, refused by the proxy like private ones (a local engine only). */
 export async function hostAddresses(): Promise<string[]> {
-  const { endpoint } = await engine();
+  const endpoint = currentEndpoint();
   if (!endpoint.url.startsWith('unix://')) return [];
   return Object.values(networkInterfaces())
     .flat()

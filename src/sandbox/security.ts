@@ -2,7 +2,7 @@ import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { usageError } from '../cli/errors.js';
 import { configDir } from '../config/config.js';
-import { engine } from '../engine/connection.js';
+import { currentEndpoint } from '../engine/connection.js';
 import type { PolicyMode } from '../network/policy.js';
 import {
   attachSandbox,
@@ -111,7 +111,7 @@ export async function securityAddition(options: {
 
   const socketVolume = options.volumes.find((v) => isSocket(v.host));
   if (request.mountDockerSocket || socketVolume) {
-    const { endpoint } = await engine();
+    const endpoint = currentEndpoint();
     const socket = endpoint.options.socketPath ?? '/var/run/docker.sock';
     if (request.mountDockerSocket) addition.binds.push(`${socket}:/var/run/docker.sock`);
     const gid = isSocket(socket) ? statSync(socket).gid : undefined;
