@@ -1,26 +1,41 @@
 import { call, callOrMissing, statusOf } from './call.js';
 
-/** Creates an internal network (no route out) and returns its subnet; an existing one is reused. */
-export async function ensureInternalNetwork(name: string, labels: Record<string, string>): Promise<string> {
-  const existing = await callOrMissing(`inspect network ${name}`, (docker) =>
-    docker.getNetwork(name).inspect(),
-  );
-  const info =
-    existing ??
-    (await call(`create network ${name}`, async (docker) => {
-      const network = await docker.createNetwork({
-        Name: name,
-        Internal: true,
-        Labels: labels,
-        CheckDuplicate: true,
-      });
-      return network.inspect();
-    }));
-  const subnet = (info as { IPAM?: { Config?: Array<{ Subnet?: string }> } }).IPAM?.Config?.find((c) =>
-    c.Subnet?.includes('.'),
-  )?.Subnet;
-  if (!subnet) throw new Error(`the network ${name} has no IPv4 subnet`);
-  return subnet;
+/**
+ * Creates an internal network (no route out) on the first of `subnets` the engine accepts (one that
+ * overlaps a network it has is refused, and the next is tried) and returns that subnet.
+ */
+export async function createInternalNetwork(
+  name: string,
+  labels: Record<string, string>,
+  subnets: Iterable<string>,
+): Promise<string> {
+  let tried = 0;
+  for (const subnet of subnets) {
+    try {
+      await call(`create network ${name} on ${subnet}`, (docker) =>
+        docker.createNetwork({
+          Name: name,
+          Internal: true,
+          Labels: labels,
+          CheckDuplicate: true,
+          IPAM: { Driver: 'default', Config: [{ Subnet: subnet }] },
+        }),
+      );
+      return subnet;
+    } catch (err) {
+      const overlaps = /overlap|in use|already/i.test(String((err as Error).message));
+      if (!overlaps || ++tried >= 64) throw err;
+    }
+  }
+  throw new Error('no free subnet for a sandbox network');
+}
+
+/** The IPv4 subnets of the engine's networks. */
+export async function networkSubnets(): Promise<string[]> {
+  const networks = (await call('list networks', (docker) => docker.listNetworks())) as Array<{
+    IPAM?: { Config?: Array<{ Subnet?: string }> };
+  }>;
+  return networks.flatMap((n) => (n.IPAM?.Config ?? []).flatMap((c) => (c.Subnet ? [c.Subnet] : [])));
 }
 
 /** Connects a container to a network under an alias; already connected is success. */

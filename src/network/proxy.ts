@@ -9,7 +9,13 @@ import { currentEndpoint } from '../engine/connection.js';
 import { createContainer, inspectContainer, removeContainer, startContainer } from '../engine/containers.js';
 import { execAttached, execCapture } from '../engine/exec.js';
 import { inspectImage } from '../engine/images.js';
-import { connectNetwork, ensureInternalNetwork, listNetworks, removeNetwork } from '../engine/networks.js';
+import {
+  connectNetwork,
+  createInternalNetwork,
+  listNetworks,
+  networkSubnets,
+  removeNetwork,
+} from '../engine/networks.js';
 import { ensureVolume, putArchive } from '../engine/volumes.js';
 import type { Policy } from './policy.js';
 
@@ -121,11 +127,33 @@ export async function attachSandbox(
 ): Promise<string> {
   const proxy = await ensureProxy();
   const network = networkNameOf(sandbox);
-  const subnet = await ensureInternalNetwork(network, { ...labels, [LABEL_NETWORK]: sandbox });
+  const taken = new Set(await networkSubnets());
+  const subnet = await createInternalNetwork(
+    network,
+    { ...labels, [LABEL_NETWORK]: sandbox },
+    [...sandboxSubnets(sandbox)].filter((s) => !taken.has(s)),
+  );
   await connectNetwork(network, proxy, PROXY_NAME);
   await writePolicy({ ...policy, sandbox, network, subnet });
   await forgetStalePolicies(proxy);
   return network;
+}
+
+/**
+ * Where sandbox networks live: small /28 subnets (a sandbox, the proxy and a port forwarder need
+ * three addresses) of one /16, SBX_SUBNET_POOL (default 10.213.0.0/16), rather than Docker's default
+ * pools, which hold about 30 networks. Each sandbox starts at a place picked by its name.
+ */
+export function* sandboxSubnets(
+  sandbox: string,
+  pool = process.env.SBX_SUBNET_POOL ?? '10.213.0.0/16',
+): Generator<string> {
+  const [a, b] = pool.split('/')[0]!.split('.').map(Number);
+  const start = createHash('sha256').update(sandbox).digest().readUInt16BE(0) % 4096;
+  for (let k = 0; k < 4096; k++) {
+    const i = (start + k) % 4096;
+    yield `${a}.${b}.${i >> 4}.${(i & 15) << 4}/28`;
+  }
 }
 
 /** The addresses of the engine's host, refused by the proxy like private ones (a local engine only). */

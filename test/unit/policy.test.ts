@@ -199,3 +199,17 @@ describe('file guards', () => {
     assert.deepEqual(outer.readOnly, [join(ws, '.git/hooks'), join(ws, '.git/config')]);
   });
 });
+
+describe('sandbox subnets', () => {
+  it('are /28s of the pool, all different, starting at a place picked by the name', async () => {
+    const { sandboxSubnets } = await import('../../src/network/proxy.js');
+    const all = [...sandboxSubnets('sbx-app-12345678')];
+    assert.equal(all.length, 4096);
+    assert.equal(new Set(all).size, 4096);
+    assert.ok(
+      all.every((s) => /^10\.213\.\d+\.\d+\/28$/.test(s) && inSubnet(s.split('/')[0]!, '10.213.0.0/16')),
+    );
+    assert.notEqual(all[0], [...sandboxSubnets('sbx-other-87654321')][0]);
+    assert.equal([...sandboxSubnets('x', '10.99.0.0/16')][0]!.startsWith('10.99.'), true);
+  });
+});
