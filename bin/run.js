@@ -1,11 +1,19 @@
 #!/usr/bin/env node
-// `sbx --version` answers without loading oclif: start-up is nearly all of its cost.
+// The plain forms of the commands typed most skip oclif's start-up (see src/cli/fast.ts); anything
+// else, and any error, goes through oclif.
 const args = process.argv.slice(2);
 if (args.length === 1 && (args[0] === '--version' || args[0] === '-v')) {
   const { readFileSync } = await import('node:fs');
   const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
   process.stdout.write(`sbx/${version} ${process.platform}-${process.arch} node-${process.version}\n`);
 } else {
-  const { execute } = await import('@oclif/core');
-  await execute({ dir: import.meta.url });
+  const fast =
+    (args[0] === 'run' || args[0] === 'ls') && !args.includes('--debug')
+      ? await (await import('../dist/src/cli/fast.js')).fastPath(args)
+      : undefined;
+  if (fast !== undefined) process.exitCode = fast;
+  else {
+    const { execute } = await import('@oclif/core');
+    await execute({ dir: import.meta.url });
+  }
 }

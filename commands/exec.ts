@@ -3,8 +3,9 @@ import { agentOf, runInSandbox } from '../src/cli/attach.js';
 import { BaseCommand } from '../src/cli/base-command.js';
 import { resolveSandbox } from '../src/cli/batch.js';
 import { usageError } from '../src/cli/errors.js';
-import { envFlags, envVars } from '../src/cli/sandbox-flags.js';
+import { envFlags } from '../src/cli/sandbox-flags.js';
 import { startContainer } from '../src/engine/containers.js';
+import { envVars } from '../src/sandbox/env.js';
 
 export default class Exec extends BaseCommand {
   static override args = {

@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../src/cli/base-command.js';
-import { table } from '../src/cli/render.js';
+import { lsTable } from '../src/cli/render.js';
 import { describeSandboxes, listSandboxes, type SandboxSummary } from '../src/sandbox/discovery.js';
 
 export default class Ls extends BaseCommand {
@@ -41,20 +41,7 @@ export default class Ls extends BaseCommand {
     }
     const sandboxes = await describeSandboxes(refs);
     if (this.jsonEnabled()) return sandboxes;
-    this.log(
-      table([
-        ['SANDBOX', 'AGENT', 'STATUS', 'WORKSPACE', 'BRANCH', 'TEMPLATE', 'CREATED'],
-        ...sandboxes.map((s) => [
-          s.name,
-          s.agent,
-          s.status,
-          s.workspace,
-          s.branch ?? '-',
-          s.template,
-          s.created.replace('T', ' ').slice(0, 16),
-        ]),
-      ]),
-    );
+    this.log(lsTable(sandboxes));
     return sandboxes;
   }
 }

@@ -7,13 +7,13 @@ import { ImageProgress } from '../src/cli/progress.js';
 import {
   createFlags,
   envFlags,
-  envVars,
   optionalBranch,
   sandboxOptions,
   sandboxWorkspace,
 } from '../src/cli/sandbox-flags.js';
 import { readConfig } from '../src/config/config.js';
 import { syncConfig } from '../src/sandbox/credentials.js';
+import { envVars } from '../src/sandbox/env.js';
 import { resolveWorkspace } from '../src/sandbox/identity.js';
 import { ensureSandbox } from '../src/sandbox/lifecycle.js';
 import { execUser } from '../src/sandbox/spec.js';

@@ -2,8 +2,8 @@ import { Args } from '@oclif/core';
 import { agentOf, runInSandbox } from '../src/cli/attach.js';
 import { BaseCommand } from '../src/cli/base-command.js';
 import { resolveSandbox } from '../src/cli/batch.js';
-import { envVars } from '../src/cli/sandbox-flags.js';
 import { startContainer } from '../src/engine/containers.js';
+import { envVars } from '../src/sandbox/env.js';
 
 export default class Shell extends BaseCommand {
   static override args = {

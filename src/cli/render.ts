@@ -1,4 +1,4 @@
-import type { PortSummary } from '../sandbox/discovery.js';
+import type { PortSummary, SandboxSummary } from '../sandbox/discovery.js';
 
 /** Rows as aligned columns, the first row being the header (like docker ps). */
 export function table(rows: string[][]): string {
@@ -16,3 +16,18 @@ export function table(rows: string[][]): string {
 /** "3000/tcp -> 127.0.0.1:49153", as docker port shows it; a free port not yet bound shows as :0. */
 export const formatPort = (p: PortSummary) =>
   `${p.containerPort}/${p.protocol} -> ${p.hostIp}:${p.boundPort ?? p.hostPort}`;
+
+/** The table `sbx ls` prints. */
+export const lsTable = (sandboxes: SandboxSummary[]) =>
+  table([
+    ['SANDBOX', 'AGENT', 'STATUS', 'WORKSPACE', 'BRANCH', 'TEMPLATE', 'CREATED'],
+    ...sandboxes.map((s) => [
+      s.name,
+      s.agent,
+      s.status,
+      s.workspace,
+      s.branch ?? '-',
+      s.template,
+      s.created.replace('T', ' ').slice(0, 16),
+    ]),
+  ]);

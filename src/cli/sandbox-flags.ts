@@ -1,16 +1,12 @@
 import { Flags } from '@oclif/core';
-import { readConfig } from '../config/config.js';
 import type { Worktree } from '../git/worktree.js';
 import type { PolicyMode } from '../network/policy.js';
 import { checkPatterns } from '../network/settings.js';
 import { CREDENTIAL_MODES, parseCredentials } from '../sandbox/credentials.js';
 import type { SandboxRequest } from '../sandbox/lifecycle.js';
 import {
-  type EnvVar,
   type Limits,
   parseCpus,
-  parseEnvArgs,
-  parseEnvFile,
   parseMemory,
   parsePidsLimit,
   parsePort,
@@ -134,27 +130,6 @@ export function sandboxOptions(
       mountDockerSocket: Boolean(flags['mount-docker-socket']),
     },
   };
-}
-
-/**
- * The variables of one process: the config's `env`, then --env-file, then -e (later ones win).
- * Names asked for but unset on the host are returned so the command can say they were skipped.
- */
-export async function envVars(flags: {
-  env?: string[] | undefined;
-  'env-file'?: string[] | undefined;
-}): Promise<{ vars: EnvVar[]; unset: string[] }> {
-  const vars: EnvVar[] = [];
-  const unset: string[] = [];
-  for (const parsed of [
-    parseEnvArgs((await readConfig()).env ?? []),
-    ...(flags['env-file'] ?? []).map((f) => parseEnvFile(f)),
-    parseEnvArgs(flags.env ?? []),
-  ]) {
-    vars.push(...parsed.vars);
-    unset.push(...parsed.unset);
-  }
-  return { vars, unset };
 }
 
 /** `--branch` may come without a value (a fresh branch name): give oclif an empty one. */
