@@ -1,7 +1,12 @@
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../src/cli/base-command.js';
 import { lsTable } from '../src/cli/render.js';
-import { describeSandboxes, listSandboxes, type SandboxSummary } from '../src/sandbox/discovery.js';
+import {
+  describeSandboxes,
+  listSandboxes,
+  type SandboxRef,
+  type SandboxSummary,
+} from '../src/sandbox/discovery.js';
 
 export default class Ls extends BaseCommand {
   static override description = `List sandboxes: running first, then by workspace.
@@ -30,18 +35,15 @@ export default class Ls extends BaseCommand {
 
   static override summary = 'List sandboxes.';
 
-  async run(): Promise<SandboxSummary[]> {
+  async run(): Promise<SandboxSummary[] | SandboxRef[]> {
     const { flags } = await this.parse(Ls);
     const refs = (await listSandboxes()).filter(
       (s) => (!flags.agent || s.agent === flags.agent) && (!flags.status || s.state === flags.status),
     );
-    if (flags.quiet && !this.jsonEnabled()) {
-      for (const s of refs) this.log(s.name);
-      return [];
-    }
-    const sandboxes = await describeSandboxes(refs);
-    if (this.jsonEnabled()) return sandboxes;
-    this.log(lsTable(sandboxes));
-    return sandboxes;
+    // Only --json has ports and limits, which take an inspection per sandbox.
+    if (this.jsonEnabled()) return describeSandboxes(refs);
+    if (flags.quiet) for (const s of refs) this.log(s.name);
+    else this.log(lsTable(refs));
+    return refs;
   }
 }

@@ -7,7 +7,7 @@
 import { AGENTS, launchCommand } from '../agents/registry.js';
 import { readConfig } from '../config/config.js';
 import { inspectContainer } from '../engine/containers.js';
-import { describeSandboxes, listSandboxes } from '../sandbox/discovery.js';
+import { listSandboxes } from '../sandbox/discovery.js';
 import { envVars } from '../sandbox/env.js';
 import { resolveWorkspace, sandboxName } from '../sandbox/identity.js';
 import { reattach } from '../sandbox/lifecycle.js';
@@ -18,7 +18,7 @@ export async function fastPath(argv: string[]): Promise<number | undefined> {
   try {
     if (argv[0] === 'run') return await fastRun(argv.slice(1));
     if (argv.length === 1 && argv[0] === 'ls') {
-      process.stdout.write(`${lsTable(await describeSandboxes(await listSandboxes()))}\n`);
+      process.stdout.write(`${lsTable(await listSandboxes())}\n`);
       return 0;
     }
   } catch {

@@ -1,4 +1,4 @@
-import type { PortSummary, SandboxSummary } from '../sandbox/discovery.js';
+import type { PortSummary, SandboxRef } from '../sandbox/discovery.js';
 
 /** Rows as aligned columns, the first row being the header (like docker ps). */
 export function table(rows: string[][]): string {
@@ -17,8 +17,8 @@ export function table(rows: string[][]): string {
 export const formatPort = (p: PortSummary) =>
   `${p.containerPort}/${p.protocol} -> ${p.hostIp}:${p.boundPort ?? p.hostPort}`;
 
-/** The table `sbx ls` prints. */
-export const lsTable = (sandboxes: SandboxSummary[]) =>
+/** The table `sbx ls` prints: what one list call knows, so it needs no inspection per sandbox. */
+export const lsTable = (sandboxes: SandboxRef[]) =>
   table([
     ['SANDBOX', 'AGENT', 'STATUS', 'WORKSPACE', 'BRANCH', 'TEMPLATE', 'CREATED'],
     ...sandboxes.map((s) => [
