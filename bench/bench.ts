@@ -300,39 +300,49 @@ async function main(): Promise<void> {
     };
 
     // 9. Egress proxy throughput: a large npm tarball through the proxy (in the sandbox) and direct
-    // (a container of the same image on Docker's default network).
+    // (a container of the same image on Docker's default network). Throughput is the body's bytes
+    // over the time after the first byte; the set-up before it (CONNECT, the proxy's DNS lookup,
+    // one more TLS hop) is reported apart.
     const tarball = 'https://registry.npmjs.org/@biomejs/cli-linux-x64/-/cli-linux-x64-2.6.8.tgz';
-    const curl = ['curl', '-s', '-o', '/dev/null', '-w', '%{time_total} %{size_download}', tarball];
-    const seconds = (out: string) => {
-      const [time, size] = out.trim().split(/\s+/).map(Number);
-      return { time: time!, size: size! };
+    const curl = [
+      'curl',
+      '-s',
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{time_total} %{time_starttransfer} %{size_download}',
+      tarball,
+    ];
+    const parse = (out: string) => {
+      const [total, first, size] = out.trim().split(/\s+/).map(Number);
+      return { mbps: size! / 1e6 / (total! - first!), firstByteMs: first! * 1000, size: size! };
     };
-    const proxied: number[] = [];
-    const direct: number[] = [];
-    let bytes = 0;
-    for (let i = 0; i < Math.max(1, Math.min(RUNS, 3)); i++) {
-      const viaProxy = seconds(must(process.execPath, [SBX, 'exec', '.', '--', ...curl], { cwd: ws }));
-      const plain = seconds(
-        must('docker', ['run', '--rm', '--label', LABEL, '--entrypoint', 'curl', image, ...curl.slice(1)]),
+    const proxied: Array<ReturnType<typeof parse>> = [];
+    const direct: Array<ReturnType<typeof parse>> = [];
+    for (let i = 0; i < Math.max(1, Math.min(RUNS, 5)); i++) {
+      proxied.push(parse(must(process.execPath, [SBX, 'exec', '.', '--', ...curl], { cwd: ws })));
+      direct.push(
+        parse(
+          must('docker', ['run', '--rm', '--label', LABEL, '--entrypoint', 'curl', image, ...curl.slice(1)]),
+        ),
       );
-      proxied.push(viaProxy.time);
-      direct.push(plain.time);
-      bytes = viaProxy.size;
     }
     const mid = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-    results.throughput = {
+    const throughput = {
       url: tarball,
-      bytes,
-      proxiedSeconds: mid(proxied),
-      directSeconds: mid(direct),
-      proxiedMBps: bytes / 1e6 / mid(proxied),
-      directMBps: bytes / 1e6 / mid(direct),
-      budget: 'proxied within 20% of direct',
+      bytes: proxied[0]!.size,
+      proxiedMBps: mid(proxied.map((p) => p.mbps)),
+      directMBps: mid(direct.map((d) => d.mbps)),
+      proxiedFirstByteMs: mid(proxied.map((p) => p.firstByteMs)),
+      directFirstByteMs: mid(direct.map((d) => d.firstByteMs)),
+      budget: 'proxied throughput within 20% of direct',
     };
+    results.throughput = throughput;
+    // As times for the same bytes, so that the ratio reads like the others (1.25x = 20% less throughput).
     ratio(
-      'download through the egress proxy (time)',
-      mid(proxied) * 1000,
-      mid(direct) * 1000,
+      'download through the egress proxy (time after the first byte)',
+      1000 / throughput.proxiedMBps,
+      1000 / throughput.directMBps,
       'direct from a container',
       1.25,
     );
@@ -396,6 +406,7 @@ async function main(): Promise<void> {
       '',
       `- template no-op check: ${Math.round((results.templateNoop as { checkMs: number }).checkMs)} ms (budget 300 ms, start-up included); build calls during a run with an unchanged template: ${(results.templateNoop as { buildCallsOnRun: number }).buildCallsOnRun}`,
       `- scale: ${JSON.stringify(results.scale)}`,
+      `- egress proxy: ${(results.throughput as { proxiedMBps: number }).proxiedMBps.toFixed(0)} MB/s through it, ${(results.throughput as { directMBps: number }).directMBps.toFixed(0)} MB/s direct; first byte after ${Math.round((results.throughput as { proxiedFirstByteMs: number }).proxiedFirstByteMs)} ms through it, ${Math.round((results.throughput as { directFirstByteMs: number }).directFirstByteMs)} ms direct`,
       `- disk per idle sandbox: ${mb(fp.diskPerIdleSandboxBytes!)} (budget 20 MB); idle sandbox memory: ${mb(fp.idleSandboxMemoryBytes!)} (budget 10 MiB); egress proxy: ${mb(fp.proxyMemoryBytes!)} shared by ${fp.sandboxesSharingProxy} sandboxes (${mb(fp.proxyShareBytes!)} each); sbx peak RSS during an attach: ${mb(fp.sbxPeakRssDuringAttachBytes!)}`,
       `- every figure: ${OUT}`,
       '',
