@@ -110,17 +110,23 @@ async function exitCodeOf(id: string): Promise<number> {
   }
 }
 
-/** Runs a command in a running container without a terminal and returns its exit code and stdout. */
+/**
+ * Runs a command as root in a running container without a terminal (sbx's own containers: the
+ * proxy). Its stdout goes to `stdout` when given, else it is captured and returned; its stderr is
+ * dropped unless `stderr` is given; `stdin` feeds it.
+ */
 export async function execCapture(
   containerId: string,
   cmd: string[],
+  streams: { stdin?: Readable; stdout?: Writable; stderr?: Writable } = {},
 ): Promise<{ code: number; stdout: string }> {
   const { PassThrough } = await import('node:stream');
-  const out = new PassThrough();
   let stdout = '';
-  out.on('data', (d: Buffer) => {
-    stdout += d.toString();
-  });
+  const out =
+    streams.stdout ??
+    new PassThrough().on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
   const code = await execAttached({
     containerId,
     cmd,
@@ -128,8 +134,9 @@ export async function execCapture(
     env: [],
     workdir: '/',
     tty: false,
+    ...(streams.stdin ? { stdin: streams.stdin } : {}),
     stdout: out,
-    stderr: new PassThrough(),
+    stderr: streams.stderr ?? new PassThrough(),
   });
   return { code, stdout };
 }

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { SbxError } from '../cli/errors.js';
 import { currentEndpoint } from '../engine/connection.js';
 import { createContainer, inspectContainer, removeContainer, startContainer } from '../engine/containers.js';
-import { execAttached, execCapture } from '../engine/exec.js';
+import { execCapture } from '../engine/exec.js';
 import { inspectImage } from '../engine/images.js';
 import {
   connectNetwork,
@@ -167,17 +167,15 @@ export async function hostAddresses(): Promise<string[]> {
 
 export async function writePolicy(policy: SandboxPolicyFile): Promise<void> {
   const file = `/state/policies/${policy.network}.json`;
-  const code = await execAttached({
-    containerId: PROXY_NAME,
-    cmd: ['sh', '-c', `mkdir -p /state/policies && cat > ${file}.tmp && mv ${file}.tmp ${file}`],
-    user: '0:0',
-    env: [],
-    workdir: '/',
-    tty: false,
-    stdin: Readable.from([JSON.stringify(policy, null, 2)]),
-    stdout: process.stderr,
-    stderr: process.stderr,
-  });
+  const { code } = await execCapture(
+    PROXY_NAME,
+    ['sh', '-c', `mkdir -p /state/policies && cat > ${file}.tmp && mv ${file}.tmp ${file}`],
+    {
+      stdin: Readable.from([JSON.stringify(policy, null, 2)]),
+      stdout: process.stderr,
+      stderr: process.stderr,
+    },
+  );
   if (code !== 0)
     throw new SbxError('internal', `Writing the egress policy of ${policy.sandbox} failed (exit ${code}).`);
 }
@@ -203,27 +201,23 @@ export async function readLog(network: string): Promise<string> {
 export async function followLog(network: string, onLine: (line: string) => void): Promise<void> {
   const { Writable } = await import('node:stream');
   let rest = '';
-  await execAttached({
-    containerId: PROXY_NAME,
-    cmd: [
+  const stdout = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      const lines = (rest + chunk.toString()).split('\n');
+      rest = lines.pop() ?? '';
+      for (const line of lines) if (line.trim()) onLine(line);
+      done();
+    },
+  });
+  await execCapture(
+    PROXY_NAME,
+    [
       'sh',
       '-c',
       `mkdir -p /state/log && touch /state/log/${network}.jsonl && exec tail -n +1 -F /state/log/${network}.jsonl`,
     ],
-    user: '0:0',
-    env: [],
-    workdir: '/',
-    tty: false,
-    stdout: new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        const lines = (rest + chunk.toString()).split('\n');
-        rest = lines.pop() ?? '';
-        for (const line of lines) if (line.trim()) onLine(line);
-        done();
-      },
-    }),
-    stderr: process.stderr,
-  });
+    { stdout, stderr: process.stderr },
+  );
 }
 
 const codeArchive = (files: Array<[string, string]>) =>
