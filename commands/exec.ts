@@ -1,10 +1,9 @@
 import { Args, Flags } from '@oclif/core';
 import { agentOf, runInSandbox } from '../src/cli/attach.js';
 import { BaseCommand } from '../src/cli/base-command.js';
-import { resolveSandbox } from '../src/cli/batch.js';
+import { runningSandbox } from '../src/cli/batch.js';
 import { usageError } from '../src/cli/errors.js';
 import { envFlags } from '../src/cli/sandbox-flags.js';
-import { startContainer } from '../src/engine/containers.js';
 import { envVars } from '../src/sandbox/env.js';
 
 export default class Exec extends BaseCommand {
@@ -60,10 +59,9 @@ Like docker exec: -i passes this input to the command, -t gives it a terminal. I
     const cmd = [...(argv as string[]).slice(1), ...tail];
     if (cmd.length === 0)
       throw usageError('Give the command to run.', 'For example: sbx exec . -- ls -la (a shell: sbx shell).');
-    const sandbox = await resolveSandbox(args.sandbox);
     const { vars, unset } = await envVars(flags);
     if (unset.length > 0) this.warn(`not set on this host, so not passed: ${unset.join(', ')}`);
-    if (sandbox.state !== 'running') await startContainer(sandbox.id);
+    const sandbox = await runningSandbox(args.sandbox);
     const code = await runInSandbox({
       sandbox,
       agent: agentOf(sandbox),

@@ -91,7 +91,7 @@ export default class Rm extends BaseCommand {
           await checkWorktree(sandbox.workspace, sandbox.branch, flags.force);
         await removeContainer(sandbox.id, force);
         if (sandbox.network && sandbox.network !== 'none') await detachSandbox(sandbox.network);
-        if (flags.worktree && sandbox.branch) await removeWorktree(sandbox.workspace, sandbox.branch, true);
+        if (flags.worktree && sandbox.branch) await removeWorktree(sandbox.workspace);
       },
       { json: this.jsonEnabled() },
     );

@@ -1,8 +1,7 @@
 import { Args } from '@oclif/core';
 import { agentOf, runInSandbox } from '../src/cli/attach.js';
 import { BaseCommand } from '../src/cli/base-command.js';
-import { resolveSandbox } from '../src/cli/batch.js';
-import { startContainer } from '../src/engine/containers.js';
+import { runningSandbox } from '../src/cli/batch.js';
 import { envVars } from '../src/sandbox/env.js';
 
 export default class Shell extends BaseCommand {
@@ -25,8 +24,7 @@ export default class Shell extends BaseCommand {
 
   async run(): Promise<void> {
     const { args } = await this.parse(Shell);
-    const sandbox = await resolveSandbox(args.sandbox);
-    if (sandbox.state !== 'running') await startContainer(sandbox.id);
+    const sandbox = await runningSandbox(args.sandbox);
     const code = await runInSandbox({
       sandbox,
       agent: agentOf(sandbox),

@@ -1,3 +1,4 @@
+import { startContainer } from '../engine/containers.js';
 import { findSandbox, listSandboxes, type SandboxRef } from '../sandbox/discovery.js';
 import { SbxError } from './errors.js';
 
@@ -39,4 +40,11 @@ export async function forEachSandbox(
 /** The one sandbox a command acts on: named, or the current folder's. */
 export async function resolveSandbox(ref: string | undefined): Promise<SandboxRef> {
   return findSandbox(await listSandboxes(), ref ?? '.');
+}
+
+/** The sandbox a process is to run in (exec, shell): resolved, and started when it is stopped. */
+export async function runningSandbox(ref: string | undefined): Promise<SandboxRef> {
+  const sandbox = await resolveSandbox(ref);
+  if (sandbox.state !== 'running') await startContainer(sandbox.id);
+  return sandbox;
 }

@@ -108,11 +108,9 @@ async function listWorktrees(git: SimpleGit): Promise<Array<{ path: string; bran
     }));
 }
 
-/** Removes a branch sandbox's worktree, never its branch; checked first unless forced (see checkWorktree). */
-export async function removeWorktree(path: string, branch: string, force: boolean): Promise<void> {
-  if (!existsSync(path)) return;
-  await checkWorktree(path, branch, force);
-  await (await gitAt(path)).raw(['worktree', 'remove', '--force', path]);
+/** Removes a branch sandbox's worktree, never its branch (check it first: checkWorktree). */
+export async function removeWorktree(path: string): Promise<void> {
+  if (existsSync(path)) await (await gitAt(path)).raw(['worktree', 'remove', '--force', path]);
 }
 
 /**
@@ -122,21 +120,19 @@ export async function removeWorktree(path: string, branch: string, force: boolea
 export async function checkWorktree(path: string, branch: string, force: boolean): Promise<void> {
   if (force || !existsSync(path)) return;
   const git = await gitAt(path);
-  {
-    const status = await git.raw(['status', '--porcelain']);
-    if (status.trim()) {
-      throw new SbxError('conflict', `The worktree ${path} has uncommitted changes:\n${status.trimEnd()}`, {
-        hint: 'Commit or discard them, or add -f to remove the worktree anyway (the branch stays).',
-      });
-    }
-    const others = (await git.branchLocal()).all.filter((b) => b !== branch).map((b) => `refs/heads/${b}`);
-    const only = (
-      await git.raw(['rev-list', '--oneline', branch, ...(others.length ? ['--not', ...others] : [])])
-    ).trim();
-    if (only) {
-      throw new SbxError('conflict', `The branch ${branch} has commits no other branch has:\n${only}`, {
-        hint: 'Merge them (git merge) first, or add -f to remove the worktree anyway (the branch and its commits stay).',
-      });
-    }
+  const status = await git.raw(['status', '--porcelain']);
+  if (status.trim()) {
+    throw new SbxError('conflict', `The worktree ${path} has uncommitted changes:\n${status.trimEnd()}`, {
+      hint: 'Commit or discard them, or add -f to remove the worktree anyway (the branch stays).',
+    });
+  }
+  const others = (await git.branchLocal()).all.filter((b) => b !== branch).map((b) => `refs/heads/${b}`);
+  const only = (
+    await git.raw(['rev-list', '--oneline', branch, ...(others.length ? ['--not', ...others] : [])])
+  ).trim();
+  if (only) {
+    throw new SbxError('conflict', `The branch ${branch} has commits no other branch has:\n${only}`, {
+      hint: 'Merge them (git merge) first, or add -f to remove the worktree anyway (the branch and its commits stay).',
+    });
   }
 }
