@@ -3,6 +3,9 @@ import { resolveSandbox } from '../../src/cli/batch.js';
 import { changePolicy, formatPolicy, hostArgs, type PolicyView, viewOf } from '../../src/network/live.js';
 
 export default class NetworkAllow extends BaseCommand {
+  /** What the command does to the pattern; `network block` is this command with 'block'. */
+  static action: 'allow' | 'block' = 'allow';
+
   static override args = hostArgs;
 
   static override description =
@@ -20,8 +23,11 @@ export default class NetworkAllow extends BaseCommand {
   static override summary = 'Allow a host for a running sandbox.';
 
   async run(): Promise<PolicyView> {
-    const { args } = await this.parse(NetworkAllow);
-    const policy = viewOf(await changePolicy(await resolveSandbox(args.sandbox), 'allow', args.pattern));
+    const command = this.constructor as typeof NetworkAllow;
+    const { args } = await this.parse(command);
+    const policy = viewOf(
+      await changePolicy(await resolveSandbox(args.sandbox), command.action, args.pattern),
+    );
     if (!this.jsonEnabled()) this.log(formatPolicy(policy));
     return policy;
   }
