@@ -11,7 +11,7 @@ import { listSandboxes } from '../sandbox/discovery.js';
 import { envVars } from '../sandbox/env.js';
 import { resolveWorkspace, sandboxName } from '../sandbox/identity.js';
 import { reattach } from '../sandbox/lifecycle.js';
-import { agentOf, runInSandbox } from './attach.js';
+import { runInSandbox } from './attach.js';
 import { lsTable } from './render.js';
 
 export async function fastPath(argv: string[]): Promise<number | undefined> {
@@ -63,7 +63,7 @@ async function fastRun(argv: string[]): Promise<number | undefined> {
   for (const warning of sandbox.warnings) process.stderr.write(`Warning: ${warning}\n`);
   return runInSandbox({
     sandbox,
-    agent: agentOf({ agent: agent.name }),
+    agent,
     cmd: launchCommand(agent, split === -1 ? [] : argv.slice(split + 1)),
     vars,
     workdir: workspace,
