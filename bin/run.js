@@ -2,6 +2,18 @@
 // The plain forms of the commands typed most skip oclif's start-up (see src/cli/fast.ts); anything
 // else, and any error, goes through oclif.
 const args = process.argv.slice(2);
+// `sbx -H HOST CMD ...` as with docker: the engine flags may come first; oclif reads them after the command.
+const lead = [];
+while (/^(-H|--host|--context)(=|$)/.test(args[0] ?? '')) {
+  const flag = args.shift();
+  lead.push(flag);
+  if (!flag.includes('=') && args.length > 0) lead.push(args.shift());
+}
+if (lead.length > 0) {
+  const split = args.indexOf('--');
+  args.splice(split === -1 ? args.length : split, 0, ...lead);
+  process.argv.splice(2, Number.POSITIVE_INFINITY, ...args);
+}
 if (args.length === 1 && (args[0] === '--version' || args[0] === '-v')) {
   const { readFileSync } = await import('node:fs');
   const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));

@@ -3,10 +3,13 @@ import { BaseCommand } from '../src/cli/base-command.js';
 import { type BatchResult, forEachSandbox } from '../src/cli/batch.js';
 import { confirm, interactive } from '../src/cli/confirm.js';
 import { SbxError, usageError } from '../src/cli/errors.js';
-import { removeContainer } from '../src/engine/containers.js';
+import { removeContainer, startContainer } from '../src/engine/containers.js';
+import { removeVolume } from '../src/engine/volumes.js';
 import { checkWorktree, removeWorktree } from '../src/git/worktree.js';
 import { detachSandbox } from '../src/network/proxy.js';
 import { listSandboxes } from '../src/sandbox/discovery.js';
+import { syncSandbox } from '../src/sandbox/workspace-sync.js';
+import { forgetSyncState } from '../src/sync/sync.js';
 
 export default class Rm extends BaseCommand {
   static override args = {
@@ -17,7 +20,7 @@ export default class Rm extends BaseCommand {
   };
 
   static override description =
-    'Remove sandboxes: the container, its network and port forwarder. Workspace files and agent logins are never touched. A running sandbox needs -f.';
+    "Remove sandboxes: the container, its network and port forwarder. Workspace files and agent logins are never touched. A running sandbox needs -f. A synced sandbox's changes are copied back first (refused on conflicts, see `sbx sync`), then its workspace copy is removed.";
 
   static override enableJsonFlag = true;
 
@@ -37,6 +40,10 @@ export default class Rm extends BaseCommand {
   ];
 
   static override flags = {
+    'discard-changes': Flags.boolean({
+      description:
+        "A synced sandbox (remote engine): remove it and its workspace copy without first copying the sandbox's changes back (they are lost).",
+    }),
     all: Flags.boolean({ char: 'a', description: 'Remove every sandbox; asks once on a terminal.' }),
     force: Flags.boolean({
       char: 'f',
@@ -89,8 +96,17 @@ export default class Rm extends BaseCommand {
         }
         if (flags.worktree && sandbox.branch)
           await checkWorktree(sandbox.workspace, sandbox.branch, flags.force);
-        await removeContainer(sandbox.id, force);
+        if (sandbox.syncVolume && !flags['discard-changes']) {
+          // Its workspace copy may hold the only copy of the agent's work: back here first.
+          if (sandbox.state !== 'running') await startContainer(sandbox.id);
+          await syncSandbox(sandbox, 'pull');
+        }
+        await removeContainer(sandbox.id, force || Boolean(sandbox.syncVolume));
         if (sandbox.network && sandbox.network !== 'none') await detachSandbox(sandbox.network);
+        if (sandbox.syncVolume) {
+          await removeVolume(sandbox.syncVolume);
+          forgetSyncState(sandbox.id);
+        }
         if (flags.worktree && sandbox.branch) await removeWorktree(sandbox.workspace);
       },
       { json: this.jsonEnabled() },

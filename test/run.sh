@@ -12,6 +12,10 @@ if [ "$(id -u)" = 0 ]; then
   command -v dockerd >/dev/null || missing+=(docker.io)
   command -v debootstrap >/dev/null || missing+=(debootstrap)
   command -v tmux >/dev/null || missing+=(tmux)
+  # The second engines of test/e2e/engines.test.ts and the Podman pass below.
+  command -v podman >/dev/null || missing+=(podman)
+  command -v sshd >/dev/null || missing+=(openssh-server)
+  command -v openssl >/dev/null || missing+=(openssl)
   if [ ${#missing[@]} -gt 0 ]; then
     log "installing ${missing[*]}"
     apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null
@@ -52,3 +56,24 @@ node bin/run.js template build claude gemini codex opencode copilot shell >/dev/
 
 export SBX_TEST_RUN="t$$"
 node --test --test-concurrency=1 dist/test/unit/ dist/test/e2e/
+
+# The core suite (sbx run and the lifecycle commands) again, against Podman: Debian's podman with its
+# Docker-compatible API service on a unix socket, found through DOCKER_HOST like any engine.
+if [ "$(id -u)" = 0 ] && [ "${SBX_TEST_PODMAN:-1}" != 0 ]; then
+  podman_sock=/run/podman/podman.sock
+  if ! curl -sf --unix-socket "$podman_sock" http://d/_ping >/dev/null 2>&1; then
+    log "starting Podman's API service"
+    mkdir -p /run/podman
+    nohup podman system service --time=0 "unix://$podman_sock" >/tmp/sbx-test-podman.log 2>&1 &
+    for _ in $(seq 1 30); do curl -sf --unix-socket "$podman_sock" http://d/_ping >/dev/null 2>&1 && break; sleep 0.5; done
+  fi
+  # The test user reaches it through the docker group, as it reaches Docker's socket.
+  chgrp docker "$podman_sock" && chmod 660 "$podman_sock"
+  # Two engines on one host: Docker's FORWARD policy (DROP) also drops the traffic inside Podman's
+  # internal networks (sandbox <-> egress proxy); a host running Podman alone needs no such rule.
+  iptables -C FORWARD -i podman+ -o podman+ -j ACCEPT 2>/dev/null || iptables -I FORWARD -i podman+ -o podman+ -j ACCEPT
+  podman image exists debian:trixie-slim || docker save debian:trixie-slim | podman load >/dev/null
+  export DOCKER_HOST="unix://$podman_sock" SBX_TEST_RUN="p$$"
+  node bin/run.js template build claude gemini codex opencode copilot shell >/dev/null
+  node --test --test-concurrency=1 dist/test/e2e/run.test.js dist/test/e2e/lifecycle.test.js
+fi

@@ -3,11 +3,18 @@ import { proxyEnv } from '../config/tls-proxy.js';
 import { execAttached } from '../engine/exec.js';
 import type { EnvVar } from '../sandbox/options.js';
 import { execEnv, execUser } from '../sandbox/spec.js';
-import { usageError } from './errors.js';
+import { SbxError, usageError } from './errors.js';
 import { withTerminal } from './terminal.js';
 
 export interface ProcessRequest {
-  sandbox: { id: string; uid: number; gid: number };
+  sandbox: {
+    id: string;
+    name: string;
+    workspace: string;
+    uid: number;
+    gid: number;
+    syncVolume?: string | null | undefined;
+  };
   /** Whose settings and API keys the process gets (shell: none). */
   agent: AgentSpec;
   cmd: string[];
@@ -38,7 +45,20 @@ export async function runInSandbox(req: ProcessRequest): Promise<number> {
   const wantTty = req.session !== 'detach' && (req.tty === true || (req.tty === 'auto' && hasTerminal));
   const owner = execUser(req.sandbox.uid, req.sandbox.gid);
   const detached = req.session === 'detach';
-  return withTerminal(
+  // A synced workspace: both ways before (what the background agent did comes back too), back after.
+  const synced = req.sandbox.syncVolume ? req.sandbox : undefined;
+  const { syncSandbox } = synced ? await import('../sandbox/workspace-sync.js') : { syncSandbox: undefined };
+  if (synced) {
+    try {
+      await syncSandbox?.(synced, 'both');
+    } catch (err) {
+      // Conflicts are settled with `sbx sync --ours/--theirs`; the command still runs (it may be the look
+      // that decides), on the sandbox's copy.
+      if (!(err instanceof SbxError && err.kind === 'conflict')) throw err;
+      process.stderr.write(`Warning: ${err.message}\nHint: ${err.hint}\n`);
+    }
+  }
+  const code = await withTerminal(
     async (terminal) =>
       execAttached({
         containerId: req.sandbox.id,
@@ -63,6 +83,8 @@ export async function runInSandbox(req: ProcessRequest): Promise<number> {
       }),
     wantTty,
   );
+  if (synced && !detached) await syncSandbox?.(synced, 'pull');
+  return code;
 }
 
 /** The agent a sandbox was made for; one this sbx does not know (a newer version's) counts as the shell. */

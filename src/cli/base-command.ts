@@ -1,4 +1,6 @@
 import { Command, Flags } from '@oclif/core';
+import { configuredEngine, readConfig } from '../config/config.js';
+import { chooseEngine } from '../engine/connection.js';
 import { EXIT_CODES, SbxError } from './errors.js';
 import { debugEnabled, enableDebug } from './log.js';
 
@@ -8,14 +10,41 @@ import { debugEnabled, enableDebug } from './log.js';
  */
 export abstract class BaseCommand extends Command {
   static override baseFlags = {
+    context: Flags.string({
+      description: 'Docker CLI context of the engine to use (see `docker context ls`).',
+      helpGroup: 'GLOBAL',
+      exclusive: ['host'],
+    }),
     debug: Flags.boolean({
       description: 'Show debug logs (engine calls) and stack traces of errors.',
+      helpGroup: 'GLOBAL',
+    }),
+    host: Flags.string({
+      char: 'H',
+      description:
+        'Engine to use: unix:///path, tcp://host:port or ssh://user@host. Default: config engine.host, DOCKER_HOST, the Docker context, the local Docker or Podman socket.',
       helpGroup: 'GLOBAL',
     }),
   };
 
   override async init(): Promise<void> {
-    if (this.argv.includes('--debug')) enableDebug();
+    // Before any command touches the engine (and before the flags are parsed, which each command
+    // does itself): which engine, and --debug. Arguments after -- belong to the agent.
+    const split = this.argv.indexOf('--');
+    const own = split === -1 ? this.argv : this.argv.slice(0, split);
+    if (own.includes('--debug')) enableDebug();
+    const value = (...names: string[]) => {
+      for (const [i, arg] of own.entries()) {
+        if (names.includes(arg)) return own[i + 1];
+        const eq = names.find((n) => n.startsWith('--') && arg.startsWith(`${n}=`));
+        if (eq) return arg.slice(eq.length + 1);
+      }
+      return undefined;
+    };
+    const host = value('--host', '-H');
+    const context = value('--context');
+    if (host || context) chooseEngine(host ? { host, from: '--host' } : { context, from: '--context' });
+    else chooseEngine(configuredEngine(await readConfig().catch(() => ({}))));
     await super.init();
   }
 

@@ -5,7 +5,8 @@
  * which also renders every error: the fast path never decides anything the full one would not.
  */
 import { AGENTS, launchCommand } from '../agents/registry.js';
-import { readConfig } from '../config/config.js';
+import { configuredEngine, readConfig } from '../config/config.js';
+import { chooseEngine } from '../engine/connection.js';
 import { inspectContainer } from '../engine/containers.js';
 import { listSandboxes } from '../sandbox/discovery.js';
 import { envVars } from '../sandbox/env.js';
@@ -16,6 +17,7 @@ import { lsTable } from './render.js';
 
 export async function fastPath(argv: string[]): Promise<number | undefined> {
   try {
+    chooseEngine(configuredEngine(await readConfig()));
     if (argv[0] === 'run') return await fastRun(argv.slice(1));
     if (argv.length === 1 && argv[0] === 'ls') {
       process.stdout.write(`${lsTable(await listSandboxes())}\n`);

@@ -71,6 +71,11 @@ export const createFlags = {
       'Publish a port: [HOST_IP:]HOST:CONTAINER[/udp]; HOST 0 picks a free port; HOST_IP defaults to 127.0.0.1. Repeatable.',
     ...repeatable,
   }),
+  sync: Flags.boolean({
+    description:
+      'Copy the workspace into the new sandbox (a volume at the same path) and back after each run, instead of mounting it. Default: only when the engine cannot see the workspace (a remote engine). --no-sync mounts it.',
+    allowNo: true,
+  }),
   template: Flags.string({
     char: 't',
     description: 'Template for a new sandbox: a name, a folder with a Dockerfile, or an image reference.',
@@ -100,7 +105,7 @@ type CreateFlagValues = {
   [K in keyof typeof createFlags]?:
     | (K extends 'publish' | 'volume' | 'allow-host' | 'block-host'
         ? string[]
-        : K extends 'no-sudo' | 'mount-docker-socket'
+        : K extends 'no-sudo' | 'mount-docker-socket' | 'sync'
           ? boolean
           : string)
     | undefined;
@@ -109,7 +114,10 @@ type CreateFlagValues = {
 /** The parts of a SandboxRequest the command line decides, checked before anything is created. */
 export function sandboxOptions(
   flags: CreateFlagValues,
-): Pick<SandboxRequest, 'template' | 'volumes' | 'ports' | 'limits' | 'name' | 'credentials' | 'security'> {
+): Pick<
+  SandboxRequest,
+  'template' | 'volumes' | 'ports' | 'limits' | 'name' | 'credentials' | 'security' | 'sync'
+> {
   const limits: Partial<Limits> = {};
   if (flags.cpus !== undefined) limits.cpus = parseCpus(flags.cpus);
   if (flags.memory !== undefined) limits.memory = parseMemory(flags.memory);
@@ -121,6 +129,7 @@ export function sandboxOptions(
     limits,
     name: flags.name === undefined ? undefined : parseSandboxName(flags.name),
     credentials: flags.credentials === undefined ? undefined : parseCredentials(flags.credentials),
+    sync: flags.sync,
     security: {
       network: flags.network === 'none' ? 'none' : 'policy',
       policyMode: flags['network-policy'] as PolicyMode | undefined,

@@ -4,6 +4,7 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { agentNames, getAgent } from '../agents/registry.js';
 import { SbxError, usageError } from '../cli/errors.js';
+import type { EngineChoice } from '../engine/connection.js';
 import type { PolicyMode } from '../network/policy.js';
 import { type CredentialsMode, parseCredentials } from '../sandbox/credentials.js';
 import { parseCpus, parseEnvArgs, parseMemory, parsePidsLimit, parsePort } from '../sandbox/options.js';
@@ -18,6 +19,8 @@ export interface SbxConfig {
   credentials?: CredentialsMode;
   networkPolicy?: PolicyMode;
   syncConfig?: boolean;
+  engine?: { host?: string; context?: string };
+  sync?: { exclude?: string[] };
 }
 
 export interface ConfigKey {
@@ -128,6 +131,36 @@ export const KEYS: readonly ConfigKey[] = [
     fallback: 'false',
   },
   {
+    key: 'engine.host',
+    description:
+      'Engine sbx uses when no --host/--context is given: unix:///path/to/socket, tcp://host:2376 (TLS from DOCKER_TLS_VERIFY/DOCKER_CERT_PATH) or ssh://user@host. Wins over DOCKER_HOST.',
+    list: false,
+    parse: (raw) => {
+      if (/^(unix|tcp|https?|ssh|npipe):\/\/./.test(raw.trim())) return raw.trim();
+      throw usageError(
+        `"${raw}" is not an engine address.`,
+        'Give unix:///path, tcp://host:port or ssh://user@host.',
+      );
+    },
+    fallback: 'DOCKER_HOST, then the Docker context, then the local Docker or Podman socket',
+  },
+  {
+    key: 'engine.context',
+    description:
+      'Docker CLI context sbx uses when no --host/--context is given (one of `docker context ls`).',
+    list: false,
+    parse: text,
+    fallback: "DOCKER_CONTEXT, else the Docker CLI's current context",
+  },
+  {
+    key: 'sync.exclude',
+    description:
+      'Paths never copied between the host and a synced (remote) sandbox, gitignore-style: node_modules, *.log, /build, dist/.',
+    list: true,
+    parse: text,
+    fallback: 'none',
+  },
+  {
     key: 'ports',
     description: 'Ports published by every new sandbox that gets no -p: [HOST_IP:]HOST:CONTAINER.',
     list: true,
@@ -228,6 +261,15 @@ let loaded: SbxConfig | undefined;
  * Reads and validates the configuration. Reading needs no library (it is on the path of every
  * `sbx run`); a broken file is an error naming the file and the problem, never a reset.
  */
+/** The engine the config names, if any (--host/--context on the command line win over it). */
+export function configuredEngine(config: SbxConfig): EngineChoice | undefined {
+  const { host, context } = config.engine ?? {};
+  if (!host && !context) return undefined;
+  return host
+    ? { host, from: `config engine.host (${configFile()})` }
+    : { context, from: `config engine.context (${configFile()})` };
+}
+
 export async function readConfig(): Promise<SbxConfig> {
   if (loaded) return loaded;
   let raw: string;

@@ -1,6 +1,9 @@
+import { readFileSync } from 'node:fs';
 import type Docker from 'dockerode';
 import { call, callOrMissing, orMissing, statusOf, track } from './call.js';
+import { currentEndpoint, isLocalEndpoint } from './connection.js';
 import { api, query } from './http.js';
+import { engineInfo } from './system.js';
 
 export type ContainerInfo = Docker.ContainerInspectInfo;
 
@@ -18,15 +21,28 @@ export function inspectContainer(nameOrId: string): Promise<ContainerInfo | unde
  * returns undefined so the caller can adopt the existing one instead of making a second.
  */
 export async function createContainer(options: Docker.ContainerCreateOptions): Promise<string | undefined> {
+  const adapted = await forEngine(options);
   try {
     const container = await call(`create container ${options.name}`, (docker) =>
-      docker.createContainer(options),
+      docker.createContainer(adapted),
     );
     return container.id;
   } catch (err) {
-    if (statusOf(err) === 409) return undefined;
+    // Docker says 409; Podman says 500 "... is already in use".
+    if (statusOf(err) === 409 || /name .* is already in use/.test(String((err as Error).message)))
+      return undefined;
     throw err;
   }
+}
+
+/**
+ * What one engine needs that another does not. Podman gives containers its own default rlimits
+ * (nofile 1048576, nproc 4194304), which fail at start ("error setting rlimit type 7") wherever its
+ * service runs with lower hard limits: sbx asks for limits that fit (see podmanUlimits).
+ */
+async function forEngine(options: Docker.ContainerCreateOptions): Promise<Docker.ContainerCreateOptions> {
+  if (options.HostConfig?.Ulimits || !(await engineInfo()).podman) return options;
+  return { ...options, HostConfig: { ...options.HostConfig, Ulimits: podmanUlimits() } };
 }
 
 /** Starts a container; already running (304) is success. */
@@ -69,8 +85,9 @@ export async function stopContainer(id: string, seconds = 10): Promise<void> {
 export async function runHelper(
   options: Docker.ContainerCreateOptions,
 ): Promise<{ code: number; output: string }> {
+  const adapted = await forEngine(options);
   const container = await call(`create helper from ${options.Image}`, (docker) =>
-    docker.createContainer(options),
+    docker.createContainer(adapted),
   );
   try {
     const stream = await call('attach helper', () =>
@@ -89,4 +106,28 @@ export async function runHelper(
   } finally {
     await callOrMissing('remove helper', () => container.remove({ force: true }));
   }
+}
+
+/**
+ * Open files: the hard limit this machine gives its processes when the engine is local (Podman's
+ * service runs under the same), else 20000, which remote Linux hosts commonly allow; processes:
+ * 4096, like the sandbox's default pids limit.
+ */
+export function podmanUlimits(
+  limitsFile = '/proc/self/limits',
+): Array<{ Name: string; Soft: number; Hard: number }> {
+  let nofile = 20_000;
+  if (isLocalEndpoint(currentEndpoint())) {
+    try {
+      const line = readFileSync(limitsFile, 'utf8')
+        .split('\n')
+        .find((l) => l.startsWith('Max open files'));
+      const hard = Number(line?.split(/\s{2,}/)[2]);
+      if (Number.isFinite(hard) && hard > 0) nofile = Math.min(hard, 1_048_576);
+    } catch {}
+  }
+  return [
+    { Name: 'nofile', Soft: nofile, Hard: nofile },
+    { Name: 'nproc', Soft: 4096, Hard: 4096 },
+  ];
 }

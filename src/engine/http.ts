@@ -13,6 +13,7 @@ async function send(method: string, path: string, body: unknown, upgrade: boolea
   const payload = body === undefined ? undefined : JSON.stringify(body);
   return request({
     ...(options.socketPath ? { socketPath: options.socketPath } : { host: options.host, port: options.port }),
+    ...(options.agent ? { agent: options.agent } : {}),
     method,
     path,
     headers: {

@@ -49,7 +49,10 @@ export async function buildImage(req: BuildRequest): Promise<string> {
   const events = await follow(stream, req.onEvent);
   const failure = events.find((e) => e.error || e.errorDetail);
   if (failure) {
-    throw new SbxError('buildFailed', failure.errorDetail?.message ?? failure.error ?? 'unknown build error');
+    throw new SbxError(
+      'buildFailed',
+      (failure.errorDetail?.message ?? failure.error ?? 'unknown build error').trim(),
+    );
   }
   const id = events.findLast((e) => e.aux?.ID)?.aux?.ID ?? (await inspectImage(tag!))?.Id;
   if (!id) throw new SbxError('buildFailed', `the engine reported no image for ${tag}`);

@@ -1,5 +1,5 @@
 import { call } from './call.js';
-import { engine } from './connection.js';
+import { currentEndpoint, engine } from './connection.js';
 
 export interface EngineInfo {
   /** Where sbx talks to the engine, and why that endpoint. */
@@ -16,8 +16,21 @@ export interface EngineInfo {
   dockerRootDir: string;
 }
 
-/** What the engine says about itself: two round trips (info and version), made in parallel. */
-export async function engineInfo(): Promise<EngineInfo> {
+let known: { url: string; info: Promise<EngineInfo> } | undefined;
+
+/** What the engine says about itself: two round trips (info and version), made in parallel, once per process. */
+export function engineInfo(): Promise<EngineInfo> {
+  const { url } = currentEndpoint();
+  if (known?.url !== url) {
+    known = { url, info: readEngineInfo() };
+    known.info.catch(() => {
+      known = undefined;
+    });
+  }
+  return known.info;
+}
+
+async function readEngineInfo(): Promise<EngineInfo> {
   const { endpoint } = await engine();
   const [info, version] = await Promise.all([
     call('engine info', (docker) => docker.info() as Promise<Record<string, unknown>>),

@@ -1,6 +1,7 @@
 import { statSync } from 'node:fs';
 import { SbxError } from '../cli/errors.js';
 import { readConfig } from '../config/config.js';
+import { currentEndpoint, isLocalEndpoint } from '../engine/connection.js';
 import {
   type ContainerInfo,
   createContainer,
@@ -8,6 +9,7 @@ import {
   startContainer,
 } from '../engine/containers.js';
 import { engineInfo } from '../engine/system.js';
+import { ensureVolume } from '../engine/volumes.js';
 import { gitIdentity } from '../git/identity.js';
 import { detachSandbox } from '../network/proxy.js';
 import { credentialsPlan, hostHome, prepareCredentials, statefulAgents } from './credentials.js';
@@ -17,6 +19,7 @@ import { parsePort } from './options.js';
 import { securityAddition } from './security.js';
 import { createOptions, effectiveLimits, execUser } from './spec.js';
 import { ensureTemplate, templateSpecFor } from './template-image.js';
+import { engineSeesWorkspace, syncSandbox } from './workspace-sync.js';
 
 /**
  * Creates a workspace's sandbox: its template image (built if needed), agent state, network and
@@ -44,6 +47,17 @@ export async function createSandbox(
       },
     );
   }
+  const sync = req.sync ?? !(await engineSeesWorkspace(req.workspace, image.ref));
+  if (sync && req.worktree)
+    throw new SbxError(
+      'usage',
+      `--branch needs an engine that sees the workspace, and ${currentEndpoint().url} does not (its sandboxes get a synced copy).`,
+      {
+        hint: 'Run the branch sandbox on a local engine (--host unix:///var/run/docker.sock), or sync a plain clone of the branch instead.',
+      },
+    );
+  const syncVolume = sync ? `${name}-workspace` : undefined;
+  if (syncVolume) await ensureVolume(syncVolume, { ...extraLabels(), [LABEL.workspace]: req.workspace });
   const owner = statSync(req.workspace);
   const git = await gitIdentity(req.workspace);
   const warnings: string[] = [];
@@ -68,7 +82,12 @@ export async function createSandbox(
     volumes: req.volumes,
     labels: extraLabels(),
     mountedRoots: req.worktree ? [req.worktree.gitDir] : [],
+    synced: sync,
   });
+  if (sync && ports.length > 0 && !isLocalEndpoint(currentEndpoint()))
+    warnings.push(
+      `the engine at ${currentEndpoint().url} is another machine: -p ports are published on its 127.0.0.1, reach them with an SSH tunnel (ssh -L).`,
+    );
   warnings.push(...security.warnings);
   const wt = req.worktree;
   let id: string | undefined;
@@ -87,6 +106,7 @@ export async function createSandbox(
         ports,
         limits: effectiveLimits(req.limits, config.limits ?? {}, engine),
         named: req.name !== undefined,
+        syncVolume,
         additions: [
           { env: credentials.env, binds: credentials.binds, mounts, labels: { [LABEL.credentials]: mode } },
           security.addition,
@@ -128,6 +148,8 @@ export async function createSandbox(
     return reattach(raced, req);
   }
   await startContainer(id);
+  if (syncVolume)
+    await syncSandbox({ id, name, workspace: req.workspace, uid: owner.uid, gid: owner.gid }, 'push');
   const sandbox = {
     id,
     name,
@@ -138,6 +160,7 @@ export async function createSandbox(
     gid: owner.gid,
     created: true,
     credentials: mode,
+    syncVolume,
     warnings,
   };
   req.onCreated?.(sandbox);

@@ -28,6 +28,8 @@ export interface SandboxRef {
   network: string | null;
   /** A branch sandbox's branch (its workspace is a worktree), else null. */
   branch: string | null;
+  /** A synced sandbox's workspace volume (its engine cannot see the host's files), else null. */
+  syncVolume: string | null;
 }
 
 export interface PortSummary {
@@ -75,6 +77,7 @@ export async function listSandboxes(): Promise<SandboxRef[]> {
         gid: Number(labels[LABEL.gid] ?? 1000),
         network: labels[LABEL_NETWORK] ?? null,
         branch: labels[LABEL.branch] ?? null,
+        syncVolume: labels[LABEL.sync] ?? null,
       };
     })
     .sort(

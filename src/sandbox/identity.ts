@@ -24,6 +24,8 @@ export const LABEL = {
   ports: 'dev.sbx.ports',
   /** Set when a sandbox has the Docker socket (--mount-docker-socket, or a -v of a socket). */
   dockerSocket: 'dev.sbx.docker-socket',
+  /** Synced sandboxes (an engine that cannot see the workspace): the volume holding its copy. */
+  sync: 'dev.sbx.sync-volume',
   /** Set when a sandbox was made with --no-sudo. */
   noSudo: 'dev.sbx.no-sudo',
   /** Set on state volumes: the agent whose state it holds. */

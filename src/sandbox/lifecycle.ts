@@ -29,6 +29,8 @@ export interface SandboxRequest {
   credentials: CredentialsMode | undefined;
   /** Network policy, hardening and the Docker socket. */
   security: SecurityRequest;
+  /** --sync / --no-sync: copy the workspace into the sandbox instead of mounting it; undefined: when the engine cannot see it. */
+  sync?: boolean | undefined;
   /** A branch sandbox (--branch): the worktree that is its workspace. */
   worktree?: Worktree | undefined;
   version: string;
@@ -48,6 +50,8 @@ export interface Sandbox {
   created: boolean;
   /** Where the agents' state lives: sandbox, host or none. */
   credentials: CredentialsMode;
+  /** The workspace is a synced copy in this volume (the engine cannot see the host's files). */
+  syncVolume?: string | undefined;
   warnings: string[];
 }
 
@@ -162,6 +166,11 @@ export async function reattach(info: ContainerInfo, req: SandboxRequest): Promis
       `the sandbox ${name} was created from the template ${labels[LABEL.template]}; --template ${req.template} applies only when a sandbox is created.`,
     );
   }
+  if (req.sync !== undefined && req.sync !== Boolean(labels[LABEL.sync])) {
+    warnings.push(
+      `the sandbox ${name} ${labels[LABEL.sync] ? 'has a synced copy of' : 'mounts'} the workspace; --${req.sync ? '' : 'no-'}sync applies only when a sandbox is created.`,
+    );
+  }
   if (!info.State.Running) await startContainer(info.Id);
   return {
     id: info.Id,
@@ -173,6 +182,7 @@ export async function reattach(info: ContainerInfo, req: SandboxRequest): Promis
     gid: Number(labels[LABEL.gid] ?? 1000),
     created: false,
     credentials: mode as CredentialsMode,
+    syncVolume: labels[LABEL.sync],
     warnings,
   };
 }

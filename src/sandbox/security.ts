@@ -53,19 +53,25 @@ export async function securityAddition(options: {
   labels: Record<string, string>;
   /** Other folders of the user's mounted (a branch sandbox's repository git folder): guarded too. */
   mountedRoots: string[];
+  /** The workspace is synced into a volume, not mounted. */
+  synced: boolean;
 }): Promise<{ addition: Addition; warnings: string[]; network: string }> {
   const { request, workspace } = options;
   const settings = [
     readSettings(join(configDir(), 'settings.json')),
     readSettings(join(workspace, WORKSPACE_SETTINGS)),
   ];
-  const guards = fileGuards(
-    workspace,
-    [...DEFAULT_DENY_WRITE, ...settings.flatMap((s) => s.filesystem?.denyWrite ?? [])],
-    settings.flatMap((s) => s.filesystem?.denyRead ?? []),
-    WORKSPACE_SETTINGS,
-    options.mountedRoots,
-  );
+  // A synced workspace is a copy in a volume: what guards would bind does not exist on the engine's
+  // machine. Its promises are kept by the sync instead (see PROTECTED and syncExcludes).
+  const guards = options.synced
+    ? { binds: [], mounts: [], readOnly: [], hidden: [] }
+    : fileGuards(
+        workspace,
+        [...DEFAULT_DENY_WRITE, ...settings.flatMap((s) => s.filesystem?.denyWrite ?? [])],
+        settings.flatMap((s) => s.filesystem?.denyRead ?? []),
+        WORKSPACE_SETTINGS,
+        options.mountedRoots,
+      );
   const warnings: string[] = [];
   const addition: Required<Pick<Addition, 'env' | 'binds' | 'mounts' | 'labels' | 'host'>> & Addition = {
     env: [],

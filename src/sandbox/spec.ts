@@ -38,6 +38,8 @@ export interface SandboxPlan {
   volumes: VolumeMount[];
   ports: PortMapping[];
   limits: Limits;
+  /** A synced sandbox: the volume mounted at the workspace path instead of the workspace itself. */
+  syncVolume?: string | undefined;
   /** Asked for with --name: a second sandbox on the workspace, not its default one. */
   named: boolean;
   /** What the credentials mode, the network policy, file guards and hardening add (see Addition). */
@@ -74,15 +76,21 @@ export function createOptions(plan: SandboxPlan): Docker.ContainerCreateOptions 
       [LABEL.gid]: String(plan.gid),
       ...(plan.ports.length > 0 ? { [LABEL.ports]: JSON.stringify(plan.ports) } : {}),
       ...(plan.named ? { [LABEL.named]: 'true' } : {}),
+      ...(plan.syncVolume ? { [LABEL.sync]: plan.syncVolume } : {}),
     },
     HostConfig: {
       ...Object.assign({}, ...plan.additions.map((a) => a.host ?? {})),
       Binds: [
-        `${plan.workspace}:${plan.workspace}`,
+        ...(plan.syncVolume ? [] : [`${plan.workspace}:${plan.workspace}`]),
         ...plan.additions.flatMap((a) => a.binds ?? []),
         ...plan.volumes.map(bindOf),
       ],
-      Mounts: plan.additions.flatMap((a) => a.mounts ?? []),
+      Mounts: [
+        ...(plan.syncVolume
+          ? [{ Type: 'volume' as const, Source: plan.syncVolume, Target: plan.workspace }]
+          : []),
+        ...plan.additions.flatMap((a) => a.mounts ?? []),
+      ],
       ...(joined?.network ? { NetworkMode: joined.network } : {}),
       Init: false,
       ...(plan.limits.cpus ? { NanoCpus: Math.round(plan.limits.cpus * 1e9) } : {}),

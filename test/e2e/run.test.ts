@@ -301,7 +301,8 @@ describe('sbx run: errors are one paragraph, a hint and a documented exit code, 
     const r = await sbx(['run', 'shell', '--template', 'broken', '--', 'true'], { cwd: ws });
     expectError(r, 65, /Building the template broken .* failed/);
     assert.match(r.stderr, /\| about to fail/);
-    assert.match(r.stderr, /at Step 2\/\d+ : RUN/);
+    // Docker says "Step 2/5 : RUN", Podman "STEP 2/5: RUN".
+    assert.match(r.stderr, /(at Step|STEP) 2\/\d+ ?: "?RUN/i);
     assert.equal((await containersOf(ws)).length, 0);
   });
 

@@ -78,8 +78,10 @@ export function sbx(args: string[], options: RunOptions = {}): Promise<Result> {
 }
 
 /** A fresh workspace folder (a git repository with an identity unless told otherwise). */
-export async function workspace(options: { owner?: typeof TEST_USER; git?: boolean } = {}): Promise<string> {
-  const dir = realpathSync(mkdtempSync(join(tmpdir(), 'sbx-ws-')));
+export async function workspace(
+  options: { owner?: typeof TEST_USER; git?: boolean; parent?: string } = {},
+): Promise<string> {
+  const dir = realpathSync(mkdtempSync(join(options.parent ?? tmpdir(), 'sbx-ws-')));
   if (options.git !== false) {
     const { simpleGit } = await import('simple-git');
     const git = simpleGit(dir);

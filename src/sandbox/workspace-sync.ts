@@ -1,0 +1,97 @@
+import { lstatSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { configDir, readConfig } from '../config/config.js';
+import { statusOf } from '../engine/call.js';
+import { currentEndpoint, isLocalEndpoint } from '../engine/connection.js';
+import { runHelper } from '../engine/containers.js';
+import { readSettings, WORKSPACE_SETTINGS } from '../network/settings.js';
+import type { Direction } from '../sync/plan.js';
+import { type SyncResult, syncWorkspace } from '../sync/sync.js';
+import { extraLabels } from './identity.js';
+
+/** What a synced sandbox is to the sync: its container, workspace, and the owner of its files. */
+export interface SyncedSandbox {
+  id: string;
+  name: string;
+  workspace: string;
+  uid: number;
+  gid: number;
+}
+
+/**
+ * Whether the engine sees the host's workspace at its path: always for a local socket (Docker,
+ * rootless Docker, Podman, Docker Desktop's shared folders); for tcp:// and ssh:// engines a probe
+ * container mounts the path read-only and lists its top level, which must match this host's (names,
+ * sizes, mtimes): a remote machine with a folder of the same name is not the same folder.
+ */
+export async function engineSeesWorkspace(workspace: string, image: string): Promise<boolean> {
+  if (isLocalEndpoint(currentEndpoint())) return true;
+  let output: string;
+  try {
+    const probe = await runHelper({
+      Image: image,
+      User: '0:0',
+      Entrypoint: ['find'],
+      Cmd: ['/sbx-probe', '-mindepth', '0', '-maxdepth', '1', '-printf', '%P\\t%y\\t%s\\t%T@\\n'],
+      Labels: extraLabels(),
+      HostConfig: {
+        NetworkMode: 'none',
+        Mounts: [{ Type: 'bind', Source: workspace, Target: '/sbx-probe', ReadOnly: true }],
+      },
+    });
+    if (probe.code !== 0) return false;
+    output = probe.output;
+  } catch (err) {
+    // The engine refuses a bind of a path its machine does not have: it cannot see the workspace.
+    if (statusOf(err) === 400 || statusOf(err) === 404 || statusOf(err) === 500) return false;
+    throw err;
+  }
+  const there = new Set(output.split('\n').filter(Boolean).map(fingerprintLine));
+  const here = [
+    ['', lstatSync(workspace)] as const,
+    ...readdirSync(workspace).map((n) => [n, lstatSync(join(workspace, n))] as const),
+  ];
+  return here.every(([name, st]) =>
+    there.has(
+      fingerprintLine(
+        `${name}\t${st.isDirectory() ? 'd' : st.isSymbolicLink() ? 'l' : 'f'}\t${st.size}\t${st.mtimeMs / 1000}`,
+      ),
+    ),
+  );
+}
+
+/** One probe line, reduced to what both machines agree on: name, kind, size of files, mtime to the second. */
+function fingerprintLine(line: string): string {
+  const [name, kind, size, mtime] = line.split('\t');
+  return `${name}|${kind}|${kind === 'f' ? size : ''}|${Math.floor(Number(mtime))}`;
+}
+
+/** Paths a sync never copies: config sync.exclude, and the settings' denyRead (secrets stay on the host). */
+export async function syncExcludes(workspace: string): Promise<string[]> {
+  const settings = [
+    readSettings(join(configDir(), 'settings.json')),
+    readSettings(join(workspace, WORKSPACE_SETTINGS)),
+  ];
+  return [
+    ...((await readConfig()).sync?.exclude ?? []),
+    ...settings.flatMap((s) => s.filesystem?.denyRead ?? []),
+  ];
+}
+
+/** Syncs a sandbox's workspace copy with the host's, saying on stderr what changed (and progress on a terminal). */
+export async function syncSandbox(
+  sandbox: SyncedSandbox,
+  direction: Direction,
+  prefer?: 'ours' | 'theirs',
+): Promise<SyncResult> {
+  const tty = Boolean(process.stderr.isTTY);
+  return syncWorkspace(sandbox, {
+    direction,
+    prefer,
+    exclude: await syncExcludes(sandbox.workspace),
+    report: (line, final) => {
+      if (final) process.stderr.write(`${tty ? '\r\x1b[K' : ''}sbx: ${line}\n`);
+      else if (tty) process.stderr.write(`\r\x1b[Ksbx: ${line}`);
+    },
+  });
+}

@@ -1,0 +1,330 @@
+/**
+ * Two-way sync of a workspace with its copy in a sandbox's volume, for engines that cannot see the
+ * host's files (remote ones). Both sides are scanned into manifests (hashes, reused while size and
+ * mtime stay), compared with what both held at the last sync, and only what changed travels: to the
+ * sandbox as a tar (tar-fs) through the engine's archive API, back as a tar streamed from the
+ * sandbox. Files land in a staging folder and are renamed into place, so a sync cut short leaves
+ * every file whole, and the next one picks up what is still different.
+ */
+import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough, Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { SbxError } from '../cli/errors.js';
+import { execCapture } from '../engine/exec.js';
+import { putArchive } from '../engine/volumes.js';
+import { type Conflict, type Direction, isProtected, planSync, type SyncPlan } from './plan.js';
+import { commitTree, type Known, prepareStaging, STAGING, scanTree, type Tree } from './tree.js';
+
+export interface SyncTarget {
+  id: string;
+  name: string;
+  workspace: string;
+  uid: number;
+  gid: number;
+}
+
+export interface SyncOptions {
+  direction: Direction;
+  prefer?: 'ours' | 'theirs' | undefined;
+  /** gitignore-style paths never synced (config sync.exclude, the workspace's denyRead). */
+  exclude: string[];
+  /** One line of what happened, or progress; none when nothing changed. */
+  report?: (line: string, final: boolean) => void;
+}
+
+export interface SyncResult {
+  pushed: number;
+  pulled: number;
+  removedHere: number;
+  removedThere: number;
+  bytes: number;
+  /** Paths left pending because the direction was one way. */
+  conflicts: Conflict[];
+  protected: string[];
+  files: number;
+  seconds: number;
+}
+
+interface StateEntry {
+  id: string;
+  local?: { size: number; mtimeMs: number } | undefined;
+  remote?: { size: number; mtimeMs: number } | undefined;
+}
+
+interface State {
+  version: 1;
+  entries: Record<string, StateEntry>;
+}
+
+const stateDir = (env: NodeJS.ProcessEnv = process.env) =>
+  join(env.XDG_STATE_HOME || join(homedir(), '.local', 'state'), 'sbx', 'sync');
+
+function readState(id: string): State {
+  try {
+    const state = JSON.parse(readFileSync(join(stateDir(), `${id}.json`), 'utf8')) as State;
+    if (state.version === 1) return state;
+  } catch {}
+  return { version: 1, entries: {} };
+}
+
+function writeState(id: string, state: State): void {
+  const file = join(stateDir(), `${id}.json`);
+  writeFileSync(`${file}.tmp`, JSON.stringify(state));
+  renameSync(`${file}.tmp`, file);
+}
+
+/** Forgets a removed sandbox's sync state. */
+export function forgetSyncState(id: string): void {
+  rmSync(join(stateDir(), `${id}.json`), { force: true });
+}
+
+/** One sync of a sandbox at a time (a --watch and the end of a run may meet): a lock folder with the pid. */
+async function withLock<T>(id: string, fn: () => Promise<T>): Promise<T> {
+  mkdirSync(stateDir(), { recursive: true });
+  const lock = join(stateDir(), `${id}.lock`);
+  for (const deadline = Date.now() + 120_000; ; ) {
+    try {
+      mkdirSync(lock);
+      writeFileSync(join(lock, 'pid'), String(process.pid));
+      break;
+    } catch {
+      let owner = Number.NaN;
+      try {
+        owner = Number(readFileSync(join(lock, 'pid'), 'utf8'));
+      } catch {}
+      if (Number.isFinite(owner) && !alive(owner)) rmSync(lock, { recursive: true, force: true });
+      else if (Date.now() > deadline)
+        throw new SbxError(
+          'conflict',
+          `Another sbx (pid ${owner}) has been syncing this sandbox for two minutes.`,
+          {
+            hint: `Wait for it, or stop it; if no sbx runs, remove ${lock}.`,
+          },
+        );
+      else await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as { code?: string }).code === 'EPERM';
+  }
+}
+
+let toolSource: Promise<string> | undefined;
+
+/** Runs tree.ts inside the sandbox (as root): the request as JSON on stdin, the answer as JSON. */
+async function sandboxTool<T>(id: string, request: object): Promise<T> {
+  toolSource ??= readFile(new URL('./tree.js', import.meta.url), 'utf8');
+  let stderr = '';
+  const { code, stdout } = await execCapture(
+    id,
+    ['node', '--input-type=module', '-e', await toolSource, 'sbx-sync-tool'],
+    {
+      stdin: Readable.from([JSON.stringify(request)]),
+      stderr: new PassThrough().on('data', (d: Buffer) => {
+        stderr += d.toString();
+      }),
+    },
+  );
+  if (code !== 0)
+    throw new SbxError(
+      'internal',
+      `Syncing files in the sandbox failed (${(request as { op: string }).op}): ${stderr.trim() || `exit ${code}`}.`,
+    );
+  return JSON.parse(stdout) as T;
+}
+
+const knownOf = (state: State, side: 'local' | 'remote'): Known =>
+  Object.fromEntries(
+    Object.entries(state.entries).flatMap(([path, e]) => {
+      const stat = e[side];
+      return stat ? [[path, { ...stat, id: e.id }]] : [];
+    }),
+  );
+
+/** The host's owner for what sync creates there: the workspace owner, when sbx runs as root for another user. */
+function localOwner(workspace: string): { uid: number; gid: number } | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  const st = statSync(workspace);
+  return st.uid === 0 ? undefined : { uid: st.uid, gid: st.gid };
+}
+
+/** Counts bytes through a stream, for progress. */
+function counter(onBytes: (n: number) => void): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      onBytes(chunk.length);
+      done(null, chunk);
+    },
+  });
+}
+
+export async function syncWorkspace(target: SyncTarget, options: SyncOptions): Promise<SyncResult> {
+  return withLock(target.id, () => syncLocked(target, options));
+}
+
+async function syncLocked(target: SyncTarget, options: SyncOptions): Promise<SyncResult> {
+  const started = Date.now();
+  const state = readState(target.id);
+  const owner = { uid: target.uid, gid: target.gid };
+  const [local, remote] = await Promise.all([
+    Promise.resolve().then(() => scanTree(target.workspace, knownOf(state, 'local'), options.exclude)),
+    sandboxTool<Tree>(target.id, {
+      op: 'scan',
+      root: target.workspace,
+      known: knownOf(state, 'remote'),
+      exclude: options.exclude,
+    }),
+  ]);
+  const plan = planSync(state.entries, local, remote, {
+    direction: options.direction,
+    prefer: options.prefer,
+    protect: isProtected,
+  });
+  const result: SyncResult = {
+    pushed: plan.push.files.length + plan.push.dirs.length,
+    pulled: plan.pull.files.length + plan.pull.dirs.length,
+    removedHere: plan.pull.deletes.length,
+    removedThere: plan.push.deletes.length,
+    bytes: 0,
+    conflicts: plan.conflicts,
+    protected: plan.protected,
+    files: Object.keys(local).length,
+    seconds: 0,
+  };
+  if (plan.conflicts.length > 0) throw conflictError(target, plan.conflicts);
+
+  const total =
+    plan.push.files.reduce((n, p) => n + (local[p]?.size ?? 0), 0) +
+    plan.pull.files.reduce((n, p) => n + (remote[p]?.size ?? 0), 0);
+  let last = 0;
+  const progress = (n: number) => {
+    result.bytes += n;
+    if (options.report && Date.now() - last > 250) {
+      last = Date.now();
+      options.report(`syncing ${target.name}: ${size(result.bytes)} of ${size(total)}`, false);
+    }
+  };
+
+  let pushedStats: Record<string, { size: number; mtimeMs: number }> = {};
+  if (hasWork(plan.push)) {
+    await sandboxTool(target.id, { op: 'prepare', root: target.workspace, owner });
+    if (plan.push.files.length > 0) {
+      const { pack } = await import('tar-fs');
+      const archive = pack(target.workspace, { entries: plan.push.files }) as unknown as Readable;
+      await putArchive(target.id, join(target.workspace, STAGING), archive.pipe(counter(progress)));
+    }
+    pushedStats = await sandboxTool(target.id, { op: 'commit', root: target.workspace, owner, ...plan.push });
+  }
+
+  let pulledStats: Record<string, { size: number; mtimeMs: number }> = {};
+  if (hasWork(plan.pull)) {
+    const here = localOwner(target.workspace);
+    prepareStaging(target.workspace);
+    if (plan.pull.files.length > 0) {
+      const { extract } = await import('tar-fs');
+      const sink = extract(join(target.workspace, STAGING), (here ? {} : { chown: false }) as object);
+      const tarred = counter(progress);
+      const done = pipeline(tarred, sink as unknown as NodeJS.WritableStream);
+      let stderr = '';
+      const { code } = await execCapture(
+        target.id,
+        ['tar', '-C', target.workspace, '--null', '--no-recursion', '-T', '-', '-cf', '-'],
+        {
+          stdin: Readable.from([plan.pull.files.map((f) => `${f}\0`).join('')]),
+          stdout: tarred,
+          stderr: new PassThrough().on('data', (d: Buffer) => {
+            stderr += d.toString();
+          }),
+        },
+      );
+      if (!tarred.writableEnded) tarred.end();
+      await done;
+      if (code !== 0)
+        throw new SbxError('internal', `Reading files from ${target.name} failed: ${stderr.trim()}.`);
+    }
+    pulledStats = commitTree({ root: target.workspace, owner: here, ...plan.pull });
+  }
+
+  writeState(target.id, nextState(state, plan, local, remote, pushedStats, pulledStats));
+  result.seconds = (Date.now() - started) / 1000;
+  const changed = result.pushed + result.pulled + result.removedHere + result.removedThere;
+  if (options.report && (changed > 0 || result.protected.length > 0))
+    options.report(summary(target, result), true);
+  return result;
+}
+
+const hasWork = (side: SyncPlan['push']) => side.files.length + side.dirs.length + side.deletes.length > 0;
+
+/** What both sides hold after this sync: the new base; paths left pending keep their old one. */
+function nextState(
+  state: State,
+  plan: SyncPlan,
+  local: Tree,
+  remote: Tree,
+  pushed: Record<string, { size: number; mtimeMs: number }>,
+  pulled: Record<string, { size: number; mtimeMs: number }>,
+): State {
+  const entries = { ...state.entries };
+  const stat = (s: { size: number; mtimeMs: number } | undefined) =>
+    s ? { size: s.size, mtimeMs: s.mtimeMs } : undefined;
+  for (const path of plan.same)
+    entries[path] = clean({ id: local[path]!.id, local: stat(local[path]), remote: stat(remote[path]) });
+  for (const path of [...plan.push.files, ...plan.push.dirs])
+    entries[path] = clean({ id: local[path]!.id, local: stat(local[path]), remote: pushed[path] });
+  for (const path of [...plan.pull.files, ...plan.pull.dirs])
+    entries[path] = clean({ id: remote[path]!.id, local: pulled[path], remote: stat(remote[path]) });
+  for (const path of [...plan.push.deletes, ...plan.pull.deletes]) delete entries[path];
+  for (const path of Object.keys(entries)) if (!(path in local) && !(path in remote)) delete entries[path];
+  return { version: 1, entries };
+}
+
+const clean = (e: StateEntry): StateEntry =>
+  Object.fromEntries(Object.entries(e).filter(([, v]) => v !== undefined)) as unknown as StateEntry;
+
+function conflictError(target: SyncTarget, conflicts: Conflict[]): SbxError {
+  const shown = conflicts
+    .slice(0, 20)
+    .map((c) => `${c.path} (here: ${c.local}, in the sandbox: ${c.remote})`);
+  const more = conflicts.length > shown.length ? `, and ${conflicts.length - shown.length} more` : '';
+  return new SbxError(
+    'conflict',
+    `${conflicts.length} file${conflicts.length > 1 ? 's' : ''} changed both here and in ${target.name} since the last sync, so nothing was copied: ${shown.join('; ')}${more}.`,
+    {
+      hint: `Keep this host's versions with \`sbx sync ${target.name} --ours\`, or the sandbox's with \`sbx sync ${target.name} --theirs\` (or copy what you need first: \`sbx exec ${target.name} -- cat FILE\`).`,
+    },
+  );
+}
+
+export function size(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 ** 2) return `${(bytes / 1024).toFixed(1)} kB`;
+  if (bytes < 1024 ** 3) return `${(bytes / 1024 ** 2).toFixed(1)} MB`;
+  return `${(bytes / 1024 ** 3).toFixed(2)} GB`;
+}
+
+function summary(target: SyncTarget, r: SyncResult): string {
+  const parts = [
+    r.pushed ? `${r.pushed} to the sandbox` : '',
+    r.pulled ? `${r.pulled} back here` : '',
+    r.removedThere ? `${r.removedThere} removed in the sandbox` : '',
+    r.removedHere ? `${r.removedHere} removed here` : '',
+  ].filter(Boolean);
+  const kept = r.protected.length
+    ? `; changed in the sandbox and never copied back (git hooks, .git/config and .sbx/ are the host's, whose versions go back there): ${r.protected.join(', ')}`
+    : '';
+  return `synced ${target.name}: ${parts.join(', ') || 'nothing changed'} (${size(r.bytes)}, ${r.seconds.toFixed(1)} s)${kept}`;
+}

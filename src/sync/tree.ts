@@ -1,0 +1,215 @@
+/**
+ * The two halves of a workspace sync that touch files: scanning a tree into a manifest, and
+ * committing files that arrived in a staging folder. The same code runs on the host and, sent as
+ * the source of `node -e`, inside the sandbox: so it imports nothing but node's own modules.
+ */
+import { createHash } from 'node:crypto';
+import {
+  chownSync,
+  closeSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readlinkSync,
+  readSync,
+  renameSync,
+  rmdirSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+} from 'node:fs';
+import { dirname, join } from 'node:path';
+
+/** Where files arrive before they are renamed into place; never synced itself. */
+export const STAGING = '.sbx-sync.tmp';
+
+/** What a path is on one side: `id` says its content (kind, executable bit, hash), stats say when to rehash. */
+export interface FileState {
+  id: string;
+  size: number;
+  mtimeMs: number;
+}
+
+export type Tree = Record<string, FileState>;
+
+/** Stats of a side at the last sync, to skip hashing what did not change. */
+export type Known = Record<string, { size: number; mtimeMs: number; id: string }>;
+
+/**
+ * gitignore-style patterns (a subset): `name` or `*.log` match at any depth, a pattern with a slash
+ * (`/build`, `docs/*.pdf`) from the root, a trailing slash only folders; `*`, `?` and `**` globs.
+ */
+export function ignoreMatcher(patterns: readonly string[]): (path: string, isDir: boolean) => boolean {
+  const rules = patterns
+    .map((p) => p.trim())
+    .filter((p) => p && !p.startsWith('#'))
+    .map((p) => {
+      const dirOnly = p.endsWith('/');
+      const body = p.replace(/\/+$/, '');
+      const anchored = body.includes('/');
+      return { dirOnly, anchored, re: globToRegExp(body.replace(/^\.?\//, '')) };
+    });
+  return (path, isDir) =>
+    rules.some(
+      (r) => (!r.dirOnly || isDir) && r.re.test(r.anchored ? path : path.slice(path.lastIndexOf('/') + 1)),
+    );
+}
+
+/** A glob over a relative path: `*` and `?` within a segment, `**` across segments. */
+export function globToRegExp(pattern: string): RegExp {
+  const body = pattern
+    .split('/')
+    .map((part) =>
+      part === '**'
+        ? '.*'
+        : part
+            .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+            .replace(/\*/g, '[^/]*')
+            .replace(/\?/g, '[^/]'),
+    )
+    .join('/');
+  return new RegExp(`^${body}$`);
+}
+
+function hashFile(path: string): string {
+  const hash = createHash('sha256');
+  const buffer = Buffer.allocUnsafe(1 << 20);
+  const fd = openSync(path, 'r');
+  try {
+    for (let n = readSync(fd, buffer); n > 0; n = readSync(fd, buffer)) hash.update(buffer.subarray(0, n));
+  } finally {
+    closeSync(fd);
+  }
+  return hash.digest('hex');
+}
+
+/**
+ * Every file, symlink and folder under `root` (relative, `/`-separated), except excluded ones and
+ * the staging folder. A file whose size and mtime match `known` keeps its known id (no hashing).
+ */
+export function scanTree(root: string, known: Known, exclude: readonly string[]): Tree {
+  const ignored = ignoreMatcher(exclude);
+  const tree: Tree = {};
+  const walk = (dir: string, prefix: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const rel = prefix + entry.name;
+      if (rel === STAGING) continue;
+      const full = join(dir, entry.name);
+      const isDir = entry.isDirectory();
+      if (ignored(rel, isDir)) continue;
+      if (isDir) {
+        tree[rel] = { id: 'dir', size: 0, mtimeMs: 0 };
+        walk(full, `${rel}/`);
+      } else if (entry.isSymbolicLink()) {
+        tree[rel] = { id: `link:${readlinkSync(full)}`, size: 0, mtimeMs: 0 };
+      } else if (entry.isFile()) {
+        const st = lstatSync(full);
+        const mtimeMs = Math.floor(st.mtimeMs);
+        const before = known[rel];
+        const exec = st.mode & 0o111 ? 'x' : '-';
+        const id =
+          before &&
+          before.size === st.size &&
+          before.mtimeMs === mtimeMs &&
+          before.id.startsWith(`file${exec}`)
+            ? before.id
+            : `file${exec}:${hashFile(full)}`;
+        tree[rel] = { id, size: st.size, mtimeMs };
+      }
+    }
+  };
+  walk(root, '');
+  return tree;
+}
+
+export interface Commit {
+  root: string;
+  /** Files and links that arrived in root/STAGING, renamed into place (parents first). */
+  files: string[];
+  /** Folders to create (empty ones included). */
+  dirs: string[];
+  /** Paths to remove: files, links, and folders once empty (deepest first). */
+  deletes: string[];
+  /** Owner of the folders created (the sandbox user); undefined leaves them to the caller. */
+  owner?: { uid: number; gid: number } | undefined;
+}
+
+/**
+ * Moves staged files into place, one rename each (so a reader never sees half a file, and a commit
+ * cut short leaves every file either old or new), makes folders, removes deleted paths, then the
+ * staging folder. Returns the stats of what was placed.
+ */
+export function commitTree(commit: Commit): Record<string, { size: number; mtimeMs: number }> {
+  const { root, owner } = commit;
+  const placed: Record<string, { size: number; mtimeMs: number }> = {};
+  const mkdirs = (dir: string) => {
+    const first = mkdirSync(dir, { recursive: true });
+    if (first && owner) {
+      for (let d = dir; d.length >= first.length; d = dirname(d)) chownSync(d, owner.uid, owner.gid);
+    }
+  };
+  const clear = (path: string) => {
+    const st = lstatSync(path, { throwIfNoEntry: false });
+    if (st?.isDirectory()) rmSync(path, { recursive: true, force: true });
+  };
+  for (const dir of [...commit.dirs].sort()) {
+    const full = join(root, dir);
+    const st = lstatSync(full, { throwIfNoEntry: false });
+    if (st && !st.isDirectory()) unlinkSync(full);
+    mkdirs(full);
+  }
+  for (const file of [...commit.files].sort()) {
+    const full = join(root, file);
+    mkdirs(dirname(full));
+    clear(full);
+    renameSync(join(root, STAGING, file), full);
+    const st = lstatSync(full);
+    placed[file] = {
+      size: st.isSymbolicLink() ? 0 : st.size,
+      mtimeMs: st.isSymbolicLink() ? 0 : Math.floor(st.mtimeMs),
+    };
+  }
+  for (const path of [...commit.deletes].sort().reverse()) {
+    const full = join(root, path);
+    const st = lstatSync(full, { throwIfNoEntry: false });
+    if (!st) continue;
+    try {
+      if (st.isDirectory()) rmdirSync(full);
+      else unlinkSync(full);
+    } catch {
+      // A folder that is not empty (something new in it) stays.
+    }
+  }
+  rmSync(join(root, STAGING), { recursive: true, force: true });
+  return placed;
+}
+
+/** Empties the staging folder (what an interrupted sync left there) and makes it anew. */
+export function prepareStaging(root: string, owner?: { uid: number; gid: number }): void {
+  const staging = join(root, STAGING);
+  rmSync(staging, { recursive: true, force: true });
+  mkdirSync(staging, { recursive: true });
+  if (owner && statSync(root).uid !== owner.uid) chownSync(root, owner.uid, owner.gid);
+}
+
+/** Inside the sandbox: `node -e <this file> sbx-sync-tool` with the request as JSON on stdin. */
+async function main(): Promise<void> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  const req = JSON.parse(Buffer.concat(chunks).toString());
+  let result: unknown;
+  if (req.op === 'scan') {
+    mkdirSync(req.root, { recursive: true });
+    result = scanTree(req.root, req.known, req.exclude);
+  } else if (req.op === 'prepare') result = prepareStaging(req.root, req.owner);
+  else if (req.op === 'commit') result = commitTree(req);
+  process.stdout.write(JSON.stringify(result ?? null));
+}
+
+if (process.argv[1] === 'sbx-sync-tool') {
+  main().catch((err) => {
+    process.stderr.write(`${(err as Error).message}\n`);
+    process.exit(1);
+  });
+}
