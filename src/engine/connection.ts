@@ -236,8 +236,11 @@ function sshAgent(url: string, env: NodeJS.ProcessEnv): Agent {
     // The output ends only once ssh has exited, so a failed connection carries ssh's own words.
     const output = new PassThrough();
     child.stdout.pipe(output, { end: false });
-    const stream = Duplex.from({ readable: output, writable: child.stdin }) as Duplex &
-      Record<string, unknown>;
+    // And writes never fail with EPIPE when ssh is gone: its exit says why.
+    const input = new PassThrough();
+    input.pipe(child.stdin);
+    child.stdin.on('error', () => {});
+    const stream = Duplex.from({ readable: output, writable: input }) as Duplex & Record<string, unknown>;
     const handles = [child, child.stdin, child.stdout, child.stderr] as Array<{
       ref?(): void;
       unref?(): void;

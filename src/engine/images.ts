@@ -92,9 +92,14 @@ async function follow(
 /** Images whose repository is one of `repositories` (every tag), with their tags and labels. */
 export async function listImages(repositories: string[]): Promise<Docker.ImageInfo[]> {
   if (repositories.length === 0) return [];
-  return call(`list images ${repositories.join(',')}`, (docker) =>
+  const images = await call(`list images ${repositories.join(',')}`, (docker) =>
     docker.listImages({ filters: { reference: repositories.flatMap((r) => [r, `${r}:*`]) } }),
   );
+  // Podman names them in full (docker.io/sbx/claude:tag); Docker as they were tagged (sbx/claude:tag).
+  return images.map((img) => ({
+    ...img,
+    RepoTags: img.RepoTags?.map((t) => t.replace(/^docker\.io\/(library\/)?/, '')),
+  }));
 }
 
 /**

@@ -5,6 +5,7 @@ import { type ContainerInfo, inspectContainer, listContainers } from '../engine/
 import { inspectImage } from '../engine/images.js';
 import { inspectForwarder, LABEL_NETWORK, readPolicy } from '../network/proxy.js';
 import { LABEL } from './identity.js';
+import { type PortMapping, portKey } from './options.js';
 
 /** A sandbox as one list call shows it: enough to name, filter and sort it. */
 export interface SandboxRef {
@@ -109,13 +110,15 @@ export async function describeSandboxes(refs: SandboxRef[]): Promise<SandboxSumm
 export function summarize(ref: SandboxRef, info: ContainerInfo, forwarder?: ContainerInfo): SandboxSummary {
   const publisher = forwarder ?? info;
   const bound = publisher.State.Running ? (publisher.NetworkSettings?.Ports ?? {}) : {};
+  // The ports asked for come from the label: Podman stores the port it picked for 0 in the bindings.
+  const asked = JSON.parse(info.Config.Labels?.[LABEL.ports] ?? '[]') as PortMapping[];
   const ports = Object.entries(publisher.HostConfig.PortBindings ?? {}).flatMap(([key, bindings]) => {
     const [port, protocol = 'tcp'] = key.split('/');
     return ((bindings ?? []) as Array<{ HostIp?: string; HostPort?: string }>).map((b, i) => {
       const live = (bound[key] as Array<{ HostPort?: string }> | null | undefined)?.[i]?.HostPort;
       return {
         hostIp: b.HostIp || '0.0.0.0',
-        hostPort: Number(b.HostPort || 0),
+        hostPort: asked.filter((p) => portKey(p) === key)[i]?.hostPort ?? Number(b.HostPort || 0),
         ...(info.State.Running && live ? { boundPort: Number(live) } : {}),
         containerPort: Number(port),
         protocol,

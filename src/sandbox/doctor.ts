@@ -70,6 +70,15 @@ export async function runChecks(workspace: string): Promise<Check[]> {
     checks.push(failed('engine', err));
   }
 
+  if (engine?.rootless) {
+    checks.push({
+      name: 'ownership',
+      status: 'warn',
+      detail:
+        'a rootless engine maps user IDs: files the agent writes in the workspace belong to a subordinate UID of yours on this host, not to you (sbx does not map them back yet). Fix: `sudo chown -R $USER .` after a run, or use the rootful engine (Docker, or Podman as root) with your user in its group.',
+    });
+  }
+
   if (engine) {
     if (engine.url.startsWith('unix://') && existsSync(engine.dockerRootDir)) {
       const fs = statfsSync(engine.dockerRootDir);

@@ -436,7 +436,11 @@ describe('sbx doctor', { timeout: 120_000 }, () => {
     );
     assert.equal(ok.ok, true);
     const engine = ok.checks.find((c) => c.name === 'engine')!;
-    assert.match(engine.detail, /Docker Engine [\d.]+.* \(API 1\.\d+\).*unix:\/\/\/var\/run\/docker\.sock/);
+    // The engine this pass runs against (Docker's socket, or Podman's through DOCKER_HOST), and why.
+    const expected = process.env.DOCKER_HOST
+      ? /Podman [\d.]+.* \(API 1\.\d+\).* at unix:\/\/\/run\/podman\/podman\.sock \(DOCKER_HOST\)/
+      : /Docker Engine [\d.]+.* \(API 1\.\d+\).* at unix:\/\/\/var\/run\/docker\.sock \(the Docker socket; no DOCKER_HOST or context set\)/;
+    assert.match(engine.detail, expected);
     assert.deepEqual(
       ok.checks.map((c) => c.name),
       ['config', 'ca-certificates', 'engine', 'disk', 'templates'],
