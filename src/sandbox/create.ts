@@ -9,7 +9,7 @@ import {
   startContainer,
 } from '../engine/containers.js';
 import { engineInfo } from '../engine/system.js';
-import { ensureVolume } from '../engine/volumes.js';
+import { ensureVolume, removeVolume } from '../engine/volumes.js';
 import { gitIdentity } from '../git/identity.js';
 import { detachSandbox } from '../network/proxy.js';
 import { credentialsPlan, hostHome, prepareCredentials, statefulAgents } from './credentials.js';
@@ -57,7 +57,6 @@ export async function createSandbox(
       },
     );
   const syncVolume = sync ? `${name}-workspace` : undefined;
-  if (syncVolume) await ensureVolume(syncVolume, { ...extraLabels(), [LABEL.workspace]: req.workspace });
   const owner = statSync(req.workspace);
   const git = await gitIdentity(req.workspace);
   const warnings: string[] = [];
@@ -84,6 +83,10 @@ export async function createSandbox(
     mountedRoots: req.worktree ? [req.worktree.gitDir] : [],
     synced: sync,
   });
+  if (sync && req.volumes.length > 0 && !isLocalEndpoint(currentEndpoint()))
+    warnings.push(
+      `the engine at ${currentEndpoint().url} is another machine: -v mounts its paths (${req.volumes.map((v) => v.host).join(', ')}), not this host's.`,
+    );
   if (sync && ports.length > 0 && !isLocalEndpoint(currentEndpoint()))
     warnings.push(
       `the engine at ${currentEndpoint().url} is another machine: -p ports are published on its 127.0.0.1, reach them with an SSH tunnel (ssh -L).`,
@@ -91,6 +94,7 @@ export async function createSandbox(
   warnings.push(...security.warnings);
   const wt = req.worktree;
   let id: string | undefined;
+  if (syncVolume) await ensureVolume(syncVolume, { ...extraLabels(), [LABEL.workspace]: req.workspace });
   try {
     id = await createContainer(
       createOptions({
@@ -129,6 +133,7 @@ export async function createSandbox(
     );
   } catch (err) {
     if (security.network !== 'none') await detachSandbox(security.network).catch(() => {});
+    if (syncVolume) await removeVolume(syncVolume).catch(() => {});
     throw err;
   }
   if (!id && security.network !== 'none') await detachSandbox(security.network); // the other sbx's network is the one

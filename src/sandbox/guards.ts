@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type Docker from 'dockerode';
+import { ignoreMatcher } from '../sync/tree.js';
 
 export interface Guards {
   /** Read-only bind mounts over workspace paths (same path inside). */
@@ -38,32 +39,13 @@ function gitTargets(workspace: string, path: string): string[] {
   return [join(common, leaf), join(dir, leaf)].filter((p, i, all) => all.indexOf(p) === i);
 }
 
-/** Shell-like glob of one path segment or a relative path: `*` within a segment, `**` across. */
-function globToRegExp(pattern: string): RegExp {
-  const body = pattern
-    .split('/')
-    .map((part) =>
-      part === '**'
-        ? '.*'
-        : part
-            .replace(/[.+^${}()|[\]\\]/g, '\\$&')
-            .replace(/\*/g, '[^/]*')
-            .replace(/\?/g, '[^/]'),
-    )
-    .join('/');
-  return new RegExp(`^${body}$`);
-}
-
 const SKIP = new Set(['.git', 'node_modules']);
 const MAX_ENTRIES = 20_000;
 
-/** Workspace files and folders matching denyRead patterns: a pattern without / matches a name anywhere. */
+/** Workspace files and folders matching denyRead patterns (gitignore-style, as the sync's excludes). */
 export function denyReadMatches(workspace: string, patterns: string[]): string[] {
   if (patterns.length === 0) return [];
-  const rules = patterns.map((p) => ({
-    byName: !p.includes('/'),
-    re: globToRegExp(p.replace(/^\.?\//, '')),
-  }));
+  const denied = ignoreMatcher(patterns);
   const found: string[] = [];
   let seen = 0;
   const walk = (dir: string) => {
@@ -71,7 +53,7 @@ export function denyReadMatches(workspace: string, patterns: string[]): string[]
       if (++seen > MAX_ENTRIES) return;
       const full = join(dir, entry.name);
       const rel = relative(workspace, full).split(sep).join('/');
-      if (rules.some((r) => r.re.test(r.byName ? entry.name : rel))) {
+      if (denied(rel, entry.isDirectory())) {
         found.push(full);
         continue;
       }

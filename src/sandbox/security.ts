@@ -2,7 +2,7 @@ import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { usageError } from '../cli/errors.js';
 import { configDir } from '../config/config.js';
-import { currentEndpoint } from '../engine/connection.js';
+import { currentEndpoint, isLocalEndpoint } from '../engine/connection.js';
 import type { PolicyMode } from '../network/policy.js';
 import {
   attachSandbox,
@@ -57,6 +57,12 @@ export async function securityAddition(options: {
   synced: boolean;
 }): Promise<{ addition: Addition; warnings: string[]; network: string }> {
   const { request, workspace } = options;
+  // Checked before anything is made: bad input changes nothing.
+  if (request.mountDockerSocket && !isLocalEndpoint(currentEndpoint()))
+    throw usageError(
+      `--mount-docker-socket needs an engine reached through a socket on this machine; ${currentEndpoint().url} is reached over the network, and its socket's path on that machine is not known to sbx.`,
+      "Mount it yourself with -v /var/run/docker.sock:/var/run/docker.sock (a path on the engine's machine), or drop the flag.",
+    );
   const settings = [
     readSettings(join(configDir(), 'settings.json')),
     readSettings(join(workspace, WORKSPACE_SETTINGS)),

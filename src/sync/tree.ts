@@ -57,7 +57,7 @@ export function ignoreMatcher(patterns: readonly string[]): (path: string, isDir
 }
 
 /** A glob over a relative path: `*` and `?` within a segment, `**` across segments. */
-export function globToRegExp(pattern: string): RegExp {
+function globToRegExp(pattern: string): RegExp {
   const body = pattern
     .split('/')
     .map((part) =>

@@ -58,7 +58,14 @@ describe('engine selection order', () => {
     assert.equal(tls.options.protocol, 'https');
     assert.equal(tls.options.port, 1234);
     assert.ok(tls.options.agent);
-    assert.equal(resolveEndpoint({ DOCKER_HOST: 'tcp://h' }, undefined).options.port, 2375);
+    assert.deepEqual(resolveEndpoint({ DOCKER_HOST: 'tcp://127.0.0.1:2375' }, undefined).options, {
+      host: '127.0.0.1',
+      port: 2375,
+      protocol: 'http',
+    });
+    assert.deepEqual(resolveEndpoint({ DOCKER_HOST: 'unix:///tmp/x.sock' }, undefined).options, {
+      socketPath: '/tmp/x.sock',
+    });
     assert.ok(resolveEndpoint({ DOCKER_HOST: 'ssh://me@h:2222' }, undefined).options.agent);
     const missingCa = () =>
       resolveEndpoint(

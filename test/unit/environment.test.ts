@@ -5,7 +5,6 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { SbxError } from '../../src/cli/errors.js';
 import { extraCaCerts, proxyEnv } from '../../src/config/tls-proxy.js';
-import { resolveEndpoint } from '../../src/engine/connection.js';
 import { extraLabels, resolveWorkspace } from '../../src/sandbox/identity.js';
 
 const PEM = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
@@ -30,27 +29,6 @@ describe('extraCaCerts', () => {
       HTTPS_PROXY: 'http://p:1',
       no_proxy: 'localhost',
     });
-  });
-});
-
-describe('resolveEndpoint', () => {
-  it('follows DOCKER_HOST and refuses what it cannot read', () => {
-    assert.deepEqual(resolveEndpoint({ DOCKER_HOST: 'unix:///tmp/x.sock' }).options, {
-      socketPath: '/tmp/x.sock',
-    });
-    assert.deepEqual(resolveEndpoint({ DOCKER_HOST: 'tcp://127.0.0.1:2375' }).options, {
-      host: '127.0.0.1',
-      port: 2375,
-      protocol: 'http',
-    });
-    assert.equal(
-      resolveEndpoint({ DOCKER_HOST: 'tcp://h:2376', DOCKER_TLS_VERIFY: '1' }).options.protocol,
-      'https',
-    );
-    assert.throws(
-      () => resolveEndpoint({ DOCKER_HOST: 'bogus' }),
-      (err: SbxError) => err.kind === 'usage',
-    );
   });
 });
 
