@@ -92,14 +92,14 @@ async function follow(
 /** Images whose repository is one of `repositories` (every tag), with their tags and labels. */
 export async function listImages(repositories: string[]): Promise<Docker.ImageInfo[]> {
   if (repositories.length === 0) return [];
-  const images = await call(`list images ${repositories.join(',')}`, (docker) =>
-    docker.listImages({ filters: { reference: repositories.flatMap((r) => [r, `${r}:*`]) } }),
-  );
-  // Podman names them in full (docker.io/sbx/claude:tag); Docker as they were tagged (sbx/claude:tag).
-  return images.map((img) => ({
-    ...img,
-    RepoTags: img.RepoTags?.map((t) => t.replace(/^docker\.io\/(library\/)?/, '')),
-  }));
+  // All images, filtered here: Podman ANDs several reference filters where Docker ORs them.
+  const images = await call(`list images ${repositories.join(',')}`, (docker) => docker.listImages());
+  const wanted = new Set(repositories);
+  return images.flatMap((img) => {
+    // Podman names them in full (docker.io/sbx/claude:tag); Docker as they were tagged (sbx/claude:tag).
+    const tags = (img.RepoTags ?? []).map((t) => t.replace(/^docker\.io\/(library\/)?/, ''));
+    return tags.some((t) => wanted.has(t.slice(0, t.lastIndexOf(':')))) ? [{ ...img, RepoTags: tags }] : [];
+  });
 }
 
 /**
