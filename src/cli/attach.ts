@@ -1,5 +1,4 @@
 import { AGENTS, type AgentSpec, getAgent } from '../agents/registry.js';
-import { proxyEnv } from '../config/tls-proxy.js';
 import { execAttached } from '../engine/exec.js';
 import type { EnvVar } from '../sandbox/options.js';
 import { execEnv, execUser } from '../sandbox/spec.js';
@@ -46,11 +45,12 @@ export async function runInSandbox(req: ProcessRequest): Promise<number> {
   const owner = execUser(req.sandbox.uid, req.sandbox.gid);
   const detached = req.session === 'detach';
   // A synced workspace: both ways before (what the background agent did comes back too), back after.
-  const synced = req.sandbox.syncVolume ? req.sandbox : undefined;
-  const { syncSandbox } = synced ? await import('../sandbox/workspace-sync.js') : { syncSandbox: undefined };
-  if (synced) {
+  const sync = req.sandbox.syncVolume
+    ? (await import('../sandbox/workspace-sync.js')).syncSandbox
+    : undefined;
+  if (sync) {
     try {
-      await syncSandbox?.(synced, 'both');
+      await sync(req.sandbox, 'both');
     } catch (err) {
       // Conflicts are settled with `sbx sync --ours/--theirs`; the command still runs (it may be the look
       // that decides), on the sandbox's copy.
@@ -69,7 +69,6 @@ export async function runInSandbox(req: ProcessRequest): Promise<number> {
           user: req.user === undefined ? owner : undefined,
           term: terminal ? (process.env.TERM ?? 'xterm-256color') : undefined,
           hostEnv: process.env,
-          proxy: proxyEnv(),
           vars: req.vars,
           // Joining the background session needs a terminal; without one the command just runs.
           session: req.session === 'attach' && !terminal ? undefined : req.session,
@@ -83,7 +82,7 @@ export async function runInSandbox(req: ProcessRequest): Promise<number> {
       }),
     wantTty,
   );
-  if (synced && !detached) await syncSandbox?.(synced, 'pull');
+  if (sync && !detached) await sync(req.sandbox, 'pull');
   return code;
 }
 

@@ -55,7 +55,10 @@ function walk(dir: string): string[] {
 
 const PROXY_VARS = ['HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'http_proxy', 'https_proxy', 'no_proxy'];
 
-/** The host's proxy settings, passed into template builds and sandboxes when set. */
+/**
+ * The host's proxy settings, passed into template builds when set. Sandboxes do not get them: their
+ * way out is sbx's egress proxy, which goes on through the host's proxy (see upstreamProxy).
+ */
 export function proxyEnv(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
   const out: Record<string, string> = {};
   for (const name of PROXY_VARS) {
@@ -63,4 +66,20 @@ export function proxyEnv(env: NodeJS.ProcessEnv = process.env): Record<string, s
     if (value) out[name] = value;
   }
   return out;
+}
+
+/**
+ * The host's proxy, for sbx's egress proxy to chain to (a company's explicit proxy): HTTPS_PROXY,
+ * else HTTP_PROXY (either case), with NO_PROXY's hosts reached directly.
+ */
+export function upstreamProxy(
+  env: NodeJS.ProcessEnv = process.env,
+): { url: string; noProxy: string[] } | undefined {
+  const url = env.HTTPS_PROXY || env.https_proxy || env.HTTP_PROXY || env.http_proxy;
+  if (!url) return undefined;
+  const noProxy = (env.NO_PROXY || env.no_proxy || '')
+    .split(',')
+    .map((h) => h.trim())
+    .filter(Boolean);
+  return { url: /^[a-z]+:\/\//i.test(url) ? url : `http://${url}`, noProxy };
 }

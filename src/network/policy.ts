@@ -14,6 +14,19 @@ export interface Policy {
   deny: string[];
   /** The engine host's own addresses, refused like private ones. */
   hostAddresses: string[];
+  /** The proxy this sandbox's traffic goes on through (the host's, when sbx made it), and its NO_PROXY. */
+  upstream?: { url: string; noProxy: string[] } | undefined;
+}
+
+/** Whether NO_PROXY sends a host around the upstream proxy: `*`, exact names, `.suffix` or `suffix` domains. */
+export function bypassesUpstream(noProxy: readonly string[], host: string): boolean {
+  const name = host.toLowerCase().replace(/\.$/, '');
+  return noProxy.some((raw) => {
+    const entry = raw.toLowerCase().replace(/:\d+$/, '');
+    if (entry === '*') return true;
+    const domain = entry.replace(/^\*?\./, '');
+    return name === domain || name.endsWith(`.${domain}`);
+  });
 }
 
 export interface Decision {

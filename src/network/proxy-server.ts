@@ -9,6 +9,8 @@
  *   /state/log/<sandbox>.jsonl       one decision per line
  *
  * Policy files are re-read when they change, so `sbx network allow|block` applies to the next request.
+ * A policy may name an upstream proxy (the host's, behind a company's explicit proxy): allowed
+ * traffic then goes on through it, except to its NO_PROXY hosts.
  */
 
 import { lookup } from 'node:dns/promises';
@@ -16,7 +18,7 @@ import { appendFileSync, mkdirSync, readdirSync, readFileSync, statSync } from '
 import { createServer, request as httpRequest, type IncomingMessage } from 'node:http';
 import { connect, isIP, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { decideAddress, decideHost, inSubnet, type Policy } from './policy.js';
+import { bypassesUpstream, decideAddress, decideHost, inSubnet, type Policy } from './policy.js';
 
 const STATE = process.env.SBX_PROXY_STATE ?? '/state';
 const POLICIES = join(STATE, 'policies');
@@ -83,7 +85,12 @@ async function decide(
   try {
     addresses = isIP(host) ? [host] : (await lookup(host, { all: true })).map((a) => a.address);
   } catch {
-    return { refused: `no such host (${host} does not resolve)` };
+    // Behind a proxy that resolves names itself, a name this side cannot check goes on by name only
+    // when a rule names it: otherwise an intranet name could slip past the private-address rule.
+    if (upstreamOf(policy, host) && byName.explicit) return { address: host, rule: byName.rule };
+    return {
+      refused: `no such host (${host} does not resolve${upstreamOf(policy, host) ? '; allow it by name to reach it through the upstream proxy' : ''})`,
+    };
   }
   for (const address of addresses) {
     const check = decideAddress(policy, address, byName.explicit);
@@ -113,6 +120,57 @@ function splitHostPort(target: string, defaultPort: number): [string, number] {
   if (v6) return [v6[1]!, Number(v6[2] ?? defaultPort)];
   const [host = '', port] = target.split(':');
   return [host, Number(port ?? defaultPort)];
+}
+
+/** The upstream proxy for a host, unless the policy has none or its NO_PROXY names the host. */
+function upstreamOf(policy: SandboxPolicy, host: string): URL | undefined {
+  const up = policy.upstream;
+  if (!up || bypassesUpstream(up.noProxy, host)) return undefined;
+  try {
+    return new URL(up.url);
+  } catch {
+    return undefined;
+  }
+}
+
+const proxyAuth = (up: URL): Record<string, string> =>
+  up.username
+    ? {
+        'proxy-authorization': `Basic ${Buffer.from(`${decodeURIComponent(up.username)}:${decodeURIComponent(up.password)}`).toString('base64')}`,
+      }
+    : {};
+
+/** A connection to host:port: straight to the checked address, or a tunnel through the upstream proxy. */
+function open(address: string, host: string, port: number, up: URL | undefined): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    if (!up) {
+      const socket = connect(port, address, () => resolve(socket));
+      socket.once('error', reject);
+      return;
+    }
+    const socket = connect(Number(up.port || 80), up.hostname, () => {
+      const auth = Object.entries(proxyAuth(up)).map(([k, v]) => `${k}: ${v}\r\n`);
+      socket.write(`CONNECT ${host}:${port} HTTP/1.1\r\nHost: ${host}:${port}\r\n${auth.join('')}\r\n`);
+    });
+    let head = Buffer.alloc(0);
+    const onData = (chunk: Buffer) => {
+      head = Buffer.concat([head, chunk]);
+      const end = head.indexOf('\r\n\r\n');
+      if (end === -1) return;
+      socket.off('data', onData);
+      const status = head.subarray(0, head.indexOf('\r\n')).toString();
+      if (!/^HTTP\/1\.[01] 200/.test(status)) {
+        socket.destroy();
+        reject(new Error(`upstream proxy ${up.host} answered "${status}"`));
+        return;
+      }
+      const rest = head.subarray(end + 4);
+      if (rest.length > 0) socket.unshift(rest);
+      resolve(socket);
+    };
+    socket.on('data', onData);
+    socket.once('error', (err) => reject(new Error(`upstream proxy ${up.host}: ${err.message}`)));
+  });
 }
 
 const server = createServer(async (req: IncomingMessage, res) => {
@@ -147,13 +205,14 @@ const server = createServer(async (req: IncomingMessage, res) => {
       .end(refusal(url.hostname, port, outcome.refused, policy.sandbox));
     return;
   }
+  const up = upstreamOf(policy, url.hostname);
   const upstream = httpRequest(
     {
-      host: outcome.address,
-      port,
+      host: up ? up.hostname : outcome.address,
+      port: up ? Number(up.port || 80) : port,
       method: req.method,
-      path: `${url.pathname}${url.search}`,
-      headers: { ...req.headers, host: url.host },
+      path: up ? url.href : `${url.pathname}${url.search}`,
+      headers: { ...req.headers, host: url.host, ...(up ? proxyAuth(up) : {}) },
       setHost: false,
     },
     (answer) => {
@@ -182,15 +241,19 @@ server.on('connect', async (req: IncomingMessage, client: Socket, head: Buffer) 
     rule: 'address' in outcome ? outcome.rule : outcome.refused,
   });
   if (!('address' in outcome)) return forbid(client, refusal(host, port, outcome.refused, policy.sandbox));
-  const upstream = connect(port, outcome.address, () => {
-    client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-    if (head.length > 0) upstream.write(head);
-    upstream.pipe(client);
-    client.pipe(upstream);
-  });
-  upstream.on('error', (err) => {
-    if (client.writable) answer(client, 502, 'Bad Gateway', `sbx proxy: ${host}:${port}: ${err.message}\n`);
-  });
+  let upstream: Socket;
+  try {
+    upstream = await open(outcome.address, host, port, upstreamOf(policy, host));
+  } catch (err) {
+    if (client.writable)
+      answer(client, 502, 'Bad Gateway', `sbx proxy: ${host}:${port}: ${(err as Error).message}\n`);
+    return;
+  }
+  upstream.on('error', () => client.destroy());
+  client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+  if (head.length > 0) upstream.write(head);
+  upstream.pipe(client);
+  client.pipe(upstream);
   client.on('close', () => upstream.destroy());
 });
 

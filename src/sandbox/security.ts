@@ -2,6 +2,7 @@ import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { usageError } from '../cli/errors.js';
 import { configDir } from '../config/config.js';
+import { upstreamProxy } from '../config/tls-proxy.js';
 import { currentEndpoint, isLocalEndpoint } from '../engine/connection.js';
 import type { PolicyMode } from '../network/policy.js';
 import {
@@ -113,7 +114,7 @@ export async function securityAddition(options: {
       settings,
       hostAddresses: await hostAddresses(),
     });
-    network = await attachSandbox(options.name, policy, options.labels);
+    network = await attachSandbox(options.name, { ...policy, upstream: upstreamProxy() }, options.labels);
     addition.network = network;
     addition.aliases = [SANDBOX_ALIAS];
     addition.env.push(...sandboxProxyEnv());

@@ -156,7 +156,8 @@ export function execUser(uid: number, gid: number): ExecUser {
 
 /**
  * The environment of one exec: identity, terminal, the agent's own settings, its API keys from the
- * host (this agent's only), the host's proxy settings, then the user's -e/--env-file (which win).
+ * host (this agent's only), then the user's -e/--env-file (which win). Not the host's proxy settings:
+ * a sandbox's way out is sbx's egress proxy (its own variables), which chains to the host's.
  * Without a user (exec -u) the engine sets HOME from that user's account.
  */
 export function execEnv(options: {
@@ -164,7 +165,6 @@ export function execEnv(options: {
   user: ExecUser | undefined;
   term: string | undefined;
   hostEnv: NodeJS.ProcessEnv;
-  proxy: Record<string, string>;
   vars: EnvVar[];
   session?: 'attach' | 'detach' | undefined;
 }): string[] {
@@ -174,7 +174,6 @@ export function execEnv(options: {
     ...(options.session ? { SBX_SESSION: options.session } : {}),
     ...(options.term ? { TERM: options.term } : {}),
     ...options.agent.env,
-    ...options.proxy,
   };
   for (const name of options.agent.apiKeyEnv) {
     const value = options.hostEnv[name];

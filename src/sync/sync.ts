@@ -40,10 +40,12 @@ export interface SyncResult {
   pulled: number;
   removedHere: number;
   removedThere: number;
+  /** Bytes of the tar streams that travelled. */
   bytes: number;
-  /** Paths left pending because the direction was one way. */
   conflicts: Conflict[];
+  /** Changed in the sandbox, never copied back (see PROTECTED). */
   protected: string[];
+  /** Paths on this host's side (files, links, folders). */
   files: number;
   seconds: number;
 }

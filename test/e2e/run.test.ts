@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingMessage } from 'node:http';
+import { type AddressInfo, connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { sbx, TEST_USER, workspace } from '../helpers/cli.js';
@@ -226,24 +228,56 @@ describe('sbx run: streams, exit codes, env and volumes', { timeout: 300_000 }, 
     assert.equal(r.stdout, 'data!read-only\n');
   });
 
-  it("passes the host's proxy variables and trusts extra CA certificates (HTTPS through this machine's intercepting proxy)", async () => {
-    const ws = await workspace();
-    const r = await sbx(
-      [
-        'run',
-        'shell',
-        '--',
-        'sh',
-        '-c',
-        'echo "$NO_PROXY"; curl -sS -o /dev/null -w "%{http_code}\\n" https://registry.npmjs.org/-/ping; node -e "fetch(\'https://registry.npmjs.org/-/ping\').then(r => console.log(r.status))"',
-      ],
-      {
-        cwd: ws,
-        env: { NO_PROXY: 'localhost,127.0.0.1' },
-      },
-    );
-    assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(r.stdout.trim().split('\n'), ['localhost,127.0.0.1', '200', '200']);
+  it("goes out through the host's proxy (chained behind sbx's egress proxy) and trusts extra CA certificates", async () => {
+    // A company's explicit proxy, played by a CONNECT proxy in this process, reached from the
+    // egress proxy's container through its network's gateway (this machine).
+    const seen: string[] = [];
+    const corporate = createServer();
+    corporate.on('connect', (req: IncomingMessage, client: Socket, head: Buffer) => {
+      seen.push(req.url ?? '');
+      const [host, port] = (req.url ?? '').split(':');
+      const out = connect(Number(port), host!, () => {
+        client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+        out.write(head);
+        out.pipe(client);
+        client.pipe(out);
+      });
+      out.on('error', () => client.destroy());
+      client.on('error', () => out.destroy());
+    });
+    await new Promise<void>((resolve) => corporate.listen(0, '0.0.0.0', resolve));
+    try {
+      const ws = await workspace();
+      assert.equal((await sbx(['create', 'shell'], { cwd: ws })).code, 0, 'the egress proxy exists');
+      const proxy = await docker.getContainer('sbx-proxy').inspect();
+      const outside = Object.entries(proxy.NetworkSettings.Networks).find(
+        ([name]) => !name.startsWith('sbx-net-'),
+      );
+      assert.ok(outside?.[1].Gateway, 'the egress proxy has a network with a gateway');
+      await sbx(['rm', '-f', '.'], { cwd: ws });
+      const corp = `http://${outside[1].Gateway}:${(corporate.address() as AddressInfo).port}`;
+      const r = await sbx(
+        [
+          'run',
+          'shell',
+          '--',
+          'sh',
+          '-c',
+          'echo "$HTTPS_PROXY $NO_PROXY"; curl -sS -o /dev/null -w "%{http_code}\\n" https://registry.npmjs.org/-/ping; node -e "fetch(\'https://registry.npmjs.org/-/ping\').then(r => console.log(r.status))"',
+        ],
+        { cwd: ws, env: { HTTPS_PROXY: corp, NO_PROXY: 'localhost,127.0.0.1' } },
+      );
+      assert.equal(r.code, 0, r.stderr);
+      // The sandbox keeps its own proxy settings (the host's would bypass the policy, and fail).
+      assert.deepEqual(r.stdout.trim().split('\n'), [
+        'http://sbx-proxy:3128 localhost,127.0.0.1,::1',
+        '200',
+        '200',
+      ]);
+      assert.deepEqual(seen, ['registry.npmjs.org:443', 'registry.npmjs.org:443']);
+    } finally {
+      corporate.close();
+    }
   });
 });
 

@@ -213,3 +213,24 @@ describe('sandbox subnets', () => {
     assert.equal([...sandboxSubnets('x', '10.99.0.0/16')][0]!.startsWith('10.99.'), true);
   });
 });
+
+describe('upstream proxy', () => {
+  it("reads the host's proxy and NO_PROXY; NO_PROXY matches names and domains", async () => {
+    const { upstreamProxy } = await import('../../src/config/tls-proxy.js');
+    const { bypassesUpstream } = await import('../../src/network/policy.js');
+    assert.equal(upstreamProxy({}), undefined);
+    assert.deepEqual(
+      upstreamProxy({ http_proxy: 'corp:8080', NO_PROXY: 'localhost, .corp.example,10.0.0.1' }),
+      {
+        url: 'http://corp:8080',
+        noProxy: ['localhost', '.corp.example', '10.0.0.1'],
+      },
+    );
+    assert.equal(upstreamProxy({ HTTP_PROXY: 'http://a:1', HTTPS_PROXY: 'http://b:2' })!.url, 'http://b:2');
+    const no = ['.corp.example', 'internal.test', '*.svc'];
+    assert.ok(bypassesUpstream(no, 'git.corp.example') && bypassesUpstream(no, 'corp.example'));
+    assert.ok(bypassesUpstream(no, 'a.internal.test') && bypassesUpstream(no, 'x.svc'));
+    assert.ok(!bypassesUpstream(no, 'registry.npmjs.org') && !bypassesUpstream(no, 'notcorp.example'));
+    assert.ok(bypassesUpstream(['*'], 'anything'));
+  });
+});

@@ -107,19 +107,18 @@ describe('effectiveLimits', () => {
 });
 
 describe('execEnv', () => {
-  it("forwards only this agent's keys; user variables win", () => {
+  it("forwards only this agent's keys, never the host's proxy settings; user variables win", () => {
     const env = execEnv({
       agent: getAgent('claude'),
       user: execUser(1001, 1002),
       term: 'xterm',
-      hostEnv: { ANTHROPIC_API_KEY: 'k1', OPENAI_API_KEY: 'k2' },
-      proxy: { HTTPS_PROXY: 'http://proxy:3128' },
+      hostEnv: { ANTHROPIC_API_KEY: 'k1', OPENAI_API_KEY: 'k2', HTTPS_PROXY: 'http://corp:8080' },
       vars: [{ name: 'DISABLE_AUTOUPDATER', value: '0' }],
     });
     assert.ok(env.includes('ANTHROPIC_API_KEY=k1'));
     assert.ok(!env.some((e) => e.startsWith('OPENAI_API_KEY=')));
     assert.ok(env.includes('HOME=/home/agent'));
-    assert.ok(env.includes('HTTPS_PROXY=http://proxy:3128'));
+    assert.ok(!env.some((e) => e.startsWith('HTTPS_PROXY=')), 'the sandbox keeps its own proxy variables');
     assert.ok(env.includes('DISABLE_AUTOUPDATER=0'));
     assert.ok(env.includes('TERM=xterm'));
   });
