@@ -47,7 +47,14 @@ export async function createSandbox(
       },
     );
   }
-  const sync = req.sync ?? !(await engineSeesWorkspace(req.workspace, image.ref));
+  const sees = req.sync === true ? false : await engineSeesWorkspace(req.workspace, image.ref);
+  if (req.sync === false && !sees)
+    throw new SbxError(
+      'usage',
+      `--no-sync asks to mount ${req.workspace}, and the engine at ${currentEndpoint().url} cannot see it (another machine).`,
+      { hint: 'Drop --no-sync: the sandbox then works on a synced copy (see `sbx sync --help`).' },
+    );
+  const sync = !sees;
   if (sync && req.worktree)
     throw new SbxError(
       'usage',

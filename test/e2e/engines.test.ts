@@ -144,6 +144,13 @@ describe('a remote engine (TCP + TLS, cannot see the workspace): the workspace i
 
   it('says which engine it chose and why; TLS without the client certificate is refused with a hint', async () => {
     const dir = await workspace({ parent: HIDDEN });
+    const mountAsked = await remoteSbx(['create', 'shell', '--no-sync'], dir);
+    assert.equal(mountAsked.code, 2, mountAsked.stderr);
+    assert.match(mountAsked.stderr, /cannot see it[\s\S]*Hint: Drop --no-sync/);
+    assert.equal(
+      (await remote.listContainers({ all: true, filters: { label: [`dev.sbx.workspace=${dir}`] } })).length,
+      0,
+    );
     const doctor = await remoteSbx(['doctor'], dir);
     assert.match(doctor.stdout, new RegExp(`at ${remoteEnv.DOCKER_HOST} \\(DOCKER_HOST\\)`));
     // --host wins over DOCKER_HOST, and --debug says so.
