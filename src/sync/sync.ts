@@ -223,11 +223,15 @@ async function syncLocked(target: SyncTarget, options: SyncOptions): Promise<Syn
 
   let pushedStats: Record<string, { size: number; mtimeMs: number }> = {};
   if (hasWork(plan.push)) {
-    await sandboxTool(target.id, { op: 'prepare', root: target.workspace, owner });
     if (plan.push.files.length > 0) {
+      // Into the staging folder (made by the extraction; what an interrupted sync left there is
+      // overwritten or cleared by the commit).
       const { pack } = await import('tar-fs');
-      const archive = pack(target.workspace, { entries: plan.push.files }) as unknown as Readable;
-      await putArchive(target.id, join(target.workspace, STAGING), archive.pipe(counter(progress)));
+      const archive = pack(target.workspace, {
+        entries: plan.push.files,
+        map: (header) => ({ ...header, name: `${STAGING}/${header.name}` }),
+      }) as unknown as Readable;
+      await putArchive(target.id, target.workspace, archive.pipe(counter(progress)));
     }
     pushedStats = await sandboxTool(target.id, { op: 'commit', root: target.workspace, owner, ...plan.push });
   }

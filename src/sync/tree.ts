@@ -142,6 +142,8 @@ export interface Commit {
  */
 export function commitTree(commit: Commit): Record<string, { size: number; mtimeMs: number }> {
   const { root, owner } = commit;
+  // A new volume's root belongs to root: the sandbox user gets it.
+  if (owner && statSync(root).uid !== owner.uid) chownSync(root, owner.uid, owner.gid);
   const placed: Record<string, { size: number; mtimeMs: number }> = {};
   const mkdirs = (dir: string) => {
     const first = mkdirSync(dir, { recursive: true });
@@ -186,11 +188,10 @@ export function commitTree(commit: Commit): Record<string, { size: number; mtime
 }
 
 /** Empties the staging folder (what an interrupted sync left there) and makes it anew. */
-export function prepareStaging(root: string, owner?: { uid: number; gid: number }): void {
+export function prepareStaging(root: string): void {
   const staging = join(root, STAGING);
   rmSync(staging, { recursive: true, force: true });
   mkdirSync(staging, { recursive: true });
-  if (owner && statSync(root).uid !== owner.uid) chownSync(root, owner.uid, owner.gid);
 }
 
 /** Inside the sandbox: `node -e <this file> sbx-sync-tool` with the request as JSON on stdin. */
@@ -202,8 +203,7 @@ async function main(): Promise<void> {
   if (req.op === 'scan') {
     mkdirSync(req.root, { recursive: true });
     result = scanTree(req.root, req.known, req.exclude);
-  } else if (req.op === 'prepare') result = prepareStaging(req.root, req.owner);
-  else if (req.op === 'commit') result = commitTree(req);
+  } else if (req.op === 'commit') result = commitTree(req);
   process.stdout.write(JSON.stringify(result ?? null));
 }
 

@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Docker from 'dockerode';
-import { BIN, type Result, ROOT, RUN_ID, sbx, TEST_LABEL, workspace } from '../helpers/cli.js';
+import { BIN, type Result, ROOT, RUN_ID, sbx, TEST_LABEL, TEST_USER, workspace } from '../helpers/cli.js';
 
 /**
  * Engines other than the local socket: a second Docker Engine over TCP with TLS, in its own network
@@ -424,5 +424,33 @@ describe('an engine over ssh:// (an sshd on loopback running `docker system dial
       down.stderr,
       /No container engine answered at ssh:\/\/root@127\.0\.0\.1:1 \(--host\): ssh to 127\.0\.0\.1:1: .*refused/,
     );
+  });
+});
+
+describe('--sync on the local engine, as a non-root user', {
+  skip: root ? false : 'running sbx as the test user needs root (test/run.sh runs as root)',
+  timeout: 300_000,
+}, () => {
+  after(async () => {
+    const { cleanupTestResources } = await import('../helpers/engine.js');
+    await cleanupTestResources();
+  });
+
+  it('the copy belongs to the user inside, and what comes back belongs to the user here', async () => {
+    const ws = await workspace({ owner: TEST_USER });
+    mkdirSync(join(ws, 'd'));
+    writeFileSync(join(ws, 'd', 'a'), 'a\n');
+    execFileSync('chown', ['-R', `${TEST_USER.uid}:${TEST_USER.gid}`, ws]);
+    const r = await sbx(
+      ['run', 'shell', '--sync', '--', 'sh', '-c', 'stat -c "%u %n" . d/a && echo b > d/b && echo t > t'],
+      {
+        cwd: ws,
+        asUser: TEST_USER,
+      },
+    );
+    ok(r);
+    assert.deepEqual(r.stdout.trim().split('\n'), [`${TEST_USER.uid} .`, `${TEST_USER.uid} d/a`]);
+    for (const f of ['d/b', 't']) assert.equal(statSync(join(ws, f)).uid, TEST_USER.uid, f);
+    ok(await sbx(['rm', '-f', '.'], { cwd: ws, asUser: TEST_USER }));
   });
 });
