@@ -16,6 +16,8 @@ if [ "$(id -u)" = 0 ]; then
   command -v podman >/dev/null || missing+=(podman)
   command -v sshd >/dev/null || missing+=(openssh-server)
   command -v openssl >/dev/null || missing+=(openssl)
+  command -v ip >/dev/null || missing+=(iproute2)
+  command -v curl >/dev/null || missing+=(curl)
   if [ ${#missing[@]} -gt 0 ]; then
     log "installing ${missing[*]}"
     apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null
