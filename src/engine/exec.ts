@@ -111,21 +111,20 @@ async function exitCodeOf(id: string): Promise<number> {
 }
 
 /**
- * Runs a command as root in a running container without a terminal (sbx's own containers: the
- * proxy). Its stdout goes to `stdout` when given, else it is captured and returned; its stderr is
- * dropped unless `stderr` is given; `stdin` feeds it.
+ * Runs a command as root in a running container without a terminal (sbx's own containers, and the
+ * sync's work in a sandbox). Its stdout and stderr go to the streams given, else they are captured
+ * and returned; `stdin` feeds it.
  */
 export async function execCapture(
   containerId: string,
   cmd: string[],
   streams: { stdin?: Readable; stdout?: Writable; stderr?: Writable } = {},
-): Promise<{ code: number; stdout: string }> {
+): Promise<{ code: number; stdout: string; stderr: string }> {
   const { PassThrough } = await import('node:stream');
-  let stdout = '';
-  const out =
-    streams.stdout ??
+  const captured = { stdout: '', stderr: '' };
+  const capture = (name: 'stdout' | 'stderr') =>
     new PassThrough().on('data', (d: Buffer) => {
-      stdout += d.toString();
+      captured[name] += d.toString();
     });
   const code = await execAttached({
     containerId,
@@ -135,8 +134,8 @@ export async function execCapture(
     workdir: '/',
     tty: false,
     ...(streams.stdin ? { stdin: streams.stdin } : {}),
-    stdout: out,
-    stderr: streams.stderr ?? new PassThrough(),
+    stdout: streams.stdout ?? capture('stdout'),
+    stderr: streams.stderr ?? capture('stderr'),
   });
-  return { code, stdout };
+  return { code, ...captured };
 }

@@ -10,13 +10,21 @@ import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } 
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough, Readable, Transform } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { SbxError } from '../cli/errors.js';
 import { execCapture } from '../engine/exec.js';
 import { putArchive } from '../engine/volumes.js';
 import { type Conflict, type Direction, isProtected, planSync, type SyncPlan } from './plan.js';
-import { commitTree, type Known, prepareStaging, STAGING, scanTree, type Tree } from './tree.js';
+import {
+  commitTree,
+  type FileState,
+  prepareStaging,
+  STAGING,
+  type Stat,
+  scanTree,
+  type Tree,
+} from './tree.js';
 
 export interface SyncTarget {
   id: string;
@@ -50,10 +58,11 @@ export interface SyncResult {
   seconds: number;
 }
 
+/** A path as both sides held it at the last sync; a side's stats are absent until it is scanned again. */
 interface StateEntry {
   id: string;
-  local?: { size: number; mtimeMs: number } | undefined;
-  remote?: { size: number; mtimeMs: number } | undefined;
+  local?: Stat | undefined;
+  remote?: Stat | undefined;
 }
 
 interface State {
@@ -130,16 +139,10 @@ let toolSource: Promise<string> | undefined;
 /** Runs tree.ts inside the sandbox (as root): the request as JSON on stdin, the answer as JSON. */
 async function sandboxTool<T>(id: string, request: object): Promise<T> {
   toolSource ??= readFile(new URL('./tree.js', import.meta.url), 'utf8');
-  let stderr = '';
-  const { code, stdout } = await execCapture(
+  const { code, stdout, stderr } = await execCapture(
     id,
     ['node', '--input-type=module', '-e', await toolSource, 'sbx-sync-tool'],
-    {
-      stdin: Readable.from([JSON.stringify(request)]),
-      stderr: new PassThrough().on('data', (d: Buffer) => {
-        stderr += d.toString();
-      }),
-    },
+    { stdin: Readable.from([JSON.stringify(request)]) },
   );
   if (code !== 0)
     throw new SbxError(
@@ -149,7 +152,8 @@ async function sandboxTool<T>(id: string, request: object): Promise<T> {
   return JSON.parse(stdout) as T;
 }
 
-const knownOf = (state: State, side: 'local' | 'remote'): Known =>
+/** What a side held at the last sync, as a tree whose stats let the scan skip unchanged files. */
+const knownOf = (state: State, side: 'local' | 'remote'): Tree =>
   Object.fromEntries(
     Object.entries(state.entries).flatMap(([path, e]) => {
       const stat = e[side];
@@ -221,7 +225,7 @@ async function syncLocked(target: SyncTarget, options: SyncOptions): Promise<Syn
     }
   };
 
-  let pushedStats: Record<string, { size: number; mtimeMs: number }> = {};
+  let pushedStats: Record<string, Stat> = {};
   if (hasWork(plan.push)) {
     if (plan.push.files.length > 0) {
       // Into the staging folder (made by the extraction; what an interrupted sync left there is
@@ -236,7 +240,7 @@ async function syncLocked(target: SyncTarget, options: SyncOptions): Promise<Syn
     pushedStats = await sandboxTool(target.id, { op: 'commit', root: target.workspace, owner, ...plan.push });
   }
 
-  let pulledStats: Record<string, { size: number; mtimeMs: number }> = {};
+  let pulledStats: Record<string, Stat> = {};
   if (hasWork(plan.pull)) {
     const here = localOwner(target.workspace);
     prepareStaging(target.workspace);
@@ -245,17 +249,10 @@ async function syncLocked(target: SyncTarget, options: SyncOptions): Promise<Syn
       const sink = extract(join(target.workspace, STAGING), (here ? {} : { chown: false }) as object);
       const tarred = counter(progress);
       const done = pipeline(tarred, sink as unknown as NodeJS.WritableStream);
-      let stderr = '';
-      const { code } = await execCapture(
+      const { code, stderr } = await execCapture(
         target.id,
         ['tar', '-C', target.workspace, '--null', '--no-recursion', '-T', '-', '-cf', '-'],
-        {
-          stdin: Readable.from([plan.pull.files.map((f) => `${f}\0`).join('')]),
-          stdout: tarred,
-          stderr: new PassThrough().on('data', (d: Buffer) => {
-            stderr += d.toString();
-          }),
-        },
+        { stdin: Readable.from([plan.pull.files.map((f) => `${f}\0`).join('')]), stdout: tarred },
       );
       if (!tarred.writableEnded) tarred.end();
       await done;
@@ -281,25 +278,22 @@ function nextState(
   plan: SyncPlan,
   local: Tree,
   remote: Tree,
-  pushed: Record<string, { size: number; mtimeMs: number }>,
-  pulled: Record<string, { size: number; mtimeMs: number }>,
+  pushed: Record<string, Stat>,
+  pulled: Record<string, Stat>,
 ): State {
   const entries = { ...state.entries };
-  const stat = (s: { size: number; mtimeMs: number } | undefined) =>
-    s ? { size: s.size, mtimeMs: s.mtimeMs } : undefined;
+  const stat = (s: FileState | undefined): Stat | undefined => s && { size: s.size, mtimeMs: s.mtimeMs };
+  // (Stats left undefined are dropped when the state is written as JSON.)
   for (const path of plan.same)
-    entries[path] = clean({ id: local[path]!.id, local: stat(local[path]), remote: stat(remote[path]) });
+    entries[path] = { id: local[path]!.id, local: stat(local[path]), remote: stat(remote[path]) };
   for (const path of [...plan.push.files, ...plan.push.dirs])
-    entries[path] = clean({ id: local[path]!.id, local: stat(local[path]), remote: pushed[path] });
+    entries[path] = { id: local[path]!.id, local: stat(local[path]), remote: pushed[path] };
   for (const path of [...plan.pull.files, ...plan.pull.dirs])
-    entries[path] = clean({ id: remote[path]!.id, local: pulled[path], remote: stat(remote[path]) });
+    entries[path] = { id: remote[path]!.id, local: pulled[path], remote: stat(remote[path]) };
   for (const path of [...plan.push.deletes, ...plan.pull.deletes]) delete entries[path];
   for (const path of Object.keys(entries)) if (!(path in local) && !(path in remote)) delete entries[path];
   return { version: 1, entries };
 }
-
-const clean = (e: StateEntry): StateEntry =>
-  Object.fromEntries(Object.entries(e).filter(([, v]) => v !== undefined)) as unknown as StateEntry;
 
 function conflictError(target: SyncTarget, conflicts: Conflict[]): SbxError {
   const shown = conflicts

@@ -24,17 +24,18 @@ import { dirname, join } from 'node:path';
 /** Where files arrive before they are renamed into place; never synced itself. */
 export const STAGING = '.sbx-sync.tmp';
 
-/** What a path is on one side: `id` says its content (kind, executable bit, hash), stats say when to rehash. */
-export interface FileState {
-  id: string;
+/** Size and mtime (whole milliseconds): while they stay, a file's content is taken as unchanged. */
+export interface Stat {
   size: number;
   mtimeMs: number;
 }
 
-export type Tree = Record<string, FileState>;
+/** What a path is on one side: `id` says its content (kind, executable bit, hash), stats say when to rehash. */
+export interface FileState extends Stat {
+  id: string;
+}
 
-/** Stats of a side at the last sync, to skip hashing what did not change. */
-export type Known = Record<string, { size: number; mtimeMs: number; id: string }>;
+export type Tree = Record<string, FileState>;
 
 /**
  * gitignore-style patterns (a subset): `name` or `*.log` match at any depth, a pattern with a slash
@@ -88,7 +89,7 @@ function hashFile(path: string): string {
  * Every file, symlink and folder under `root` (relative, `/`-separated), except excluded ones and
  * the staging folder. A file whose size and mtime match `known` keeps its known id (no hashing).
  */
-export function scanTree(root: string, known: Known, exclude: readonly string[]): Tree {
+export function scanTree(root: string, known: Tree, exclude: readonly string[]): Tree {
   const ignored = ignoreMatcher(exclude);
   const tree: Tree = {};
   const walk = (dir: string, prefix: string) => {
@@ -140,11 +141,11 @@ export interface Commit {
  * cut short leaves every file either old or new), makes folders, removes deleted paths, then the
  * staging folder. Returns the stats of what was placed.
  */
-export function commitTree(commit: Commit): Record<string, { size: number; mtimeMs: number }> {
+export function commitTree(commit: Commit): Record<string, Stat> {
   const { root, owner } = commit;
   // A new volume's root belongs to root: the sandbox user gets it.
   if (owner && statSync(root).uid !== owner.uid) chownSync(root, owner.uid, owner.gid);
-  const placed: Record<string, { size: number; mtimeMs: number }> = {};
+  const placed: Record<string, Stat> = {};
   const mkdirs = (dir: string) => {
     const first = mkdirSync(dir, { recursive: true });
     if (first && owner) {
