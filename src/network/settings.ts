@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SbxError, usageError } from '../cli/errors.js';
+import { configDir } from '../config/config.js';
 import { type Policy, type PolicyMode, patternProblem } from './policy.js';
 
 /** The settings file's shape (user: `<config dir>/settings.json`; workspace: `.sbx/settings.json`). */
@@ -14,6 +15,14 @@ export const WORKSPACE_SETTINGS = join('.sbx', 'settings.json');
 
 /** Workspace files that are read-only inside by default: git would run what is planted there on the host. */
 export const DEFAULT_DENY_WRITE = ['.git/hooks', '.git/config'];
+
+/** The settings that apply to a workspace: the user's, then the workspace's own. */
+export function workspaceSettings(workspace: string): Settings[] {
+  return [
+    readSettings(join(configDir(), 'settings.json')),
+    readSettings(join(workspace, WORKSPACE_SETTINGS)),
+  ];
+}
 
 /** Reads a settings file (absent: empty); anything malformed is an error naming the file and the key. */
 export function readSettings(file: string): Settings {

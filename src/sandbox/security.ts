@@ -1,7 +1,5 @@
 import { statSync } from 'node:fs';
-import { join } from 'node:path';
 import { usageError } from '../cli/errors.js';
-import { configDir } from '../config/config.js';
 import { upstreamProxy } from '../config/tls-proxy.js';
 import { currentEndpoint, isLocalEndpoint } from '../engine/connection.js';
 import type { PolicyMode } from '../network/policy.js';
@@ -16,8 +14,8 @@ import {
 import {
   DEFAULT_DENY_WRITE,
   effectivePolicy,
-  readSettings,
   WORKSPACE_SETTINGS,
+  workspaceSettings,
 } from '../network/settings.js';
 import { fileGuards } from './guards.js';
 import { DOCKER_SOCKET_WARNING, LABEL } from './identity.js';
@@ -64,10 +62,7 @@ export async function securityAddition(options: {
       `--mount-docker-socket needs an engine reached through a socket on this machine; ${currentEndpoint().url} is reached over the network, and its socket's path on that machine is not known to sbx.`,
       "Mount it yourself with -v /var/run/docker.sock:/var/run/docker.sock (a path on the engine's machine), or drop the flag.",
     );
-  const settings = [
-    readSettings(join(configDir(), 'settings.json')),
-    readSettings(join(workspace, WORKSPACE_SETTINGS)),
-  ];
+  const settings = workspaceSettings(workspace);
   // A synced workspace is a copy in a volume: what guards would bind does not exist on the engine's
   // machine. Its promises are kept by the sync instead (see PROTECTED and syncExcludes).
   const guards = options.synced

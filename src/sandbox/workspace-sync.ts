@@ -1,10 +1,10 @@
 import { lstatSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { configDir, readConfig } from '../config/config.js';
+import { readConfig } from '../config/config.js';
 import { statusOf } from '../engine/call.js';
 import { currentEndpoint, isLocalEndpoint } from '../engine/connection.js';
 import { runHelper } from '../engine/containers.js';
-import { readSettings, WORKSPACE_SETTINGS } from '../network/settings.js';
+import { workspaceSettings } from '../network/settings.js';
 import type { Direction } from '../sync/plan.js';
 import { type SyncResult, syncWorkspace } from '../sync/sync.js';
 import { extraLabels } from './identity.js';
@@ -68,10 +68,7 @@ function fingerprintLine(line: string): string {
 
 /** Paths a sync never copies: config sync.exclude, and the settings' denyRead (secrets stay on the host). */
 export async function syncExcludes(workspace: string): Promise<string[]> {
-  const settings = [
-    readSettings(join(configDir(), 'settings.json')),
-    readSettings(join(workspace, WORKSPACE_SETTINGS)),
-  ];
+  const settings = workspaceSettings(workspace);
   return [
     ...((await readConfig()).sync?.exclude ?? []),
     ...settings.flatMap((s) => s.filesystem?.denyRead ?? []),
