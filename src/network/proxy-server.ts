@@ -87,9 +87,10 @@ async function decide(
   } catch {
     // Behind a proxy that resolves names itself, a name this side cannot check goes on by name only
     // when a rule names it: otherwise an intranet name could slip past the private-address rule.
-    if (upstreamOf(policy, host) && byName.explicit) return { address: host, rule: byName.rule };
+    const upstream = upstreamOf(policy, host) !== undefined;
+    if (upstream && byName.explicit) return { address: host, rule: byName.rule };
     return {
-      refused: `no such host (${host} does not resolve${upstreamOf(policy, host) ? '; allow it by name to reach it through the upstream proxy' : ''})`,
+      refused: `no such host (${host} does not resolve${upstream ? '; allow it by name to reach it through the upstream proxy' : ''})`,
     };
   }
   for (const address of addresses) {
