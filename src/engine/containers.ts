@@ -52,11 +52,16 @@ export async function startContainer(id: string): Promise<void> {
   );
 }
 
-/** Stops (if needed) and removes a container; already gone (404) is success. */
+/** Stops (if needed) and removes a container; already gone (404) or going is success. */
 export async function removeContainer(id: string, force: boolean): Promise<void> {
-  await callOrMissing(`remove container ${id.slice(0, 12)}`, (docker) =>
-    docker.getContainer(id).remove({ force }),
-  );
+  try {
+    await callOrMissing(`remove container ${id.slice(0, 12)}`, (docker) =>
+      docker.getContainer(id).remove({ force }),
+    );
+  } catch (err) {
+    // Another caller is removing it (409 "removal ... is already in progress"): it is going.
+    if (!(statusOf(err) === 409 && /already in progress/.test(String((err as Error).message)))) throw err;
+  }
 }
 
 /** Containers carrying every given label (key or key=value), running or not. One round trip. */

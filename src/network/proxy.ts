@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { SbxError } from '../cli/errors.js';
+import { statusOf } from '../engine/call.js';
 import { currentEndpoint } from '../engine/connection.js';
 import { createContainer, inspectContainer, removeContainer, startContainer } from '../engine/containers.js';
 import { execCapture } from '../engine/exec.js';
@@ -67,22 +68,54 @@ function code(): { files: Array<[string, string]>; hash: string } {
 
 /**
  * Makes sure the proxy container runs this sbx's proxy code: created (from the base template, with
- * no capabilities), replaced when the code changed, started when stopped. Returns its id.
+ * no capabilities), replaced when the code changed, started when stopped. Returns its id. Several
+ * sbx may do this at once (parallel runs after an upgrade): one removes the old proxy, one creates
+ * the new one, copies the code in and starts it; the others wait for that and use it.
  */
 export async function ensureProxy(): Promise<string> {
   const { files, hash } = code();
-  const existing = await inspectContainer(PROXY_NAME);
-  if (existing && existing.Config.Labels?.[LABEL_CODE] === hash) {
-    if (!existing.State.Running) await startContainer(existing.Id);
-    return existing.Id;
+  let waitingSince: number | undefined;
+  for (const deadline = Date.now() + 60_000; Date.now() < deadline; ) {
+    const existing = await inspectContainer(PROXY_NAME);
+    if (existing?.Config.Labels?.[LABEL_CODE] === hash) {
+      if (existing.State.Running) return existing.Id;
+      if (existing.State.Status !== 'created') await startContainer(existing.Id);
+      else {
+        // Just created by another sbx, which starts it once the code is in; one left so for 15 s
+        // (its sbx died meanwhile) is replaced.
+        waitingSince ??= Date.now();
+        if (Date.now() - waitingSince > 15_000) await removeContainer(existing.Id, true);
+      }
+    } else if (existing) {
+      await removeContainer(existing.Id, true);
+    } else {
+      const id = await createProxy(hash);
+      if (id) {
+        await putArchive(id, '/opt', await codeArchive(files));
+        await startContainer(id);
+        // Sandboxes made before a replacement get their networks back (one removed meanwhile is skipped).
+        for (const network of await listNetworks([LABEL_NETWORK]))
+          await connectNetwork(network.name, id, PROXY_NAME).catch((err) => {
+            if (statusOf(err) !== 404) throw err;
+          });
+        return id;
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  if (existing) await removeContainer(existing.Id, true);
+  throw new SbxError('conflict', 'The egress proxy (sbx-proxy) did not come up within a minute.', {
+    hint: 'Run again; if it persists, see `docker logs sbx-proxy`, or remove it with `docker rm -f sbx-proxy` (sbx makes it anew).',
+  });
+}
+
+/** Creates the proxy container (not started); undefined when another sbx has just made one. */
+async function createProxy(hash: string): Promise<string | undefined> {
   if (!(await inspectImage(PROXY_IMAGE)))
     throw new SbxError('notFound', 'The egress proxy runs from the base template, which is not built.', {
       hint: 'Run `sbx template build base`, or any `sbx run`, first.',
     });
   await ensureVolume(PROXY_STATE, { [LABEL_PROXY]: 'true' });
-  const id = await createContainer({
+  return createContainer({
     name: PROXY_NAME,
     Image: PROXY_IMAGE,
     Entrypoint: ['node', '--max-old-space-size=32', '/opt/sbx-proxy/proxy-server.js'],
@@ -97,17 +130,6 @@ export async function ensureProxy(): Promise<string> {
       PidsLimit: 64,
     },
   });
-  const proxy = id ?? (await inspectContainer(PROXY_NAME))?.Id;
-  if (!proxy)
-    throw new SbxError('conflict', 'The egress proxy was removed while sbx was creating it.', {
-      hint: 'Run again.',
-    });
-  if (id) await putArchive(proxy, '/opt', await codeArchive(files));
-  await startContainer(proxy);
-  // Sandboxes made before a replacement get their networks back.
-  for (const network of await listNetworks([LABEL_NETWORK]))
-    await connectNetwork(network.name, proxy, PROXY_NAME);
-  return proxy;
 }
 
 export interface SandboxPolicyFile extends Policy {

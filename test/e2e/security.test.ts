@@ -271,3 +271,49 @@ describe('hardening', { timeout: 300_000 }, () => {
     assert.equal(JSON.parse((await sbx(['inspect', '--json'], { cwd: ws })).stdout).dockerSocket, true);
   });
 });
+
+describe('the egress proxy under concurrency', { timeout: 300_000 }, () => {
+  it('parallel creates while an outdated proxy is replaced all succeed, and all get out', async () => {
+    // An sbx-proxy from another sbx version (its code label differs), as after an upgrade.
+    const current = await docker
+      .getContainer('sbx-proxy')
+      .inspect()
+      .catch(() => undefined);
+    await docker
+      .getContainer('sbx-proxy')
+      .remove({ force: true })
+      .catch(() => {});
+    const old = await docker.createContainer({
+      name: 'sbx-proxy',
+      Image: current?.Config.Image ?? 'sbx/base:latest',
+      Cmd: ['sleep', '600'],
+      Entrypoint: [],
+      Labels: { 'dev.sbx.proxy': 'true', 'dev.sbx.proxy.code': 'an-older-sbx' },
+    });
+    await old.start();
+    const spaces = await Promise.all([1, 2, 3, 4, 5].map(() => workspace()));
+    const created = await Promise.all(spaces.map((cwd) => sbx(['create', 'shell'], { cwd })));
+    for (const r of created) assert.equal(r.code, 0, r.stderr);
+    const proxy = await docker.getContainer('sbx-proxy').inspect();
+    assert.notEqual(proxy.Id, old.id);
+    assert.notEqual(proxy.Config.Labels['dev.sbx.proxy.code'], 'an-older-sbx');
+    for (const cwd of spaces) {
+      const r = await sbx(
+        [
+          'run',
+          'shell',
+          '--',
+          'curl',
+          '-sS',
+          '-o',
+          '/dev/null',
+          '-w',
+          '%{http_code}',
+          'https://registry.npmjs.org/-/ping',
+        ],
+        { cwd },
+      );
+      assert.equal(r.stdout, '200', r.stderr);
+    }
+  });
+});
