@@ -2,7 +2,7 @@ import { Args } from '@oclif/core';
 import { BaseCommand } from '../src/cli/base-command.js';
 import { type BatchResult, forEachSandbox } from '../src/cli/batch.js';
 import { usageError } from '../src/cli/errors.js';
-import { startContainer } from '../src/engine/containers.js';
+import { startSandbox } from '../src/network/proxy.js';
 
 export default class Start extends BaseCommand {
   static override args = {
@@ -34,6 +34,6 @@ export default class Start extends BaseCommand {
     const refs = argv as string[];
     if (refs.length === 0)
       throw usageError('Name at least one sandbox to start.', 'See `sbx ls` for their names.');
-    return forEachSandbox(refs, (s) => startContainer(s.id), { json: this.jsonEnabled() });
+    return forEachSandbox(refs, (s) => startSandbox(s.id, s.network), { json: this.jsonEnabled() });
   }
 }

@@ -1,4 +1,4 @@
-import { startContainer } from '../engine/containers.js';
+import { startSandbox } from '../network/proxy.js';
 import { findSandbox, listSandboxes, type SandboxRef } from '../sandbox/discovery.js';
 import { SbxError } from './errors.js';
 
@@ -45,6 +45,6 @@ export async function resolveSandbox(ref: string | undefined): Promise<SandboxRe
 /** The sandbox a process is to run in (exec, shell): resolved, and started when it is stopped. */
 export async function runningSandbox(ref: string | undefined): Promise<SandboxRef> {
   const sandbox = await resolveSandbox(ref);
-  if (sandbox.state !== 'running') await startContainer(sandbox.id);
+  if (sandbox.state !== 'running') await startSandbox(sandbox.id, sandbox.network);
   return sandbox;
 }

@@ -78,7 +78,14 @@ export async function ensureProxy(): Promise<string> {
   for (const deadline = Date.now() + 60_000; Date.now() < deadline; ) {
     const existing = await inspectContainer(PROXY_NAME);
     if (existing?.Config.Labels?.[LABEL_CODE] === hash) {
-      if (existing.State.Running) return existing.Id;
+      if (existing.State.Running) {
+        if (await answers(existing.Id)) return existing.Id;
+        // The engine believes it runs but cannot enter it: Podman, when the proxy's process and its
+        // conmon died without a cleanup (killed, or a reboot that kept /run), keeps saying "running".
+        // Its first removal fails ("could not be stopped"), having marked it stopped; the second works.
+        await removeContainer(existing.Id, true).catch(() => removeContainer(existing.Id, true));
+        continue;
+      }
       if (existing.State.Status !== 'created') await startContainer(existing.Id);
       else {
         // Just created by another sbx, which starts it once the code is in; one left so for 15 s
@@ -106,6 +113,27 @@ export async function ensureProxy(): Promise<string> {
   throw new SbxError('conflict', 'The egress proxy (sbx-proxy) did not come up within a minute.', {
     hint: 'Run again; if it persists, see `docker logs sbx-proxy`, or remove it with `docker rm -f sbx-proxy` (sbx makes it anew).',
   });
+}
+
+/** Whether a process can be started in the proxy (its engine's "running" is not always true). */
+const answers = (id: string) =>
+  execCapture(id, ['true']).then(
+    (r) => r.code === 0,
+    () => false,
+  );
+
+/**
+ * Starts a sandbox with what its network needs, which may have stopped with it (a reboot: Podman
+ * applies restart policies only through its systemd unit; or by hand): the egress proxy, made or
+ * replaced as needed, and the sandbox's port forwarder.
+ */
+export async function startSandbox(id: string, network: string | null | undefined): Promise<void> {
+  if (network && network !== 'none') {
+    await ensureProxy();
+    const forwarder = await inspectForwarder(network);
+    if (forwarder && !forwarder.State.Running) await startContainer(forwarder.Id);
+  }
+  await startContainer(id);
 }
 
 /** Creates the proxy container (not started); undefined when another sbx has just made one. */

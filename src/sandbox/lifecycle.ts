@@ -1,12 +1,8 @@
 import type { AgentSpec } from '../agents/registry.js';
 import { SbxError } from '../cli/errors.js';
-import {
-  type ContainerInfo,
-  inspectContainer,
-  listContainers,
-  startContainer,
-} from '../engine/containers.js';
+import { type ContainerInfo, inspectContainer, listContainers } from '../engine/containers.js';
 import type { Worktree } from '../git/worktree.js';
+import { LABEL_NETWORK, startSandbox } from '../network/proxy.js';
 import type { ImageReporter } from '../templates/build.js';
 import type { CredentialsMode } from './credentials.js';
 import { DOCKER_SOCKET_WARNING, LABEL, sandboxName } from './identity.js';
@@ -171,7 +167,7 @@ export async function reattach(info: ContainerInfo, req: SandboxRequest): Promis
       `the sandbox ${name} ${labels[LABEL.sync] ? 'has a synced copy of' : 'mounts'} the workspace; --${req.sync ? '' : 'no-'}sync applies only when a sandbox is created.`,
     );
   }
-  if (!info.State.Running) await startContainer(info.Id);
+  if (!info.State.Running) await startSandbox(info.Id, labels[LABEL_NETWORK]);
   return {
     id: info.Id,
     name,

@@ -541,6 +541,98 @@ describe('containers changed behind sbx', { timeout: 300_000 }, () => {
     assert.equal(gone.code, 66, gone.stderr);
   });
 
+  it('a stopped egress proxy and port forwarder come back when their sandbox starts (a reboot on Podman)', async () => {
+    const ws = await workspace();
+    const r = await sbx(['run', 'shell', '-d', '-p', '0:8000', '--', 'sleep', 'infinity'], { cwd: ws });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal((await sbx(['stop', '.'], { cwd: ws })).code, 0);
+    const [sandbox] = await containersOf(ws);
+    const forwarders = await docker.listContainers({
+      all: true,
+      filters: { label: [`dev.sbx.forwarder=${sandbox!.Labels['dev.sbx.network']}`] },
+    });
+    assert.equal(forwarders.length, 1);
+    const forwarder = docker.getContainer(forwarders[0]!.Id);
+    const proxy = docker.getContainer('sbx-proxy');
+    await forwarder.stop();
+    await proxy.stop();
+
+    const reached = await sbx(
+      [
+        'exec',
+        '.',
+        '--',
+        'curl',
+        '-sS',
+        '-o',
+        '/dev/null',
+        '-w',
+        '%{http_code}',
+        'https://registry.npmjs.org/-/ping',
+      ],
+      { cwd: ws },
+    );
+    assert.equal(reached.code, 0, reached.stderr);
+    assert.equal(reached.stdout, '200', 'the sandbox reaches the registry through its proxy again');
+    assert.equal((await proxy.inspect()).State.Running, true);
+    assert.equal((await forwarder.inspect()).State.Running, true);
+  });
+
+  it('an egress proxy whose engine still says "running" after its processes died is replaced', async (t) => {
+    // Podman keeps a container "running" when its process and conmon die without a cleanup (kill -9,
+    // or a reboot of a host whose /run is not a tmpfs); Docker's state follows the process.
+    const podman = process.env.DOCKER_HOST?.includes('podman')
+      ? execFileSync('which', ['podman'])
+      : undefined;
+    if (!podman)
+      return t.skip(
+        'Podman only: Docker learns of a dead container from containerd; this runs in the Podman pass',
+      );
+    const ws = await workspace();
+    assert.equal((await sbx(['create', 'shell'], { cwd: ws })).code, 0);
+    const [pid, conmon] = execFileSync('podman', [
+      'inspect',
+      'sbx-proxy',
+      '--format',
+      '{{.State.Pid}} {{.State.ConmonPid}}',
+    ])
+      .toString()
+      .trim()
+      .split(' ');
+    process.kill(Number(conmon), 'SIGKILL');
+    process.kill(Number(pid), 'SIGKILL');
+    const before = await docker.getContainer('sbx-proxy').inspect();
+    assert.equal(before.State.Running, true, 'the engine still believes it runs');
+
+    const other = await workspace();
+    const created = await sbx(['create', 'shell'], { cwd: other });
+    assert.equal(created.code, 0, created.stderr);
+    const after = await docker.getContainer('sbx-proxy').inspect();
+    assert.notEqual(after.Id, before.Id, 'replaced');
+    for (const w of [ws, other]) {
+      const reached = await sbx(
+        [
+          'exec',
+          '.',
+          '--',
+          'curl',
+          '-sS',
+          '-o',
+          '/dev/null',
+          '-w',
+          '%{http_code}',
+          'https://registry.npmjs.org/-/ping',
+        ],
+        { cwd: w },
+      );
+      assert.equal(
+        reached.stdout,
+        '200',
+        `${w} reaches the registry through the new proxy: ${reached.stderr}`,
+      );
+    }
+  });
+
   it('rm --all asks on a terminal, refuses without one unless -f, and stop/rm --all act on every sandbox', async (t) => {
     const ws = await workspace();
     await sbx(['create', 'shell'], { cwd: ws });
