@@ -18,6 +18,11 @@ if [ "$(id -u)" = 0 ]; then
   command -v openssl >/dev/null || missing+=(openssl)
   command -v ip >/dev/null || missing+=(iproute2)
   command -v curl >/dev/null || missing+=(curl)
+  # The rootless Docker and Podman of test/helpers/rootless-engines.sh.
+  command -v rootlesskit >/dev/null || missing+=(rootlesskit)
+  command -v slirp4netns >/dev/null || missing+=(slirp4netns)
+  command -v fuse-overlayfs >/dev/null || missing+=(fuse-overlayfs)
+  command -v newuidmap >/dev/null || missing+=(uidmap)
   if [ ${#missing[@]} -gt 0 ]; then
     log "installing ${missing[*]}"
     apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null

@@ -38,11 +38,24 @@ export async function createContainer(options: Docker.ContainerCreateOptions): P
 /**
  * What one engine needs that another does not. Podman gives containers its own default rlimits
  * (nofile 1048576, nproc 4194304), which fail at start ("error setting rlimit type 7") wherever its
- * service runs with lower hard limits: sbx asks for limits that fit (see podmanUlimits).
+ * service runs with lower hard limits: sbx asks for limits that fit (see podmanUlimits). Rootless
+ * Podman maps its user to root inside, so a workspace would be root's there: `keep-id` maps the user
+ * to the same UID inside instead (see sandboxOwner), for every container so that volumes mean the
+ * same to all; keep-id would also make that UID the default user, but sbx-init must start as root.
  */
 async function forEngine(options: Docker.ContainerCreateOptions): Promise<Docker.ContainerCreateOptions> {
-  if (options.HostConfig?.Ulimits || !(await engineInfo()).podman) return options;
-  return { ...options, HostConfig: { ...options.HostConfig, Ulimits: podmanUlimits() } };
+  const { podman, rootless } = await engineInfo();
+  if (!podman) return options;
+  const keepId = rootless && !options.HostConfig?.UsernsMode;
+  return {
+    ...options,
+    ...(keepId ? { User: options.User ?? '0:0' } : {}),
+    HostConfig: {
+      ...options.HostConfig,
+      Ulimits: options.HostConfig?.Ulimits ?? podmanUlimits(),
+      ...(keepId ? { UsernsMode: 'keep-id' } : {}),
+    },
+  };
 }
 
 /** Starts a container; already running (304) is success. */

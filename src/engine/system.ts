@@ -47,7 +47,8 @@ async function readEngineInfo(): Promise<EngineInfo> {
     os: String(info.OperatingSystem ?? ''),
     memTotal: Number(info.MemTotal ?? 0),
     cpus: Number(info.NCPU ?? 0),
-    rootless: security.some((s) => s.includes('rootless')),
+    // Docker says so among its security options; Podman in a field of its own.
+    rootless: security.some((s) => s.includes('rootless')) || info.Rootless === true,
     podman: components.some((c) => /podman/i.test(c.Name)),
     dockerRootDir: String(info.DockerRootDir ?? ''),
   };

@@ -7,7 +7,14 @@ import { fileURLToPath } from 'node:url';
 import { SbxError } from '../cli/errors.js';
 import { statusOf } from '../engine/call.js';
 import { currentEndpoint } from '../engine/connection.js';
-import { createContainer, inspectContainer, removeContainer, startContainer } from '../engine/containers.js';
+import {
+  createContainer,
+  inspectContainer,
+  listContainers,
+  removeContainer,
+  startContainer,
+  stopContainer,
+} from '../engine/containers.js';
 import { execCapture } from '../engine/exec.js';
 import { inspectImage } from '../engine/images.js';
 import {
@@ -17,7 +24,9 @@ import {
   networkSubnets,
   removeNetwork,
 } from '../engine/networks.js';
+import { engineInfo } from '../engine/system.js';
 import { ensureVolume, putArchive } from '../engine/volumes.js';
+import { LABEL } from '../sandbox/identity.js';
 import type { Policy } from './policy.js';
 
 /** The one filtering proxy of an engine, shared by every sandbox; its state survives its replacement. */
@@ -79,9 +88,9 @@ export async function ensureProxy(): Promise<string> {
     const existing = await inspectContainer(PROXY_NAME);
     if (existing?.Config.Labels?.[LABEL_CODE] === hash) {
       if (existing.State.Running) {
-        if (await answers(existing.Id)) return existing.Id;
-        // The engine believes it runs but cannot enter it: Podman, when the proxy's process and its
-        // conmon died without a cleanup (killed, or a reboot that kept /run), keeps saying "running".
+        // Podman keeps saying "running" when the proxy's process and its conmon died without a
+        // cleanup (killed, or a reboot that kept /run): there, check that it can be entered (70 ms).
+        if (!(await engineInfo()).podman || (await answers(existing.Id))) return existing.Id;
         // Its first removal fails ("could not be stopped"), having marked it stopped; the second works.
         await removeContainer(existing.Id, true).catch(() => removeContainer(existing.Id, true));
         continue;
@@ -115,7 +124,7 @@ export async function ensureProxy(): Promise<string> {
   });
 }
 
-/** Whether a process can be started in the proxy (its engine's "running" is not always true). */
+/** Whether a process can be started in the proxy. */
 const answers = (id: string) =>
   execCapture(id, ['true']).then(
     (r) => r.code === 0,
@@ -324,7 +333,20 @@ export async function detachSandbox(network: string): Promise<void> {
   if (forwarder) await removeContainer(forwarder.Id, true);
   await removeNetwork(network);
   const proxy = await inspectContainer(PROXY_NAME);
-  if (proxy?.State.Running) await execCapture(PROXY_NAME, ['rm', '-f', `/state/policies/${network}.json`]);
+  if (!proxy?.State.Running) return;
+  await execCapture(PROXY_NAME, ['rm', '-f', `/state/policies/${network}.json`]);
+  // Rootless Podman (4.3) tears its network namespace down when a running container leaves a
+  // network while no other container runs there: the proxy is then cut off from the outside. With
+  // no sandbox running, restarting it (which sets the namespace up again) disturbs nobody.
+  const { podman, rootless } = await engineInfo();
+  if (
+    podman &&
+    rootless &&
+    !(await listContainers([`${LABEL.managed}=true`])).some((c) => c.State === 'running')
+  ) {
+    await stopContainer(proxy.Id, 1);
+    await startContainer(proxy.Id);
+  }
 }
 
 /** Policies whose network is gone (removed behind sbx's back) would confuse a reused subnet: drop them. */

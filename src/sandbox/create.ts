@@ -17,7 +17,7 @@ import { extraLabels, LABEL } from './identity.js';
 import type { Sandbox, SandboxRequest } from './lifecycle.js';
 import { parsePort } from './options.js';
 import { securityAddition } from './security.js';
-import { createOptions, effectiveLimits, execUser } from './spec.js';
+import { createOptions, effectiveLimits, execUser, sandboxOwner } from './spec.js';
 import { ensureTemplate, templateSpecFor } from './template-image.js';
 import { engineSeesWorkspace, syncSandbox } from './workspace-sync.js';
 
@@ -64,7 +64,7 @@ export async function createSandbox(
       },
     );
   const syncVolume = sync ? `${name}-workspace` : undefined;
-  const owner = statSync(req.workspace);
+  const owner = sandboxOwner(statSync(req.workspace), engine);
   const git = await gitIdentity(req.workspace);
   const warnings: string[] = [];
   if (!git.name || !git.email) {
@@ -99,6 +99,10 @@ export async function createSandbox(
       `the engine at ${currentEndpoint().url} is another machine: -p ports are published on its 127.0.0.1, reach them with an SSH tunnel (ssh -L).`,
     );
   warnings.push(...security.warnings);
+  if (req.security.noSudo && owner.uid === 0)
+    warnings.push(
+      `the agent runs as root in ${name} (as the workspace's owner ${engine.rootless ? 'on a rootless Docker engine, which maps only root inside to you' : 'is root'}), so --no-sudo takes nothing from it.`,
+    );
   const wt = req.worktree;
   let id: string | undefined;
   if (syncVolume) await ensureVolume(syncVolume, { ...extraLabels(), [LABEL.workspace]: req.workspace });

@@ -71,11 +71,13 @@ export async function runChecks(workspace: string): Promise<Check[]> {
   }
 
   if (engine?.rootless) {
+    // How the engine's user namespace is bridged (see sandboxOwner): files stay the user's.
     checks.push({
       name: 'ownership',
-      status: 'warn',
-      detail:
-        'a rootless engine maps user IDs: files the agent writes in the workspace belong to a subordinate UID of yours on this host, not to you (sbx does not map them back yet). Fix: `sudo chown -R $USER .` after a run, or use the rootful engine (Docker, or Podman as root) with your user in its group.',
+      status: 'ok',
+      detail: engine.podman
+        ? 'rootless Podman: sandboxes map you to your own UID inside (keep-id), so what the agent writes in your workspaces is yours; a workspace of another user is not writable there'
+        : 'rootless Docker: the agent runs as root inside, which is you outside (and no one more), so what it writes in your workspaces is yours; a workspace of another user is not writable there',
     });
   }
 

@@ -147,6 +147,22 @@ export interface ExecUser {
   name: string;
 }
 
+/**
+ * The UID/GID inside a sandbox that is the workspace's owner on the host. A rootful engine shares
+ * the host's IDs. A rootless engine lives in its user's namespace: rootless Podman maps that user to
+ * the same UID inside (keep-id, see the engine layer), rootless Docker only to root, so there the
+ * agent is root inside, which outside is the user and nothing more. (A workspace of another user
+ * than the engine's has no ID inside a rootless engine; sbx doctor says so.)
+ */
+export function sandboxOwner(
+  owner: { uid: number; gid: number },
+  engine: { rootless: boolean; podman: boolean },
+  engineUser = process.getuid?.(),
+): { uid: number; gid: number } {
+  if (engine.rootless && !engine.podman && owner.uid === engineUser) return { uid: 0, gid: 0 };
+  return { uid: owner.uid, gid: owner.gid };
+}
+
 /** The workspace owner's identity inside: root stays root, anyone else is the agent user. */
 export function execUser(uid: number, gid: number): ExecUser {
   return uid === 0

@@ -6,7 +6,7 @@ import { after, describe, it } from 'node:test';
 import { sbx, workspace } from '../helpers/cli.js';
 import { cleanupTestResources } from '../helpers/engine.js';
 
-after(cleanupTestResources);
+after(() => cleanupTestResources());
 
 const git = (repo: string, ...args: string[]) =>
   execFileSync('git', ['-C', repo, ...args])

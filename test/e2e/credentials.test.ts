@@ -7,7 +7,7 @@ import { after, describe, it } from 'node:test';
 import { type Result, RUN_ID, STATE_PREFIX, sbx, TEST_USER, workspace } from '../helpers/cli.js';
 import { cleanupTestResources, containersOf, docker } from '../helpers/engine.js';
 
-after(cleanupTestResources);
+after(() => cleanupTestResources());
 
 const ok = (r: Result) => {
   assert.equal(r.code, 0, r.stderr);

@@ -454,3 +454,94 @@ describe('--sync on the local engine, as a non-root user', {
     ok(await sbx(['rm', '-f', '.'], { cwd: ws, asUser: TEST_USER }));
   });
 });
+
+describe('rootless Docker and rootless Podman of an unprivileged user', {
+  skip: root ? false : "setting up the test user's rootless engines needs root (test/run.sh runs as root)",
+  timeout: 1_800_000,
+}, () => {
+  // Started by test/helpers/rootless-engines.sh as the user would (and left running, like the others).
+  let hosts: string[] = [];
+  const userEnv = () => ({ XDG_RUNTIME_DIR: `/run/user/${TEST_USER.uid}` });
+  before(() => {
+    hosts = execFileSync('bash', [join(ROOT, 'test/helpers/rootless-engines.sh'), TEST_USER.name], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+    })
+      .trim()
+      .split('\n');
+  });
+  after(async () => {
+    const { cleanupTestResources } = await import('../helpers/engine.js');
+    for (const host of hosts)
+      await cleanupTestResources(new Docker({ socketPath: host.slice('unix://'.length) }));
+  });
+
+  for (const [i, kind] of ['Docker', 'Podman'].entries()) {
+    it(`rootless ${kind}: what the agent writes in the workspace is the user's; the sandbox reaches the registry through its proxy`, async () => {
+      const env = { ...userEnv(), DOCKER_HOST: hosts[i]! };
+      const as = { asUser: TEST_USER, env };
+      // The base template, built on this engine (minutes the first time; its layer cache after).
+      ok(await sbx(['template', 'build', 'shell'], { ...as, timeoutMs: 1_500_000 }), 'template build');
+      const doctor = await sbx(['doctor', '--json'], as);
+      const checks = (
+        JSON.parse(doctor.stdout) as { checks: Array<{ name: string; status: string; detail: string }> }
+      ).checks;
+      assert.match(checks.find((c) => c.name === 'engine')!.detail, /, rootless$/);
+      assert.deepEqual(
+        checks.filter((c) => c.name === 'ownership').map((c) => [c.status, c.detail.split(':')[0]]),
+        [['ok', `rootless ${kind}`]],
+      );
+
+      const ws = await workspace({ owner: TEST_USER });
+      const r = await sbx(
+        [
+          'run',
+          'shell',
+          '--no-sudo',
+          '--',
+          'sh',
+          '-c',
+          'id -u; echo x > f && mkdir d && touch d/g && git add f && git commit -qm inside && curl -sS -o /dev/null -w "%{http_code}\\n" https://registry.npmjs.org/-/ping',
+        ],
+        { ...as, cwd: ws },
+      );
+      ok(r);
+      // Docker maps only root inside to the user; Podman maps the user to the same UID (keep-id).
+      assert.deepEqual(r.stdout.trim().split('\n'), [kind === 'Docker' ? '0' : String(TEST_USER.uid), '200']);
+      assert.equal(/--no-sudo takes nothing from it/.test(r.stderr), kind === 'Docker', r.stderr);
+      for (const f of ['f', 'd', 'd/g', '.git/index'])
+        assert.deepEqual(
+          [f, statSync(join(ws, f)).uid, statSync(join(ws, f)).gid],
+          [f, TEST_USER.uid, TEST_USER.gid],
+        );
+      assert.match(
+        execFileSync('git', ['-c', 'safe.directory=*', '-C', ws, 'log', '--format=%an %s'], {
+          encoding: 'utf8',
+        }),
+        /Ada Tester inside/,
+      );
+      ok(await sbx(['stop', '.'], { ...as, cwd: ws }));
+      ok(await sbx(['rm', '.'], { ...as, cwd: ws }));
+      assert.equal(readFileSync(join(ws, 'f'), 'utf8'), 'x\n');
+      // The last sandbox gone, a new one still gets out (rootless Podman 4.3 cuts the proxy off then).
+      const again = await sbx(
+        [
+          'run',
+          'shell',
+          '--',
+          'curl',
+          '-sS',
+          '-o',
+          '/dev/null',
+          '-w',
+          '%{http_code}',
+          'https://registry.npmjs.org/-/ping',
+        ],
+        { ...as, cwd: ws },
+      );
+      ok(again);
+      assert.equal(again.stdout, '200');
+      ok(await sbx(['rm', '-f', '.'], { ...as, cwd: ws }));
+    });
+  }
+});

@@ -8,7 +8,7 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import { BIN, type Result, ROOT, RUN_ID, sbx, TEST_LABEL, workspace } from '../helpers/cli.js';
 import { cleanupTestResources, containersOf, docker } from '../helpers/engine.js';
 
-after(cleanupTestResources);
+after(() => cleanupTestResources());
 
 const json = <T>(r: Result): T => {
   assert.equal(r.code, 0, r.stderr);

@@ -19,7 +19,7 @@ const noTestUser = hasTestUser
   ? false
   : `the host user ${TEST_USER.name} (uid ${TEST_USER.uid}, docker group) is made by test/run.sh`;
 
-after(cleanupTestResources);
+after(() => cleanupTestResources());
 
 describe('sbx run: real agents from the real templates', { timeout: 900_000 }, () => {
   it('claude accepts its bypass flag and answers that it is not logged in (as root)', async () => {

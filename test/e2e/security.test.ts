@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { type Result, RUN_ID, sbx, TEST_LABEL, workspace } from '../helpers/cli.js';
 import { cleanupTestResources, containersOf, docker } from '../helpers/engine.js';
 
-after(cleanupTestResources);
+after(() => cleanupTestResources());
 
 /** Registry traffic is the only outside traffic: everything refused is refused at the proxy. */
 const REGISTRY = 'https://registry.npmjs.org/';

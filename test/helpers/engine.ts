@@ -3,30 +3,30 @@ import { RUN_ID, TEST_LABEL } from './cli.js';
 
 export const docker = new Docker();
 
-/** Removes every container, image, volume and network this test run labelled. */
-export async function cleanupTestResources(): Promise<void> {
+/** Removes every container, image, volume and network this test run labelled (on Docker's socket, or on `engine`). */
+export async function cleanupTestResources(engine: Docker = docker): Promise<void> {
   const filters = { label: [`${TEST_LABEL}=${RUN_ID}`] };
-  for (const c of await docker.listContainers({ all: true, filters })) {
-    await docker
+  for (const c of await engine.listContainers({ all: true, filters })) {
+    await engine
       .getContainer(c.Id)
       .remove({ force: true, v: true })
       .catch(() => {});
   }
-  for (const i of await docker.listImages({ filters })) {
-    await docker
+  for (const i of await engine.listImages({ filters })) {
+    await engine
       .getImage(i.Id)
       .remove({ force: true })
       .catch(() => {});
   }
-  const { Volumes } = await docker.listVolumes({ filters });
+  const { Volumes } = await engine.listVolumes({ filters });
   for (const v of Volumes ?? [])
-    await docker
+    await engine
       .getVolume(v.Name)
       .remove()
       .catch(() => {});
-  for (const n of await docker.listNetworks({ filters })) {
+  for (const n of await engine.listNetworks({ filters })) {
     // The shared egress proxy stays joined to sandbox networks until they are removed.
-    const network = docker.getNetwork(n.Id);
+    const network = engine.getNetwork(n.Id);
     const info = (await network.inspect().catch(() => ({}))) as { Containers?: Record<string, unknown> };
     for (const id of Object.keys(info.Containers ?? {}))
       await network.disconnect({ Container: id, Force: true }).catch(() => {});

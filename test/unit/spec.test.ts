@@ -2,7 +2,14 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { getAgent, launchCommand } from '../../src/agents/registry.js';
 import { LABEL, sandboxName } from '../../src/sandbox/identity.js';
-import { createOptions, effectiveLimits, execEnv, execUser, portBindings } from '../../src/sandbox/spec.js';
+import {
+  createOptions,
+  effectiveLimits,
+  execEnv,
+  execUser,
+  portBindings,
+  sandboxOwner,
+} from '../../src/sandbox/spec.js';
 
 const plan = {
   name: 'sbx-app-12345678',
@@ -125,6 +132,18 @@ describe('execEnv', () => {
 
   it('keeps root as root', () => {
     assert.deepEqual(execUser(0, 0), { user: '0:0', home: '/root', name: 'root' });
+  });
+});
+
+describe('sandboxOwner', () => {
+  const me = { uid: 1000, gid: 1000 };
+  it('keeps the IDs on a rootful engine and on rootless Podman (keep-id)', () => {
+    assert.deepEqual(sandboxOwner(me, { rootless: false, podman: false }, 1000), me);
+    assert.deepEqual(sandboxOwner(me, { rootless: true, podman: true }, 1000), me);
+  });
+  it("is root inside a rootless Docker engine when the workspace is the engine user's", () => {
+    assert.deepEqual(sandboxOwner(me, { rootless: true, podman: false }, 1000), { uid: 0, gid: 0 });
+    assert.deepEqual(sandboxOwner(me, { rootless: true, podman: false }, 1001), me);
   });
 });
 
