@@ -26,16 +26,22 @@ export async function call<T>(what: string, fn: (docker: Docker) => Promise<T>):
 
 export const statusOf = (err: unknown): number | undefined => (err as { statusCode?: number }).statusCode;
 
-/** "No such object" (404) as undefined instead of an error. */
+/**
+ * "No such object" (404) as undefined instead of an error. Podman answers 500 "... does not exist in
+ * database: no such container" when an object goes while it is being looked up (a name found, then
+ * its object removed by another caller): gone all the same.
+ */
 export async function orMissing<T>(promise: Promise<T>): Promise<T | undefined> {
   try {
     return await promise;
   } catch (err) {
     if (statusOf(err) === 404) return undefined;
+    if (statusOf(err) === 500 && /does not exist in database/.test(String((err as Error).message)))
+      return undefined;
     throw err;
   }
 }
 
-/** Like call, but "no such object" (404) is undefined instead of an error. */
+/** Like call, but "no such object" is undefined instead of an error (see orMissing). */
 export const callOrMissing = <T>(what: string, fn: (docker: Docker) => Promise<T>): Promise<T | undefined> =>
   orMissing(call(what, fn));

@@ -1,25 +1,41 @@
 import { call, callOrMissing, statusOf } from './call.js';
+import { api } from './http.js';
+import { engineInfo } from './system.js';
 
 /**
- * Creates an internal network (no route out) on the first of `subnets` the engine accepts (one that
- * overlaps a network it has is refused, and the next is tried) and returns that subnet.
+ * Creates an internal network (no route out, and no DNS for outside names) on the first of
+ * `subnets` the engine accepts (one that overlaps a network it has is refused, and the next is
+ * tried) and returns that subnet. Docker's internal networks resolve only container names; Podman's
+ * (aardvark-dns 1.4) forward every other query to the host's resolvers, a way out for data: there
+ * the network is made through Podman's own API without DNS (its containers find each other through
+ * /etc/hosts, see connectNetwork's address).
  */
 export async function createInternalNetwork(
   name: string,
   labels: Record<string, string>,
   subnets: Iterable<string>,
 ): Promise<string> {
+  const { podman } = await engineInfo();
   let tried = 0;
   for (const subnet of subnets) {
     try {
       await call(`create network ${name} on ${subnet}`, (docker) =>
-        docker.createNetwork({
-          Name: name,
-          Internal: true,
-          Labels: labels,
-          CheckDuplicate: true,
-          IPAM: { Driver: 'default', Config: [{ Subnet: subnet }] },
-        }),
+        podman
+          ? api('POST', '/v4.0.0/libpod/networks/create', {
+              name,
+              driver: 'bridge',
+              internal: true,
+              dns_enabled: false,
+              labels,
+              subnets: [{ subnet }],
+            })
+          : docker.createNetwork({
+              Name: name,
+              Internal: true,
+              Labels: labels,
+              CheckDuplicate: true,
+              IPAM: { Driver: 'default', Config: [{ Subnet: subnet }] },
+            }),
       );
       return subnet;
     } catch (err) {
@@ -38,15 +54,28 @@ export async function networkSubnets(): Promise<string[]> {
   return networks.flatMap((n) => (n.IPAM?.Config ?? []).flatMap((c) => (c.Subnet ? [c.Subnet] : [])));
 }
 
-/** Connects a container to a network under an alias; already connected is success. */
-export async function connectNetwork(network: string, containerId: string, alias: string): Promise<void> {
+/**
+ * Connects a container to a network under an alias, at `address` when given (taken by another, as on
+ * a network made before sbx fixed addresses: wherever the engine puts it); already connected is success.
+ */
+export async function connectNetwork(
+  network: string,
+  containerId: string,
+  alias: string,
+  address?: string,
+): Promise<void> {
   try {
     await call(`connect ${containerId.slice(0, 12)} to ${network}`, (docker) =>
-      docker.getNetwork(network).connect({ Container: containerId, EndpointConfig: { Aliases: [alias] } }),
+      docker.getNetwork(network).connect({
+        Container: containerId,
+        EndpointConfig: { Aliases: [alias], ...(address ? { IPAMConfig: { IPv4Address: address } } : {}) },
+      }),
     );
   } catch (err) {
-    if (statusOf(err) === 403 && /already exists|already attached/i.test(String((err as Error).message)))
-      return;
+    const message = String((err as Error).message);
+    if (statusOf(err) === 403 && /already exists|already attached/i.test(message)) return;
+    if (address && /already (in use|allocated)/i.test(message))
+      return connectNetwork(network, containerId, alias);
     throw err;
   }
 }
@@ -68,9 +97,9 @@ export async function removeNetwork(name: string): Promise<void> {
 /** Networks carrying every given label. */
 export async function listNetworks(
   labels: string[],
-): Promise<Array<{ name: string; labels: Record<string, string> }>> {
+): Promise<Array<{ name: string; labels: Record<string, string>; subnet: string | undefined }>> {
   const networks = await call('list networks', (docker) =>
     docker.listNetworks({ filters: { label: labels } }),
   );
-  return networks.map((n) => ({ name: n.Name, labels: n.Labels ?? {} }));
+  return networks.map((n) => ({ name: n.Name, labels: n.Labels ?? {}, subnet: n.IPAM?.Config?.[0]?.Subnet }));
 }

@@ -90,12 +90,14 @@ export async function ensureProxy(): Promise<string> {
       if (existing.State.Running) {
         // Podman keeps saying "running" when the proxy's process and its conmon died without a
         // cleanup (killed, or a reboot that kept /run): there, check that it can be entered (70 ms).
+        // One just started by another sbx may not be yet: it gets 15 s.
         if (!(await engineInfo()).podman || (await answers(existing.Id))) return existing.Id;
-        // Its first removal fails ("could not be stopped"), having marked it stopped; the second works.
-        await removeContainer(existing.Id, true).catch(() => removeContainer(existing.Id, true));
-        continue;
-      }
-      if (existing.State.Status !== 'created') await startContainer(existing.Id);
+        if (Date.now() - Date.parse(existing.State.StartedAt) > 15_000) {
+          // Its first removal fails ("could not be stopped"), having marked it stopped; the second works.
+          await removeContainer(existing.Id, true).catch(() => removeContainer(existing.Id, true));
+          continue;
+        }
+      } else if (existing.State.Status !== 'created') await startContainer(existing.Id);
       else {
         // Just created by another sbx, which starts it once the code is in; one left so for 15 s
         // (its sbx died meanwhile) is replaced.
@@ -111,9 +113,11 @@ export async function ensureProxy(): Promise<string> {
         await startContainer(id);
         // Sandboxes made before a replacement get their networks back (one removed meanwhile is skipped).
         for (const network of await listNetworks([LABEL_NETWORK]))
-          await connectNetwork(network.name, id, PROXY_NAME).catch((err) => {
-            if (statusOf(err) !== 404) throw err;
-          });
+          await connectNetwork(network.name, id, PROXY_NAME, addressIn(network.subnet, 'proxy')).catch(
+            (err) => {
+              if (statusOf(err) !== 404) throw err;
+            },
+          );
         return id;
       }
     }
@@ -176,14 +180,29 @@ export interface SandboxPolicyFile extends Policy {
 }
 
 /**
+ * Where each member of a sandbox network lives on its /28 (.1 is the gateway). Fixed, so that they
+ * find each other through /etc/hosts as well as through the engine's DNS, which a network without
+ * DNS (Podman's, see createInternalNetwork) does not have; a replaced proxy gets its address back.
+ */
+const MEMBERS = { proxy: 2, sandbox: 3, forwarder: 4 };
+
+/** The address of a member on a sandbox network's subnet (none for a network without one). */
+export function addressIn(subnet: string | undefined, member: keyof typeof MEMBERS): string | undefined {
+  if (!subnet) return undefined;
+  const [a, b, c, d] = subnet.split('/')[0]!.split('.').map(Number);
+  return `${a}.${b}.${c}.${d! + MEMBERS[member]}`;
+}
+
+/**
  * Gives a new sandbox its internal network (the proxy joined to it) and its policy, before the
- * sandbox exists, so its first request is already filtered. Returns the network to put it on.
+ * sandbox exists, so its first request is already filtered. Returns the network to put it on, and
+ * its subnet.
  */
 export async function attachSandbox(
   sandbox: string,
   policy: Policy,
   labels: Record<string, string>,
-): Promise<string> {
+): Promise<{ network: string; subnet: string }> {
   const proxy = await ensureProxy();
   const network = networkNameOf(sandbox);
   const taken = new Set(await networkSubnets());
@@ -192,10 +211,10 @@ export async function attachSandbox(
     { ...labels, [LABEL_NETWORK]: sandbox },
     [...sandboxSubnets(sandbox)].filter((s) => !taken.has(s)),
   );
-  await connectNetwork(network, proxy, PROXY_NAME);
+  await connectNetwork(network, proxy, PROXY_NAME, addressIn(subnet, 'proxy'));
   await writePolicy({ ...policy, sandbox, network, subnet });
   await forgetStalePolicies(proxy);
-  return network;
+  return { network, subnet };
 }
 
 /**
@@ -290,6 +309,7 @@ export const forwarderName = (network: string) => `${network}-ports`;
  */
 export async function ensureForwarder(
   network: string,
+  subnet: string,
   bindings: Record<string, Array<{ HostIp: string; HostPort: string }>>,
   labels: Record<string, string>,
 ): Promise<void> {
@@ -311,6 +331,7 @@ export async function ensureForwarder(
     ExposedPorts: Object.fromEntries(Object.keys(bindings).map((k) => [k, {}])),
     HostConfig: {
       PortBindings: bindings,
+      ExtraHosts: [`${SANDBOX_ALIAS}:${addressIn(subnet, 'sandbox')}`],
       CapDrop: ['ALL'],
       SecurityOpt: ['no-new-privileges'],
       RestartPolicy: { Name: 'unless-stopped' },
@@ -320,7 +341,7 @@ export async function ensureForwarder(
   });
   if (!id) return; // a concurrent sbx made it
   await putArchive(id, '/opt', await codeArchive(files));
-  await connectNetwork(network, id, name);
+  await connectNetwork(network, id, name, addressIn(subnet, 'forwarder'));
   await startContainer(id);
 }
 
@@ -349,10 +370,14 @@ export async function detachSandbox(network: string): Promise<void> {
   }
 }
 
-/** Policies whose network is gone (removed behind sbx's back) would confuse a reused subnet: drop them. */
+/**
+ * Policies whose network is gone (removed behind sbx's back) would confuse a reused subnet: drop them.
+ * The policies are listed before the networks: a policy is written after its network is made, so one
+ * of a sandbox being created meanwhile by another sbx has its network in the later list.
+ */
 async function forgetStalePolicies(proxy: string): Promise<void> {
-  const live = new Set((await listNetworks([LABEL_NETWORK])).map((n) => `${n.name}.json`));
   const { stdout } = await execCapture(proxy, ['ls', '/state/policies']);
+  const live = new Set((await listNetworks([LABEL_NETWORK])).map((n) => `${n.name}.json`));
   const stale = stdout.split('\n').filter((f) => f.endsWith('.json') && !live.has(f));
   if (stale.length)
     await execCapture(proxy, [

@@ -4,10 +4,12 @@ import { upstreamProxy } from '../config/tls-proxy.js';
 import { currentEndpoint, isLocalEndpoint } from '../engine/connection.js';
 import type { PolicyMode } from '../network/policy.js';
 import {
+  addressIn,
   attachSandbox,
   ensureForwarder,
   hostAddresses,
   LABEL_NETWORK,
+  PROXY_NAME,
   SANDBOX_ALIAS,
   sandboxProxyEnv,
 } from '../network/proxy.js';
@@ -109,11 +111,19 @@ export async function securityAddition(options: {
       settings,
       hostAddresses: await hostAddresses(),
     });
-    network = await attachSandbox(options.name, { ...policy, upstream: upstreamProxy() }, options.labels);
+    const attached = await attachSandbox(
+      options.name,
+      { ...policy, upstream: upstreamProxy() },
+      options.labels,
+    );
+    network = attached.network;
     addition.network = network;
     addition.aliases = [SANDBOX_ALIAS];
+    addition.address = addressIn(attached.subnet, 'sandbox');
+    addition.host.ExtraHosts = [`${PROXY_NAME}:${addressIn(attached.subnet, 'proxy')}`];
     addition.env.push(...sandboxProxyEnv());
-    if (options.ports.length > 0) await ensureForwarder(network, portBindings(options.ports), options.labels);
+    if (options.ports.length > 0)
+      await ensureForwarder(network, attached.subnet, portBindings(options.ports), options.labels);
   }
   addition.labels[LABEL_NETWORK] = network;
 

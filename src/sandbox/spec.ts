@@ -21,9 +21,10 @@ export interface Addition {
   mounts?: Docker.MountSettings[];
   labels?: Record<string, string>;
   host?: Docker.HostConfig;
-  /** The network the sandbox joins (its only one), and its names there. */
+  /** The network the sandbox joins (its only one), its names and its address there. */
   network?: string;
   aliases?: string[];
+  address?: string | undefined;
 }
 
 export interface SandboxPlan {
@@ -98,7 +99,16 @@ export function createOptions(plan: SandboxPlan): Docker.ContainerCreateOptions 
       ...(plan.limits.pidsLimit ? { PidsLimit: plan.limits.pidsLimit } : {}),
     },
     ...(joined?.network && joined.network !== 'none' && joined.aliases
-      ? { NetworkingConfig: { EndpointsConfig: { [joined.network]: { Aliases: joined.aliases } } } }
+      ? {
+          NetworkingConfig: {
+            EndpointsConfig: {
+              [joined.network]: {
+                Aliases: joined.aliases,
+                ...(joined.address ? { IPAMConfig: { IPv4Address: joined.address } } : {}),
+              },
+            },
+          },
+        }
       : {}),
   };
 }

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type Result, RUN_ID, sbx, TEST_LABEL, workspace } from '../helpers/cli.js';
-import { cleanupTestResources, containersOf, docker } from '../helpers/engine.js';
+import { cleanupTestResources, containersOf, docker, FITTING_LIMITS } from '../helpers/engine.js';
 
 after(() => cleanupTestResources());
 
@@ -30,6 +30,7 @@ describe('egress policy: every request leaves through the proxy, which decides b
       Image: image,
       Entrypoint: ['python3', '-m', 'http.server', '8000'],
       Labels: { [TEST_LABEL]: RUN_ID },
+      HostConfig: FITTING_LIMITS,
     });
     await c.start();
     target = { ip: (await c.inspect()).NetworkSettings.IPAddress, id: c.id };
@@ -289,6 +290,7 @@ describe('the egress proxy under concurrency', { timeout: 300_000 }, () => {
       Cmd: ['sleep', '600'],
       Entrypoint: [],
       Labels: { 'dev.sbx.proxy': 'true', 'dev.sbx.proxy.code': 'an-older-sbx' },
+      HostConfig: FITTING_LIMITS,
     });
     await old.start();
     const spaces = await Promise.all([1, 2, 3, 4, 5].map(() => workspace()));

@@ -3,6 +3,14 @@ import { RUN_ID, TEST_LABEL } from './cli.js';
 
 export const docker = new Docker();
 
+/** For containers a test starts itself: Podman's default rlimits do not fit this host (sbx sets its own). */
+export const FITTING_LIMITS = {
+  Ulimits: [
+    { Name: 'nofile', Soft: 1024, Hard: 1024 },
+    { Name: 'nproc', Soft: 4096, Hard: 4096 },
+  ],
+};
+
 /** Removes every container, image, volume and network this test run labelled (on Docker's socket, or on `engine`). */
 export async function cleanupTestResources(engine: Docker = docker): Promise<void> {
   const filters = { label: [`${TEST_LABEL}=${RUN_ID}`] };

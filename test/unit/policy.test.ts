@@ -212,6 +212,15 @@ describe('sandbox subnets', () => {
     assert.notEqual(all[0], [...sandboxSubnets('sbx-other-87654321')][0]);
     assert.equal([...sandboxSubnets('x', '10.99.0.0/16')][0]!.startsWith('10.99.'), true);
   });
+
+  it('give the proxy, the sandbox and its forwarder fixed addresses after the gateway', async () => {
+    const { addressIn } = await import('../../src/network/proxy.js');
+    assert.deepEqual(
+      (['proxy', 'sandbox', 'forwarder'] as const).map((m) => addressIn('10.213.7.240/28', m)),
+      ['10.213.7.242', '10.213.7.243', '10.213.7.244'],
+    );
+    assert.equal(addressIn(undefined, 'proxy'), undefined);
+  });
 });
 
 describe('upstream proxy', () => {

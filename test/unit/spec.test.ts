@@ -37,6 +37,7 @@ const plan = {
       binds: ['/home/ada/app/.git/hooks:/home/ada/app/.git/hooks:ro'],
       network: 'sbx-net-sbx-app-12345678',
       aliases: ['sandbox'],
+      address: '10.213.4.19',
       host: { CapDrop: ['NET_RAW'] },
     },
   ],
@@ -67,7 +68,9 @@ describe('createOptions', () => {
     assert.deepEqual(options.HostConfig?.Mounts, plan.additions[0]!.mounts);
     assert.equal(options.HostConfig?.NetworkMode, 'sbx-net-sbx-app-12345678');
     assert.deepEqual(options.NetworkingConfig, {
-      EndpointsConfig: { 'sbx-net-sbx-app-12345678': { Aliases: ['sandbox'] } },
+      EndpointsConfig: {
+        'sbx-net-sbx-app-12345678': { Aliases: ['sandbox'], IPAMConfig: { IPv4Address: '10.213.4.19' } },
+      },
     });
     assert.deepEqual(options.HostConfig?.CapDrop, ['NET_RAW']);
     assert.equal(options.Labels?.[LABEL.credentials], 'sandbox');
