@@ -477,7 +477,7 @@ describe('rootless Docker and rootless Podman of an unprivileged user', {
   });
 
   for (const [i, kind] of ['Docker', 'Podman'].entries()) {
-    it(`rootless ${kind}: what the agent writes in the workspace is the user's; the sandbox reaches the registry through its proxy`, async () => {
+    it(`rootless ${kind}: what the agent writes in the workspace is the user's, the sandbox reaches the registry through its proxy, Claude Code starts`, async () => {
       const env = { ...userEnv(), DOCKER_HOST: hosts[i]! };
       const as = { asUser: TEST_USER, env };
       // The base template, built on this engine (minutes the first time; its layer cache after).
@@ -541,6 +541,12 @@ describe('rootless Docker and rootless Podman of an unprivileged user', {
       );
       ok(again);
       assert.equal(again.stdout, '200');
+      ok(await sbx(['rm', '-f', '.'], { ...as, cwd: ws }));
+
+      // A real agent there: Claude Code starts as the workspace's owner inside, with its state volume.
+      ok(await sbx(['template', 'build', 'claude'], { ...as, timeoutMs: 1_500_000 }), 'template build');
+      const claude = await sbx(['run', 'claude', '--', '-p', 'hi'], { ...as, cwd: ws });
+      assert.match(claude.stdout + claude.stderr, /Not logged in/i, claude.stderr);
       ok(await sbx(['rm', '-f', '.'], { ...as, cwd: ws }));
     });
   }
