@@ -97,9 +97,16 @@ export async function removeNetwork(name: string): Promise<void> {
 /** Networks carrying every given label. */
 export async function listNetworks(
   labels: string[],
-): Promise<Array<{ name: string; labels: Record<string, string>; subnet: string | undefined }>> {
+): Promise<
+  Array<{ name: string; labels: Record<string, string>; subnet: string | undefined; created: number }>
+> {
   const networks = await call('list networks', (docker) =>
     docker.listNetworks({ filters: { label: labels } }),
   );
-  return networks.map((n) => ({ name: n.Name, labels: n.Labels ?? {}, subnet: n.IPAM?.Config?.[0]?.Subnet }));
+  return networks.map((n) => ({
+    name: n.Name,
+    labels: n.Labels ?? {},
+    subnet: n.IPAM?.Config?.[0]?.Subnet,
+    created: Date.parse(n.Created),
+  }));
 }

@@ -204,6 +204,7 @@ export async function attachSandbox(
   labels: Record<string, string>,
 ): Promise<{ network: string; subnet: string }> {
   const proxy = await ensureProxy();
+  await forgetOrphanNetworks(sandbox);
   const network = networkNameOf(sandbox);
   const taken = new Set(await networkSubnets());
   const subnet = await createInternalNetwork(
@@ -368,6 +369,20 @@ export async function detachSandbox(network: string): Promise<void> {
     await stopContainer(proxy.Id, 1);
     await startContainer(proxy.Id);
   }
+}
+
+/**
+ * Networks of this sandbox left when its container was removed behind sbx's back (`docker rm`):
+ * their port forwarder would still hold the ports. One made in the last 20 s may be another sbx's,
+ * creating the same sandbox (its container comes next): left alone.
+ */
+async function forgetOrphanNetworks(sandbox: string): Promise<void> {
+  for (const n of await listNetworks([`${LABEL_NETWORK}=${sandbox}`]))
+    if (
+      Date.now() - n.created > 20_000 &&
+      (await listContainers([`${LABEL_NETWORK}=${n.name}`])).length === 0
+    )
+      await detachSandbox(n.name);
 }
 
 /**

@@ -541,6 +541,28 @@ describe('containers changed behind sbx', { timeout: 300_000 }, () => {
     assert.equal(gone.code, 66, gone.stderr);
   });
 
+  it('a sandbox removed behind sbx leaves no network or forwarder holding its port once it is made again', async () => {
+    const ws = await workspace();
+    const port = String(20_000 + Math.floor(Math.random() * 20_000));
+    const create = () => sbx(['create', 'shell', '-p', `127.0.0.1:${port}:8000`, '--json'], { cwd: ws });
+    const first = json<{ id: string }>(await create());
+    const network = (await docker.getContainer(first.id).inspect()).Config.Labels['dev.sbx.network']!;
+    await docker.getContainer(first.id).remove({ force: true });
+    // A network younger than 20 s may belong to another sbx creating the same sandbox: it is left alone.
+    await new Promise((resolve) => setTimeout(resolve, 21_000));
+    const second = json<{ id: string }>(await create());
+    assert.notEqual(second.id, first.id);
+    assert.equal(
+      (await docker.listNetworks({ filters: { name: [network] } })).filter((n) => n.Name === network).length,
+      0,
+    );
+    const forwarders = await docker.listContainers({
+      all: true,
+      filters: { label: [`dev.sbx.forwarder=${network}`] },
+    });
+    assert.deepEqual(forwarders, []);
+  });
+
   it('a stopped egress proxy and port forwarder come back when their sandbox starts (a reboot on Podman)', async () => {
     const ws = await workspace();
     const r = await sbx(['run', 'shell', '-d', '-p', '0:8000', '--', 'sleep', 'infinity'], { cwd: ws });
