@@ -16,7 +16,17 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Docker from 'dockerode';
-import { BIN, type Result, ROOT, RUN_ID, sbx, TEST_LABEL, TEST_USER, workspace } from '../helpers/cli.js';
+import {
+  BIN,
+  REGISTRY_PING,
+  type Result,
+  ROOT,
+  RUN_ID,
+  sbx,
+  TEST_LABEL,
+  TEST_USER,
+  workspace,
+} from '../helpers/cli.js';
 
 /**
  * Engines other than the local socket: a second Docker Engine over TCP with TLS, in its own network
@@ -524,21 +534,7 @@ describe('rootless Docker and rootless Podman of an unprivileged user', {
       ok(await sbx(['rm', '.'], { ...as, cwd: ws }));
       assert.equal(readFileSync(join(ws, 'f'), 'utf8'), 'x\n');
       // The last sandbox gone, a new one still gets out (rootless Podman 4.3 cuts the proxy off then).
-      const again = await sbx(
-        [
-          'run',
-          'shell',
-          '--',
-          'curl',
-          '-sS',
-          '-o',
-          '/dev/null',
-          '-w',
-          '%{http_code}',
-          'https://registry.npmjs.org/-/ping',
-        ],
-        { ...as, cwd: ws },
-      );
+      const again = await sbx(['run', 'shell', '--', ...REGISTRY_PING], { ...as, cwd: ws });
       ok(again);
       assert.equal(again.stdout, '200');
       ok(await sbx(['rm', '-f', '.'], { ...as, cwd: ws }));

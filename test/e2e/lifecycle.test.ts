@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { Ajv2020 } from 'ajv/dist/2020.js';
-import { BIN, type Result, ROOT, RUN_ID, sbx, TEST_LABEL, workspace } from '../helpers/cli.js';
+import { BIN, REGISTRY_PING, type Result, ROOT, RUN_ID, sbx, TEST_LABEL, workspace } from '../helpers/cli.js';
 import { cleanupTestResources, containersOf, docker } from '../helpers/engine.js';
 
 after(() => cleanupTestResources());
@@ -579,21 +579,7 @@ describe('containers changed behind sbx', { timeout: 300_000 }, () => {
     await forwarder.stop();
     await proxy.stop();
 
-    const reached = await sbx(
-      [
-        'exec',
-        '.',
-        '--',
-        'curl',
-        '-sS',
-        '-o',
-        '/dev/null',
-        '-w',
-        '%{http_code}',
-        'https://registry.npmjs.org/-/ping',
-      ],
-      { cwd: ws },
-    );
+    const reached = await sbx(['exec', '.', '--', ...REGISTRY_PING], { cwd: ws });
     assert.equal(reached.code, 0, reached.stderr);
     assert.equal(reached.stdout, '200', 'the sandbox reaches the registry through its proxy again');
     assert.equal((await proxy.inspect()).State.Running, true);
@@ -632,21 +618,7 @@ describe('containers changed behind sbx', { timeout: 300_000 }, () => {
     const after = await docker.getContainer('sbx-proxy').inspect();
     assert.notEqual(after.Id, before.Id, 'replaced');
     for (const w of [ws, other]) {
-      const reached = await sbx(
-        [
-          'exec',
-          '.',
-          '--',
-          'curl',
-          '-sS',
-          '-o',
-          '/dev/null',
-          '-w',
-          '%{http_code}',
-          'https://registry.npmjs.org/-/ping',
-        ],
-        { cwd: w },
-      );
+      const reached = await sbx(['exec', '.', '--', ...REGISTRY_PING], { cwd: w });
       assert.equal(
         reached.stdout,
         '200',

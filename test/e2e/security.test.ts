@@ -5,7 +5,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { type Result, RUN_ID, sbx, TEST_LABEL, workspace } from '../helpers/cli.js';
+import { REGISTRY_PING, type Result, RUN_ID, sbx, TEST_LABEL, workspace } from '../helpers/cli.js';
 import { cleanupTestResources, containersOf, docker, FITTING_LIMITS } from '../helpers/engine.js';
 
 after(() => cleanupTestResources());
@@ -300,21 +300,7 @@ describe('the egress proxy under concurrency', { timeout: 300_000 }, () => {
     assert.notEqual(proxy.Id, old.id);
     assert.notEqual(proxy.Config.Labels['dev.sbx.proxy.code'], 'an-older-sbx');
     for (const cwd of spaces) {
-      const r = await sbx(
-        [
-          'run',
-          'shell',
-          '--',
-          'curl',
-          '-sS',
-          '-o',
-          '/dev/null',
-          '-w',
-          '%{http_code}',
-          'https://registry.npmjs.org/-/ping',
-        ],
-        { cwd },
-      );
+      const r = await sbx(['run', 'shell', '--', ...REGISTRY_PING], { cwd });
       assert.equal(r.stdout, '200', r.stderr);
     }
   });

@@ -16,6 +16,17 @@ export const STATE_PREFIX = `sbx-test-${RUN_ID}-state-`;
 /** The unprivileged host user the suite runs sbx as (made by test/run.sh; in the docker group). */
 export const TEST_USER = { name: 'sbxtest', uid: 4242, gid: 4242, home: '/home/sbxtest' };
 
+/** A command for inside a sandbox printing the HTTP status of the npm registry's ping through its proxy. */
+export const REGISTRY_PING = [
+  'curl',
+  '-sS',
+  '-o',
+  '/dev/null',
+  '-w',
+  '%{http_code}',
+  'https://registry.npmjs.org/-/ping',
+];
+
 export interface Result {
   code: number;
   stdout: string;
