@@ -2,9 +2,9 @@ import { Args, Flags } from '@oclif/core';
 import { agentOf, runInSandbox } from '../src/cli/attach.js';
 import { BaseCommand } from '../src/cli/base-command.js';
 import { runningSandbox } from '../src/cli/batch.js';
-import { usageError } from '../src/cli/errors.js';
 import { envFlags } from '../src/cli/sandbox-flags.js';
 import { envVars } from '../src/sandbox/env.js';
+import { usageError } from '../src/shared/errors.js';
 
 export default class Exec extends BaseCommand {
   static override args = {

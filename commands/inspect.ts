@@ -3,7 +3,7 @@ import { BaseCommand } from '../src/cli/base-command.js';
 import { resolveSandbox } from '../src/cli/batch.js';
 import { formatPort } from '../src/cli/render.js';
 import { type SandboxDetails, sandboxDetails } from '../src/sandbox/discovery.js';
-import { formatBytes } from '../src/sandbox/options.js';
+import { formatBytes } from '../src/shared/parse.js';
 
 export default class Inspect extends BaseCommand {
   static override args = {

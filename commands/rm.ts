@@ -2,13 +2,13 @@ import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../src/cli/base-command.js';
 import { type BatchResult, forEachSandbox } from '../src/cli/batch.js';
 import { confirm, interactive } from '../src/cli/confirm.js';
-import { SbxError, usageError } from '../src/cli/errors.js';
 import { removeContainer, startContainer } from '../src/engine/containers.js';
 import { removeVolume } from '../src/engine/volumes.js';
 import { checkWorktree, removeWorktree } from '../src/git/worktree.js';
 import { detachSandbox } from '../src/network/proxy.js';
 import { listSandboxes } from '../src/sandbox/discovery.js';
 import { syncSandbox } from '../src/sandbox/workspace-sync.js';
+import { SbxError, usageError } from '../src/shared/errors.js';
 import { forgetSyncState } from '../src/sync/sync.js';
 
 export default class Rm extends BaseCommand {

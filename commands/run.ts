@@ -2,7 +2,6 @@ import { Args, Flags } from '@oclif/core';
 import { agentNames, getAgent, launchCommand } from '../src/agents/registry.js';
 import { runInSandbox } from '../src/cli/attach.js';
 import { BaseCommand } from '../src/cli/base-command.js';
-import { EXIT_CODES, SbxError } from '../src/cli/errors.js';
 import { ImageProgress } from '../src/cli/progress.js';
 import {
   createFlags,
@@ -17,6 +16,7 @@ import { envVars } from '../src/sandbox/env.js';
 import { resolveWorkspace } from '../src/sandbox/identity.js';
 import { ensureSandbox } from '../src/sandbox/lifecycle.js';
 import { execUser } from '../src/sandbox/spec.js';
+import { EXIT_CODES, SbxError } from '../src/shared/errors.js';
 
 export default class Run extends BaseCommand {
   static override args = {

@@ -1,8 +1,8 @@
 import { Args } from '@oclif/core';
 import { BaseCommand } from '../src/cli/base-command.js';
 import { type BatchResult, forEachSandbox } from '../src/cli/batch.js';
-import { usageError } from '../src/cli/errors.js';
 import { startSandbox } from '../src/network/proxy.js';
+import { usageError } from '../src/shared/errors.js';
 
 export default class Start extends BaseCommand {
   static override args = {

@@ -1,9 +1,9 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../src/cli/base-command.js';
 import { type BatchResult, forEachSandbox } from '../src/cli/batch.js';
-import { usageError } from '../src/cli/errors.js';
 import { stopContainer } from '../src/engine/containers.js';
 import { listSandboxes } from '../src/sandbox/discovery.js';
+import { usageError } from '../src/shared/errors.js';
 
 export default class Stop extends BaseCommand {
   static override args = {

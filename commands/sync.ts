@@ -1,8 +1,8 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../src/cli/base-command.js';
 import { runningSandbox } from '../src/cli/batch.js';
-import { SbxError, usageError } from '../src/cli/errors.js';
 import { syncSandbox } from '../src/sandbox/workspace-sync.js';
+import { SbxError, usageError } from '../src/shared/errors.js';
 import type { Direction } from '../src/sync/plan.js';
 import type { SyncResult } from '../src/sync/sync.js';
 

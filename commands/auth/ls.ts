@@ -1,7 +1,7 @@
 import { BaseCommand } from '../../src/cli/base-command.js';
 import { table } from '../../src/cli/render.js';
 import { type AgentStateSummary, listAgentState } from '../../src/sandbox/auth.js';
-import { formatBytes } from '../../src/sandbox/options.js';
+import { formatBytes } from '../../src/shared/parse.js';
 
 export default class AuthLs extends BaseCommand {
   static override description =

@@ -2,9 +2,9 @@ import { Args, Flags } from '@oclif/core';
 import { getAgent } from '../../src/agents/registry.js';
 import { BaseCommand } from '../../src/cli/base-command.js';
 import { confirm, interactive } from '../../src/cli/confirm.js';
-import { usageError } from '../../src/cli/errors.js';
 import { removeAgentState } from '../../src/sandbox/auth.js';
 import { stateVolume } from '../../src/sandbox/credentials.js';
+import { usageError } from '../../src/shared/errors.js';
 
 export default class AuthRm extends BaseCommand {
   static override args = {

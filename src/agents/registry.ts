@@ -1,4 +1,4 @@
-import { nearest, usageError } from '../cli/errors.js';
+import { nearest, usageError } from '../shared/errors.js';
 
 /**
  * One entry per agent. Adding an agent is one entry here plus one folder in templates/ whose

@@ -1,8 +1,8 @@
 import { AGENTS, type AgentSpec, getAgent } from '../agents/registry.js';
 import { execAttached } from '../engine/exec.js';
-import type { EnvVar } from '../sandbox/options.js';
 import { execEnv, execUser } from '../sandbox/spec.js';
-import { SbxError, usageError } from './errors.js';
+import { SbxError, usageError } from '../shared/errors.js';
+import type { EnvVar } from '../shared/parse.js';
 import { withTerminal } from './terminal.js';
 
 export interface ProcessRequest {

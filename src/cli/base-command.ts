@@ -1,8 +1,8 @@
 import { Command, Flags } from '@oclif/core';
 import { configuredEngine, readConfig } from '../config/config.js';
 import { chooseEngine } from '../engine/connection.js';
-import { EXIT_CODES, SbxError } from './errors.js';
-import { debugEnabled, enableDebug } from './log.js';
+import { EXIT_CODES, SbxError } from '../shared/errors.js';
+import { debugEnabled, enableDebug } from '../shared/log.js';
 
 /**
  * Owns what every sbx command shares: --debug, error rendering and exit codes. Commands throw

@@ -1,6 +1,6 @@
 import { startSandbox } from '../network/proxy.js';
 import { findSandbox, listSandboxes, type SandboxRef } from '../sandbox/discovery.js';
-import { SbxError } from './errors.js';
+import { SbxError } from '../shared/errors.js';
 
 export interface BatchResult {
   /** Names of the sandboxes the operation succeeded on. */

@@ -1,5 +1,5 @@
 import type { Hook } from '@oclif/core';
-import { EXIT_CODES, nearest } from './errors.js';
+import { EXIT_CODES, nearest } from '../shared/errors.js';
 
 /**
  * oclif command_not_found hook: "did you mean" for a mistyped command. It suggests and exits 2

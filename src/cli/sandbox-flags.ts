@@ -1,18 +1,19 @@
 import { Flags } from '@oclif/core';
 import type { Worktree } from '../git/worktree.js';
-import type { PolicyMode } from '../network/policy.js';
 import { checkPatterns } from '../network/settings.js';
-import { CREDENTIAL_MODES, parseCredentials } from '../sandbox/credentials.js';
 import type { SandboxRequest } from '../sandbox/lifecycle.js';
 import {
+  CREDENTIAL_MODES,
   type Limits,
+  type PolicyMode,
   parseCpus,
+  parseCredentials,
   parseMemory,
   parsePidsLimit,
   parsePort,
   parseSandboxName,
   parseVolume,
-} from '../sandbox/options.js';
+} from '../shared/parse.js';
 
 const repeatable = { multiple: true, multipleNonGreedy: true } as const;
 

@@ -3,11 +3,18 @@ import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { agentNames, getAgent } from '../agents/registry.js';
-import { SbxError, usageError } from '../cli/errors.js';
 import type { EngineChoice } from '../engine/connection.js';
-import type { PolicyMode } from '../network/policy.js';
-import { type CredentialsMode, parseCredentials } from '../sandbox/credentials.js';
-import { parseCpus, parseEnvArgs, parseMemory, parsePidsLimit, parsePort } from '../sandbox/options.js';
+import { SbxError, usageError } from '../shared/errors.js';
+import {
+  type CredentialsMode,
+  type PolicyMode,
+  parseCpus,
+  parseCredentials,
+  parseEnvArgs,
+  parseMemory,
+  parsePidsLimit,
+  parsePort,
+} from '../shared/parse.js';
 
 /** The user configuration, stored by conf as JSON; every key is described and checked by KEYS. */
 export interface SbxConfig {

@@ -1,6 +1,6 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { SbxError } from '../cli/errors.js';
+import { SbxError } from '../shared/errors.js';
 
 /** Debian and Ubuntu keep locally added CA certificates here. */
 export const HOST_LOCAL_CA_DIR = '/usr/local/share/ca-certificates';

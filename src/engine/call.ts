@@ -1,5 +1,5 @@
 import type Docker from 'dockerode';
-import { log } from '../cli/log.js';
+import { log } from '../shared/log.js';
 import { currentEndpoint, engine, toEngineError } from './connection.js';
 
 const debug = log('engine');

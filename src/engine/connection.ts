@@ -7,8 +7,8 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { Duplex, PassThrough } from 'node:stream';
 import type Docker from 'dockerode';
-import { SbxError, usageError } from '../cli/errors.js';
-import { log } from '../cli/log.js';
+import { SbxError, usageError } from '../shared/errors.js';
+import { log } from '../shared/log.js';
 
 const debug = log('engine');
 

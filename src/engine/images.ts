@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import type Docker from 'dockerode';
-import { SbxError } from '../cli/errors.js';
+import { SbxError } from '../shared/errors.js';
 import { call, callOrMissing } from './call.js';
 import { engine } from './connection.js';
 

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { SimpleGit } from 'simple-git';
-import { SbxError, usageError } from '../cli/errors.js';
+import { SbxError, usageError } from '../shared/errors.js';
 
 export interface Worktree {
   /** The worktree folder: the branch sandbox's workspace. */

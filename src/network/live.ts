@@ -1,6 +1,6 @@
 import { Args } from '@oclif/core';
-import { SbxError } from '../cli/errors.js';
 import type { SandboxRef } from '../sandbox/discovery.js';
+import { SbxError } from '../shared/errors.js';
 import { readPolicy, type SandboxPolicyFile, writePolicy } from './proxy.js';
 import { checkPatterns } from './settings.js';
 

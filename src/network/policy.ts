@@ -1,11 +1,13 @@
 /**
  * The egress policy: which hosts a sandbox may reach through the filtering proxy. Pure logic, shared
  * by sbx (checking what the user typed) and the proxy (deciding each request); it imports nothing
- * but node's net module, because the proxy runs it alone inside its container.
+ * but node's net module (and types, which compile to nothing), because the proxy runs it alone inside
+ * its container.
  */
 import { isIP } from 'node:net';
+import type { PolicyMode } from '../shared/parse.js';
 
-export type PolicyMode = 'allow' | 'deny';
+export type { PolicyMode };
 
 export interface Policy {
   /** allow: everything but internal addresses and the deny list; deny: only the allow list. */

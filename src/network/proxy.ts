@@ -4,7 +4,6 @@ import { networkInterfaces } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { SbxError } from '../cli/errors.js';
 import { statusOf } from '../engine/call.js';
 import { currentEndpoint } from '../engine/connection.js';
 import {
@@ -26,23 +25,28 @@ import {
 } from '../engine/networks.js';
 import { engineInfo } from '../engine/system.js';
 import { ensureVolume, putArchive } from '../engine/volumes.js';
-import { LABEL } from '../sandbox/identity.js';
+import { SbxError } from '../shared/errors.js';
+import { extraLabels, LABEL } from '../shared/labels.js';
 import type { Policy } from './policy.js';
 
-/** The one filtering proxy of an engine, shared by every sandbox; its state survives its replacement. */
-export const PROXY_NAME = 'sbx-proxy';
-const PROXY_STATE = 'sbx-proxy-state';
+/**
+ * The one filtering proxy of an engine, shared by every sandbox; its state (a volume of the same name
+ * plus -state) survives its replacement. SBX_PROXY_NAME gives a set of sandboxes a proxy of their own
+ * (the test suite's runs use it, so they never replace or stop the proxy a user's sandboxes rely on).
+ */
+export const PROXY_NAME = proxyName();
+const PROXY_STATE = `${PROXY_NAME}-state`;
+
+function proxyName(env: NodeJS.ProcessEnv = process.env): string {
+  const name = env.SBX_PROXY_NAME || 'sbx-proxy';
+  // Read at start-up: a name the engine would refuse falls back to the default, and says so under --debug.
+  return /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/.test(name) ? name : 'sbx-proxy';
+}
 const PROXY_PORT = 3128;
 const PROXY_IMAGE = 'sbx/base:latest';
-const LABEL_PROXY = 'dev.sbx.proxy';
-const LABEL_CODE = 'dev.sbx.proxy.code';
-/** On sandbox networks: the sandbox it belongs to. */
-export const LABEL_NETWORK = 'dev.sbx.network';
 
 const CODE_DIR = dirname(fileURLToPath(import.meta.url));
 const CODE_FILES = ['proxy-server.js', 'policy.js', 'port-forward.js'];
-/** On port forwarders: the network of the sandbox whose ports it publishes. */
-const LABEL_FORWARDER = 'dev.sbx.forwarder';
 /** The sandbox's name on its own network, which its port forwarder connects to. */
 export const SANDBOX_ALIAS = 'sandbox';
 
@@ -86,7 +90,7 @@ export async function ensureProxy(): Promise<string> {
   let waitingSince: number | undefined;
   for (const deadline = Date.now() + 60_000; Date.now() < deadline; ) {
     const existing = await inspectContainer(PROXY_NAME);
-    if (existing?.Config.Labels?.[LABEL_CODE] === hash) {
+    if (existing?.Config.Labels?.[LABEL.proxyCode] === hash) {
       if (existing.State.Running) {
         // Podman keeps saying "running" when the proxy's process and its conmon died without a
         // cleanup (killed, or a reboot that kept /run): there, check that it can be entered (70 ms).
@@ -112,7 +116,7 @@ export async function ensureProxy(): Promise<string> {
         await putArchive(id, '/opt', await codeArchive(files));
         await startContainer(id);
         // Sandboxes made before a replacement get their networks back (one removed meanwhile is skipped).
-        for (const network of await listNetworks([LABEL_NETWORK]))
+        for (const network of await proxyNetworks())
           await connectNetwork(network.name, id, PROXY_NAME, addressIn(network.subnet, 'proxy')).catch(
             (err) => {
               if (statusOf(err) !== 404) throw err;
@@ -155,13 +159,13 @@ async function createProxy(hash: string): Promise<string | undefined> {
     throw new SbxError('notFound', 'The egress proxy runs from the base template, which is not built.', {
       hint: 'Run `sbx template build base`, or any `sbx run`, first.',
     });
-  await ensureVolume(PROXY_STATE, { [LABEL_PROXY]: 'true' });
+  await ensureVolume(PROXY_STATE, { ...extraLabels(), [LABEL.proxy]: PROXY_NAME });
   return createContainer({
     name: PROXY_NAME,
     Image: PROXY_IMAGE,
     Entrypoint: ['node', '--max-old-space-size=32', '/opt/sbx-proxy/proxy-server.js'],
     Cmd: [],
-    Labels: { [LABEL_PROXY]: 'true', [LABEL_CODE]: hash },
+    Labels: { ...extraLabels(), [LABEL.proxy]: PROXY_NAME, [LABEL.proxyCode]: hash },
     HostConfig: {
       Mounts: [{ Type: 'volume', Source: PROXY_STATE, Target: '/state' }],
       CapDrop: ['ALL'],
@@ -209,7 +213,7 @@ export async function attachSandbox(
   const taken = new Set(await networkSubnets());
   const subnet = await createInternalNetwork(
     network,
-    { ...labels, [LABEL_NETWORK]: sandbox },
+    { ...labels, [LABEL.network]: sandbox, [LABEL.proxy]: PROXY_NAME },
     [...sandboxSubnets(sandbox)].filter((s) => !taken.has(s)),
   );
   await connectNetwork(network, proxy, PROXY_NAME, addressIn(subnet, 'proxy'));
@@ -328,7 +332,7 @@ export async function ensureForwarder(
         .map((k) => k.split('/')[0])
         .join(',')}`,
     ],
-    Labels: { ...labels, [LABEL_FORWARDER]: network },
+    Labels: { ...labels, [LABEL.forwarder]: network },
     ExposedPorts: Object.fromEntries(Object.keys(bindings).map((k) => [k, {}])),
     HostConfig: {
       PortBindings: bindings,
@@ -377,10 +381,10 @@ export async function detachSandbox(network: string): Promise<void> {
  * creating the same sandbox (its container comes next): left alone.
  */
 async function forgetOrphanNetworks(sandbox: string): Promise<void> {
-  for (const n of await listNetworks([`${LABEL_NETWORK}=${sandbox}`]))
+  for (const n of await listNetworks([`${LABEL.network}=${sandbox}`]))
     if (
       Date.now() - n.created > 20_000 &&
-      (await listContainers([`${LABEL_NETWORK}=${n.name}`])).length === 0
+      (await listContainers([`${LABEL.network}=${n.name}`])).length === 0
     )
       await detachSandbox(n.name);
 }
@@ -392,7 +396,7 @@ async function forgetOrphanNetworks(sandbox: string): Promise<void> {
  */
 async function forgetStalePolicies(proxy: string): Promise<void> {
   const { stdout } = await execCapture(proxy, ['ls', '/state/policies']);
-  const live = new Set((await listNetworks([LABEL_NETWORK])).map((n) => `${n.name}.json`));
+  const live = new Set((await proxyNetworks()).map((n) => `${n.name}.json`));
   const stale = stdout.split('\n').filter((f) => f.endsWith('.json') && !live.has(f));
   if (stale.length)
     await execCapture(proxy, [
@@ -400,6 +404,16 @@ async function forgetStalePolicies(proxy: string): Promise<void> {
       '-c',
       `cd /state/policies && rm -f ${stale.map((f) => `'${f}'`).join(' ')}`,
     ]);
+}
+
+/**
+ * The sandbox networks this proxy serves: those labelled with its name (networks made before the
+ * label belong to the default proxy).
+ */
+async function proxyNetworks() {
+  return (await listNetworks([LABEL.network])).filter(
+    (n) => (n.labels[LABEL.proxy] ?? 'sbx-proxy') === PROXY_NAME,
+  );
 }
 
 /** A tar archive of text files (for putArchive), made in memory. */

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { SbxError, usageError } from '../cli/errors.js';
 import { configDir } from '../config/config.js';
+import { SbxError, usageError } from '../shared/errors.js';
 import { type Policy, type PolicyMode, patternProblem } from './policy.js';
 
 /** The settings file's shape (user: `<config dir>/settings.json`; workspace: `.sbx/settings.json`). */

@@ -2,13 +2,13 @@ import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { AGENTS, type AgentSpec } from '../agents/registry.js';
-import { notFoundError, SbxError } from '../cli/errors.js';
 import { statusOf } from '../engine/call.js';
 import { createContainer, listContainers, removeContainer, runHelper } from '../engine/containers.js';
 import { inspectImage } from '../engine/images.js';
 import { ensureVolume, listVolumes, putArchive, removeVolume, volumeSizes } from '../engine/volumes.js';
+import { notFoundError, SbxError } from '../shared/errors.js';
+import { extraLabels, LABEL } from '../shared/labels.js';
 import { hostHome, stateVolume } from './credentials.js';
-import { extraLabels, LABEL } from './identity.js';
 
 /** The image helper containers run from: the base template, which every sbx image starts from. */
 const HELPER_IMAGE = 'sbx/base:latest';

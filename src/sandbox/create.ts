@@ -1,5 +1,4 @@
 import { statSync } from 'node:fs';
-import { SbxError } from '../cli/errors.js';
 import { readConfig } from '../config/config.js';
 import { currentEndpoint, isLocalEndpoint } from '../engine/connection.js';
 import {
@@ -12,10 +11,11 @@ import { engineInfo } from '../engine/system.js';
 import { ensureVolume, removeVolume } from '../engine/volumes.js';
 import { gitIdentity } from '../git/identity.js';
 import { detachSandbox } from '../network/proxy.js';
+import { SbxError } from '../shared/errors.js';
+import { extraLabels, LABEL } from '../shared/labels.js';
+import { parsePort } from '../shared/parse.js';
 import { credentialsPlan, hostHome, prepareCredentials, statefulAgents } from './credentials.js';
-import { extraLabels, LABEL } from './identity.js';
 import type { Sandbox, SandboxRequest } from './lifecycle.js';
-import { parsePort } from './options.js';
 import { securityAddition } from './security.js';
 import { createOptions, effectiveLimits, execUser, sandboxOwner } from './spec.js';
 import { ensureTemplate, templateSpecFor } from './template-image.js';

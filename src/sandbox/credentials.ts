@@ -4,20 +4,9 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type Docker from 'dockerode';
 import { AGENTS, type AgentSpec } from '../agents/registry.js';
-import { usageError } from '../cli/errors.js';
 import { ensureVolume, putArchive } from '../engine/volumes.js';
-import { LABEL } from './identity.js';
-
-export const CREDENTIAL_MODES = ['sandbox', 'host', 'none'] as const;
-export type CredentialsMode = (typeof CREDENTIAL_MODES)[number];
-
-export function parseCredentials(arg: string): CredentialsMode {
-  if ((CREDENTIAL_MODES as readonly string[]).includes(arg)) return arg as CredentialsMode;
-  throw usageError(
-    `Invalid credentials mode "${arg}".`,
-    'Use sandbox (one state volume per agent, kept after rm), host (your own agent login, mounted) or none (nothing kept).',
-  );
-}
+import { LABEL } from '../shared/labels.js';
+import type { CredentialsMode } from '../shared/parse.js';
 
 /** The volume that holds an agent's state for every sandbox of that agent. SBX_STATE_PREFIX renames them (tests). */
 export const stateVolume = (agent: string, env: NodeJS.ProcessEnv = process.env) =>

@@ -1,11 +1,11 @@
 import { realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { notFoundError, usageError } from '../cli/errors.js';
 import { type ContainerInfo, inspectContainer, listContainers } from '../engine/containers.js';
 import { inspectImage } from '../engine/images.js';
-import { inspectForwarder, LABEL_NETWORK, readPolicy } from '../network/proxy.js';
-import { LABEL } from './identity.js';
-import { type PortMapping, portKey } from './options.js';
+import { inspectForwarder, readPolicy } from '../network/proxy.js';
+import { notFoundError, usageError } from '../shared/errors.js';
+import { LABEL } from '../shared/labels.js';
+import { type PortMapping, portKey } from '../shared/parse.js';
 
 /** A sandbox as one list call shows it: enough to name, filter and sort it. */
 export interface SandboxRef {
@@ -76,7 +76,7 @@ export async function listSandboxes(): Promise<SandboxRef[]> {
         created: new Date(c.Created * 1000).toISOString(),
         uid: Number(labels[LABEL.uid] ?? 1000),
         gid: Number(labels[LABEL.gid] ?? 1000),
-        network: labels[LABEL_NETWORK] ?? null,
+        network: labels[LABEL.network] ?? null,
         branch: labels[LABEL.branch] ?? null,
         syncVolume: labels[LABEL.sync] ?? null,
       };
@@ -210,7 +210,7 @@ export async function sandboxDetails(ref: SandboxRef): Promise<SandboxDetails> {
   const labels = info.Config.Labels ?? {};
   return {
     ...summarize(ref, info, forwarder),
-    templateHash: image?.Config?.Labels?.['dev.sbx.template.hash'] ?? null,
+    templateHash: image?.Config?.Labels?.[LABEL.templateHash] ?? null,
     sbxVersion: labels[LABEL.version] ?? null,
     startedAt: info.State.Running ? info.State.StartedAt : null,
     user: { name: ref.uid === 0 ? 'root' : 'agent', uid: ref.uid, gid: ref.gid },

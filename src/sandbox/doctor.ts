@@ -1,9 +1,9 @@
 import { existsSync, statfsSync } from 'node:fs';
-import { SbxError } from '../cli/errors.js';
 import { configFile, readConfig } from '../config/config.js';
 import { extraCaCerts, HOST_LOCAL_CA_DIR } from '../config/tls-proxy.js';
 import { type EngineInfo, engineInfo } from '../engine/system.js';
-import { formatBytes } from './options.js';
+import { SbxError } from '../shared/errors.js';
+import { formatBytes } from '../shared/parse.js';
 import { templateStatuses } from './template-image.js';
 
 export interface Check {

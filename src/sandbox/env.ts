@@ -1,5 +1,5 @@
 import { readConfig } from '../config/config.js';
-import { type EnvVar, parseEnvArgs, parseEnvFile } from './options.js';
+import { type EnvVar, parseEnvArgs, parseEnvFile } from '../shared/parse.js';
 
 /**
  * The variables of one process: the config's `env`, then --env-file, then -e (later ones win).

@@ -1,12 +1,13 @@
 import type { AgentSpec } from '../agents/registry.js';
-import { SbxError } from '../cli/errors.js';
 import { type ContainerInfo, inspectContainer, listContainers } from '../engine/containers.js';
 import type { Worktree } from '../git/worktree.js';
-import { LABEL_NETWORK, startSandbox } from '../network/proxy.js';
+import { startSandbox } from '../network/proxy.js';
+import { SbxError } from '../shared/errors.js';
+import { LABEL } from '../shared/labels.js';
+import type { CredentialsMode } from '../shared/parse.js';
+import { bindOf, type Limits, type PortMapping, portKey, type VolumeMount } from '../shared/parse.js';
 import type { ImageReporter } from '../templates/build.js';
-import type { CredentialsMode } from './credentials.js';
-import { DOCKER_SOCKET_WARNING, LABEL, sandboxName } from './identity.js';
-import { bindOf, type Limits, type PortMapping, portKey, type VolumeMount } from './options.js';
+import { DOCKER_SOCKET_WARNING, sandboxName } from './identity.js';
 import type { SecurityRequest } from './security.js';
 
 export interface SandboxRequest {
@@ -167,7 +168,7 @@ export async function reattach(info: ContainerInfo, req: SandboxRequest): Promis
       `the sandbox ${name} ${labels[LABEL.sync] ? 'has a synced copy of' : 'mounts'} the workspace; --${req.sync ? '' : 'no-'}sync applies only when a sandbox is created.`,
     );
   }
-  if (!info.State.Running) await startSandbox(info.Id, labels[LABEL_NETWORK]);
+  if (!info.State.Running) await startSandbox(info.Id, labels[LABEL.network]);
   return {
     id: info.Id,
     name,

@@ -1,14 +1,11 @@
 import { statSync } from 'node:fs';
-import { usageError } from '../cli/errors.js';
 import { upstreamProxy } from '../config/tls-proxy.js';
 import { currentEndpoint, isLocalEndpoint } from '../engine/connection.js';
-import type { PolicyMode } from '../network/policy.js';
 import {
   addressIn,
   attachSandbox,
   ensureForwarder,
   hostAddresses,
-  LABEL_NETWORK,
   PROXY_NAME,
   SANDBOX_ALIAS,
   sandboxProxyEnv,
@@ -19,9 +16,11 @@ import {
   WORKSPACE_SETTINGS,
   workspaceSettings,
 } from '../network/settings.js';
+import { usageError } from '../shared/errors.js';
+import { LABEL } from '../shared/labels.js';
+import type { PolicyMode, PortMapping, VolumeMount } from '../shared/parse.js';
 import { fileGuards } from './guards.js';
-import { DOCKER_SOCKET_WARNING, LABEL } from './identity.js';
-import type { PortMapping, VolumeMount } from './options.js';
+import { DOCKER_SOCKET_WARNING } from './identity.js';
 import { type Addition, portBindings } from './spec.js';
 
 /** Capabilities a sandbox does without: nothing an agent's apt, npm, pip, git or build needs. */
@@ -125,7 +124,7 @@ export async function securityAddition(options: {
     if (options.ports.length > 0)
       await ensureForwarder(network, attached.subnet, portBindings(options.ports), options.labels);
   }
-  addition.labels[LABEL_NETWORK] = network;
+  addition.labels[LABEL.network] = network;
 
   const socketVolume = options.volumes.find((v) => isSocket(v.host));
   if (request.mountDockerSocket || socketVolume) {

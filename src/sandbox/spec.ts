@@ -1,8 +1,8 @@
 import type Docker from 'dockerode';
 import type { AgentSpec } from '../agents/registry.js';
-import { usageError } from '../cli/errors.js';
 import type { GitIdentity } from '../git/identity.js';
-import { LABEL } from './identity.js';
+import { usageError } from '../shared/errors.js';
+import { LABEL } from '../shared/labels.js';
 import {
   bindOf,
   DEFAULT_LIMITS,
@@ -12,7 +12,7 @@ import {
   parseMemory,
   portKey,
   type VolumeMount,
-} from './options.js';
+} from '../shared/parse.js';
 
 /** A part of the container's configuration contributed by one concern (credentials, security...). */
 export interface Addition {

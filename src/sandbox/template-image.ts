@@ -1,14 +1,14 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AgentSpec } from '../agents/registry.js';
-import { SbxError, usageError } from '../cli/errors.js';
 import { configDir, readConfig } from '../config/config.js';
 import { extraCaCerts, proxyEnv } from '../config/tls-proxy.js';
 import { listContainers } from '../engine/containers.js';
 import { listImages, removeImage } from '../engine/images.js';
+import { SbxError, usageError } from '../shared/errors.js';
+import { extraLabels, LABEL } from '../shared/labels.js';
 import { ensureTemplateImage, type ImageReporter, planTemplate } from '../templates/build.js';
 import { BUILTIN_DIR, builtinNames, repositoryOf, resolveTemplate } from '../templates/template.js';
-import { extraLabels, LABEL } from './identity.js';
 
 /** The template an agent's new sandbox starts from: --template, else the config's default, else its own. */
 export async function templateSpecFor(agent: AgentSpec, explicit: string | undefined): Promise<string> {

@@ -5,9 +5,9 @@ import { statusOf } from '../engine/call.js';
 import { currentEndpoint, isLocalEndpoint } from '../engine/connection.js';
 import { runHelper } from '../engine/containers.js';
 import { workspaceSettings } from '../network/settings.js';
+import { extraLabels } from '../shared/labels.js';
 import type { Direction } from '../sync/plan.js';
 import { type SyncResult, syncWorkspace } from '../sync/sync.js';
-import { extraLabels } from './identity.js';
 
 /** What a synced sandbox is to the sync: its container, workspace, and the owner of its files. */
 export interface SyncedSandbox {

@@ -12,9 +12,9 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { SbxError } from '../cli/errors.js';
 import { execCapture } from '../engine/exec.js';
 import { putArchive } from '../engine/volumes.js';
+import { SbxError } from '../shared/errors.js';
 import { type Conflict, type Direction, isProtected, planSync, type SyncPlan } from './plan.js';
 import {
   commitTree,

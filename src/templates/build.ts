@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { notFoundError, SbxError } from '../cli/errors.js';
 import type { CaCert } from '../config/tls-proxy.js';
 import {
   buildImage,
@@ -11,6 +10,8 @@ import {
   pullImage,
   tagImage,
 } from '../engine/images.js';
+import { notFoundError, SbxError } from '../shared/errors.js';
+import { LABEL } from '../shared/labels.js';
 import {
   BUILTIN_DIR,
   contentHash,
@@ -117,8 +118,8 @@ async function build(plan: TemplatePlan, options: EnsureOptions, nocache: boolea
       tags: [plan.tag, `${repositoryOf(source)}:latest`],
       labels: {
         ...options.labels,
-        'dev.sbx.template.hash': plan.hash,
-        'dev.sbx.template.source': source.dir,
+        [LABEL.templateHash]: plan.hash,
+        [LABEL.templateSource]: source.dir,
       },
       buildargs: options.buildargs,
       nocache,

@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import type { AgentSpec } from '../agents/registry.js';
-import { SbxError, usageError } from '../cli/errors.js';
+import { SbxError, usageError } from '../shared/errors.js';
 import { builtinNames } from './template.js';
 
 /**

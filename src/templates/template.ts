@@ -3,8 +3,8 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import dockerignore, { type Ignore } from '@balena/dockerignore';
-import { notFoundError } from '../cli/errors.js';
 import type { CaCert } from '../config/tls-proxy.js';
+import { notFoundError } from '../shared/errors.js';
 
 /** Bumped when the way sbx turns a folder into an image changes, so every template rebuilds. */
 const FORMAT = 'sbx-template-v1';

@@ -5,7 +5,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { Ajv2020 } from 'ajv/dist/2020.js';
-import { BIN, REGISTRY_PING, type Result, ROOT, RUN_ID, sbx, TEST_LABEL, workspace } from '../helpers/cli.js';
+import {
+  BIN,
+  PROXY,
+  REGISTRY_PING,
+  type Result,
+  ROOT,
+  RUN_ID,
+  sbx,
+  TEST_LABEL,
+  workspace,
+} from '../helpers/cli.js';
 import { cleanupTestResources, containersOf, docker } from '../helpers/engine.js';
 
 after(() => cleanupTestResources());
@@ -575,7 +585,7 @@ describe('containers changed behind sbx', { timeout: 300_000 }, () => {
     });
     assert.equal(forwarders.length, 1);
     const forwarder = docker.getContainer(forwarders[0]!.Id);
-    const proxy = docker.getContainer('sbx-proxy');
+    const proxy = docker.getContainer(PROXY);
     await forwarder.stop();
     await proxy.stop();
 
@@ -600,7 +610,7 @@ describe('containers changed behind sbx', { timeout: 300_000 }, () => {
     assert.equal((await sbx(['create', 'shell'], { cwd: ws })).code, 0);
     const [pid, conmon] = execFileSync('podman', [
       'inspect',
-      'sbx-proxy',
+      PROXY,
       '--format',
       '{{.State.Pid}} {{.State.ConmonPid}}',
     ])
@@ -609,13 +619,13 @@ describe('containers changed behind sbx', { timeout: 300_000 }, () => {
       .split(' ');
     process.kill(Number(conmon), 'SIGKILL');
     process.kill(Number(pid), 'SIGKILL');
-    const before = await docker.getContainer('sbx-proxy').inspect();
+    const before = await docker.getContainer(PROXY).inspect();
     assert.equal(before.State.Running, true, 'the engine still believes it runs');
 
     const other = await workspace();
     const created = await sbx(['create', 'shell'], { cwd: other });
     assert.equal(created.code, 0, created.stderr);
-    const after = await docker.getContainer('sbx-proxy').inspect();
+    const after = await docker.getContainer(PROXY).inspect();
     assert.notEqual(after.Id, before.Id, 'replaced');
     for (const w of [ws, other]) {
       const reached = await sbx(['exec', '.', '--', ...REGISTRY_PING], { cwd: w });

@@ -5,7 +5,7 @@ import { createServer, type IncomingMessage } from 'node:http';
 import { type AddressInfo, connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { sbx, TEST_USER, workspace } from '../helpers/cli.js';
+import { PROXY, sbx, TEST_USER, workspace } from '../helpers/cli.js';
 import { cleanupTestResources, containersOf, docker } from '../helpers/engine.js';
 
 const hasTestUser = (() => {
@@ -249,7 +249,7 @@ describe('sbx run: streams, exit codes, env and volumes', { timeout: 300_000 }, 
     try {
       const ws = await workspace();
       assert.equal((await sbx(['create', 'shell'], { cwd: ws })).code, 0, 'the egress proxy exists');
-      const proxy = await docker.getContainer('sbx-proxy').inspect();
+      const proxy = await docker.getContainer(PROXY).inspect();
       const outside = Object.entries(proxy.NetworkSettings.Networks).find(
         ([name]) => !name.startsWith('sbx-net-'),
       );
@@ -270,7 +270,7 @@ describe('sbx run: streams, exit codes, env and volumes', { timeout: 300_000 }, 
       assert.equal(r.code, 0, r.stderr);
       // The sandbox keeps its own proxy settings (the host's would bypass the policy, and fail).
       assert.deepEqual(r.stdout.trim().split('\n'), [
-        'http://sbx-proxy:3128 localhost,127.0.0.1,::1',
+        `http://${PROXY}:3128 localhost,127.0.0.1,::1`,
         '200',
         '200',
       ]);

@@ -5,7 +5,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { REGISTRY_PING, type Result, RUN_ID, sbx, TEST_LABEL, workspace } from '../helpers/cli.js';
+import { PROXY, REGISTRY_PING, type Result, RUN_ID, sbx, TEST_LABEL, workspace } from '../helpers/cli.js';
 import { cleanupTestResources, containersOf, docker, FITTING_LIMITS } from '../helpers/engine.js';
 
 after(() => cleanupTestResources());
@@ -111,7 +111,7 @@ describe('egress policy: every request leaves through the proxy, which decides b
         `curl -s http://${target.ip}:8000/`,
         `curl -s http://${gateway}/`,
         'curl -s http://169.254.169.254/latest/meta-data/',
-        "curl -s --noproxy '' -x http://sbx-proxy:3128 http://localhost:8000/",
+        `curl -s --noproxy '' -x http://${PROXY}:3128 http://localhost:8000/`,
       ].join('; '),
     );
     const lines = r.stdout.split('\n');
@@ -275,28 +275,28 @@ describe('hardening', { timeout: 300_000 }, () => {
 
 describe('the egress proxy under concurrency', { timeout: 300_000 }, () => {
   it('parallel creates while an outdated proxy is replaced all succeed, and all get out', async () => {
-    // An sbx-proxy from another sbx version (its code label differs), as after an upgrade.
+    // A proxy from another sbx version (its code label differs), as after an upgrade.
     const current = await docker
-      .getContainer('sbx-proxy')
+      .getContainer(PROXY)
       .inspect()
       .catch(() => undefined);
     await docker
-      .getContainer('sbx-proxy')
+      .getContainer(PROXY)
       .remove({ force: true })
       .catch(() => {});
     const old = await docker.createContainer({
-      name: 'sbx-proxy',
+      name: PROXY,
       Image: current?.Config.Image ?? 'sbx/base:latest',
       Cmd: ['sleep', '600'],
       Entrypoint: [],
-      Labels: { 'dev.sbx.proxy': 'true', 'dev.sbx.proxy.code': 'an-older-sbx' },
+      Labels: { 'dev.sbx.proxy': PROXY, 'dev.sbx.proxy.code': 'an-older-sbx', [TEST_LABEL]: RUN_ID },
       HostConfig: FITTING_LIMITS,
     });
     await old.start();
     const spaces = await Promise.all([1, 2, 3, 4, 5].map(() => workspace()));
     const created = await Promise.all(spaces.map((cwd) => sbx(['create', 'shell'], { cwd })));
     for (const r of created) assert.equal(r.code, 0, r.stderr);
-    const proxy = await docker.getContainer('sbx-proxy').inspect();
+    const proxy = await docker.getContainer(PROXY).inspect();
     assert.notEqual(proxy.Id, old.id);
     assert.notEqual(proxy.Config.Labels['dev.sbx.proxy.code'], 'an-older-sbx');
     for (const cwd of spaces) {

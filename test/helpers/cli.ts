@@ -12,6 +12,8 @@ export const BIN = join(ROOT, 'bin', 'run.js');
 export const TEST_LABEL = 'dev.sbx.test';
 export const RUN_ID = process.env.SBX_TEST_RUN ?? `t${process.pid}`;
 export const STATE_PREFIX = `sbx-test-${RUN_ID}-state-`;
+/** The egress proxy of this run: tests may stop or replace it; a user's \`sbx-proxy\` is never touched. */
+export const PROXY = `sbx-proxy-${RUN_ID}`;
 
 /** The unprivileged host user the suite runs sbx as (made by test/run.sh; in the docker group). */
 export const TEST_USER = { name: 'sbxtest', uid: 4242, gid: 4242, home: '/home/sbxtest' };
@@ -48,6 +50,7 @@ export function sbx(args: string[], options: RunOptions = {}): Promise<Result> {
     SBX_LABELS: `${TEST_LABEL}=${RUN_ID}`,
     // Agent state volumes of this run only: a developer's own logins are never touched by the suite.
     SBX_STATE_PREFIX: STATE_PREFIX,
+    SBX_PROXY_NAME: PROXY,
     ...(options.asUser ? { HOME: options.asUser.home, USER: options.asUser.name } : {}),
     ...options.env,
   };

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { AGENTS, getAgent } from '../../src/agents/registry.js';
-import { credentialsPlan, parseCredentials, statefulAgents } from '../../src/sandbox/credentials.js';
+import { credentialsPlan, statefulAgents } from '../../src/sandbox/credentials.js';
+import { parseCredentials } from '../../src/shared/parse.js';
 
 describe('credentialsPlan', () => {
   it('sandbox: one volume per agent on its state folder, its dir variable, links for other folders', () => {

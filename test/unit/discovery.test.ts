@@ -3,8 +3,8 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import type { SbxError } from '../../src/cli/errors.js';
 import { findSandbox, type SandboxRef } from '../../src/sandbox/discovery.js';
+import type { SbxError } from '../../src/shared/errors.js';
 
 const ws = mkdtempSync(join(tmpdir(), 'sbx-find-'));
 const sandbox = (id: string, name: string, workspace: string, isDefault = true): SandboxRef => ({

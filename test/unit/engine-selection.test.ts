@@ -4,8 +4,8 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { SbxError } from '../../src/cli/errors.js';
 import { resolveEndpoint } from '../../src/engine/connection.js';
+import { SbxError } from '../../src/shared/errors.js';
 
 /** A Docker CLI config folder with contexts, as `docker context create` leaves it. */
 function dockerConfig(contexts: Record<string, string>, current?: string): string {

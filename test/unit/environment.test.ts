@@ -3,9 +3,10 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import type { SbxError } from '../../src/cli/errors.js';
 import { extraCaCerts, proxyEnv } from '../../src/config/tls-proxy.js';
-import { extraLabels, resolveWorkspace } from '../../src/sandbox/identity.js';
+import { resolveWorkspace } from '../../src/sandbox/identity.js';
+import type { SbxError } from '../../src/shared/errors.js';
+import { extraLabels } from '../../src/shared/labels.js';
 
 const PEM = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
 

@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import type { SbxError } from '../../src/cli/errors.js';
+import type { SbxError } from '../../src/shared/errors.js';
 import {
   bindOf,
   parseCpus,
@@ -14,7 +14,7 @@ import {
   parsePort,
   parseSandboxName,
   parseVolume,
-} from '../../src/sandbox/options.js';
+} from '../../src/shared/parse.js';
 
 describe('parseEnvArgs', () => {
   it('takes KEY=VALUE, and KEY from the host', () => {

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { AGENTS, getAgent } from '../../src/agents/registry.js';
-import type { SbxError } from '../../src/cli/errors.js';
+import type { SbxError } from '../../src/shared/errors.js';
 import { BUILTIN_DIR } from '../../src/templates/template.js';
 
 describe('agent registry', () => {

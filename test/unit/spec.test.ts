@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { getAgent, launchCommand } from '../../src/agents/registry.js';
-import { LABEL, sandboxName } from '../../src/sandbox/identity.js';
+import { sandboxName } from '../../src/sandbox/identity.js';
 import {
   createOptions,
   effectiveLimits,
@@ -10,6 +10,7 @@ import {
   portBindings,
   sandboxOwner,
 } from '../../src/sandbox/spec.js';
+import { LABEL } from '../../src/shared/labels.js';
 
 const plan = {
   name: 'sbx-app-12345678',

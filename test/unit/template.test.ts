@@ -3,7 +3,7 @@ import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import type { SbxError } from '../../src/cli/errors.js';
+import type { SbxError } from '../../src/shared/errors.js';
 import { planTemplate } from '../../src/templates/build.js';
 import { contentHash, contextFiles, parentTemplates, resolveTemplate } from '../../src/templates/template.js';
 

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
-import { notFoundError, usageError } from '../cli/errors.js';
+import { notFoundError, usageError } from './errors.js';
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -216,4 +216,35 @@ export function parseSandboxName(arg: string): string {
       'Use letters, digits, _, . and -, starting with a letter or digit (at most 63 characters).',
     );
   return arg;
+}
+
+/** Where a new sandbox keeps agent logins (--credentials, config credentials). */
+export const CREDENTIAL_MODES = ['sandbox', 'host', 'none'] as const;
+export type CredentialsMode = (typeof CREDENTIAL_MODES)[number];
+
+export function parseCredentials(arg: string): CredentialsMode {
+  if ((CREDENTIAL_MODES as readonly string[]).includes(arg)) return arg as CredentialsMode;
+  throw usageError(
+    `Invalid credentials mode "${arg}".`,
+    'Use sandbox (one state volume per agent, kept after rm), host (your own agent login, mounted) or none (nothing kept).',
+  );
+}
+
+/** The egress policy's modes: allow everything but what is blocked, or deny everything but what is allowed. */
+export const POLICY_MODES = ['allow', 'deny'] as const;
+export type PolicyMode = (typeof POLICY_MODES)[number];
+
+const DURATION_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400, w: 604_800 };
+
+/** `90s`, `30m`, `2h`, `30d`, `1w` (or combined: `1h30m`) as seconds; bare numbers are refused. */
+export function parseDuration(arg: string, flag = 'duration'): number {
+  const text = arg.trim().toLowerCase();
+  const parts = [...text.matchAll(/(\d+(?:\.\d+)?)([smhdw])/g)];
+  const seconds = parts.reduce((sum, m) => sum + Number(m[1]) * DURATION_UNITS[m[2]!]!, 0);
+  if (parts.length === 0 || parts.map((m) => m[0]).join('') !== text || !(seconds > 0))
+    throw usageError(
+      `Invalid ${flag} "${arg}".`,
+      'Give a duration such as 90s, 30m, 2h, 30d or 1h30m (s, m, h, d, w).',
+    );
+  return Math.round(seconds);
 }
