@@ -1,23 +1,14 @@
-import { Args } from '@oclif/core';
-import { agentNames, getAgent } from '../src/agents/registry.js';
+import { getAgent } from '../src/agents/registry.js';
+import { agentArgs } from '../src/cli/args.js';
 import { BaseCommand } from '../src/cli/base-command.js';
-import { ImageProgress } from '../src/cli/progress.js';
-import { createFlags, optionalBranch, sandboxOptions, sandboxWorkspace } from '../src/cli/sandbox-flags.js';
-import { resolveWorkspace } from '../src/sandbox/identity.js';
-import { ensureSandbox, type Sandbox } from '../src/sandbox/lifecycle.js';
+import { ImageProgress, syncProgress } from '../src/cli/progress.js';
+import { createFlags, optionalBranch, sandboxOptions } from '../src/cli/sandbox-flags.js';
+import { resolveWorkspace, sandboxWorkspace } from '../src/sandbox/identity.js';
+import { ensureSandbox } from '../src/sandbox/lifecycle.js';
+import type { Sandbox } from '../src/sandbox/plan.js';
 
 export default class Create extends BaseCommand {
-  static override args = {
-    agent: Args.string({
-      description: `Agent the sandbox is for: ${agentNames().join(', ')}.`,
-      required: true,
-      ignoreStdin: true,
-    }),
-    workspace: Args.string({
-      description: 'Project folder to mount (default: the current folder).',
-      ignoreStdin: true,
-    }),
-  };
+  static override args = agentArgs('the sandbox is for');
 
   static override description =
     "Create this workspace's sandbox (or make sure it exists and runs) without launching the agent: what `sbx run` does short of attaching. Prints the sandbox's name.";
@@ -55,6 +46,7 @@ export default class Create extends BaseCommand {
       ...options,
       version: this.config.version,
       reporter: new ImageProgress(),
+      syncReport: syncProgress(),
     });
     for (const warning of sandbox.warnings) this.warn(warning);
     const { warnings: _, ...result } = sandbox;

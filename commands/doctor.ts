@@ -21,6 +21,8 @@ Exits non-zero when something blocks sbx run (with the exit code of that failure
 
   static override summary = 'Check that this machine can run sandboxes, with a fix for each problem.';
 
+  static override toleratesBrokenConfig = true;
+
   async run(): Promise<{ ok: boolean; checks: Check[] }> {
     await this.parse(Doctor);
     const checks = await runChecks(process.cwd());

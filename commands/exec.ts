@@ -1,18 +1,15 @@
-import { Args, Flags } from '@oclif/core';
+import { Flags } from '@oclif/core';
+import { sandboxArg, splitAtDashes } from '../src/cli/args.js';
 import { agentOf, runInSandbox } from '../src/cli/attach.js';
 import { BaseCommand } from '../src/cli/base-command.js';
-import { runningSandbox } from '../src/cli/batch.js';
 import { envFlags } from '../src/cli/sandbox-flags.js';
 import { envVars } from '../src/sandbox/env.js';
+import { runningSandbox } from '../src/sandbox/lifecycle.js';
 import { usageError } from '../src/shared/errors.js';
 
 export default class Exec extends BaseCommand {
   static override args = {
-    sandbox: Args.string({
-      description: 'The sandbox: name, id prefix, or workspace path (. for here).',
-      required: true,
-      ignoreStdin: true,
-    }),
+    sandbox: sandboxArg.required,
   };
 
   static override description = `Run a command in a sandbox and exit with its exit code.
@@ -52,9 +49,7 @@ Like docker exec: -i passes this input to the command, -t gives it a terminal. I
   static override usage = '<%= command.id %> SANDBOX [-i] [-t] [-u USER] [-w DIR] [-e K=V] -- COMMAND...';
 
   async run(): Promise<void> {
-    const split = this.argv.indexOf('--');
-    const own = split === -1 ? this.argv : this.argv.slice(0, split);
-    const tail = split === -1 ? [] : this.argv.slice(split + 1);
+    const { own, rest: tail } = splitAtDashes(this.argv);
     const { args, argv, flags } = await this.parse(Exec, own);
     const cmd = [...(argv as string[]).slice(1), ...tail];
     if (cmd.length === 0)

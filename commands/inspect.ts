@@ -1,16 +1,12 @@
-import { Args } from '@oclif/core';
+import { sandboxArg } from '../src/cli/args.js';
 import { BaseCommand } from '../src/cli/base-command.js';
-import { resolveSandbox } from '../src/cli/batch.js';
-import { formatPort } from '../src/cli/render.js';
-import { type SandboxDetails, sandboxDetails } from '../src/sandbox/discovery.js';
+import { formatPolicy, formatPort } from '../src/cli/render.js';
+import { resolveSandbox, type SandboxDetails, sandboxDetails } from '../src/sandbox/discovery.js';
 import { formatBytes } from '../src/shared/parse.js';
 
 export default class Inspect extends BaseCommand {
   static override args = {
-    sandbox: Args.string({
-      description: "The sandbox: name, id prefix, or workspace path (default: this folder's).",
-      ignoreStdin: true,
-    }),
+    sandbox: sandboxArg.optional,
   };
 
   static override description =
@@ -66,7 +62,7 @@ export default class Inspect extends BaseCommand {
         d.network === 'none'
           ? 'none'
           : d.policy
-            ? `${d.network}, ${d.policy.mode} policy; allow: ${d.policy.allow.join(' ') || '-'}; deny: ${d.policy.deny.join(' ') || '-'}`
+            ? `${d.network}, ${formatPolicy(d.policy)}`
             : (d.network ?? "Docker's default network (made before policies)"),
       ],
       [

@@ -1,15 +1,11 @@
-import { Args } from '@oclif/core';
+import { sandboxArg } from '../src/cli/args.js';
 import { BaseCommand } from '../src/cli/base-command.js';
-import { resolveSandbox } from '../src/cli/batch.js';
 import { formatPort } from '../src/cli/render.js';
-import { describeSandboxes, type PortSummary } from '../src/sandbox/discovery.js';
+import { describeSandboxes, type PortSummary, resolveSandbox } from '../src/sandbox/discovery.js';
 
 export default class Ports extends BaseCommand {
   static override args = {
-    sandbox: Args.string({
-      description: "The sandbox: name, id prefix, or workspace path (default: this folder's).",
-      ignoreStdin: true,
-    }),
+    sandbox: sandboxArg.optional,
   };
 
   static override description =

@@ -1,35 +1,20 @@
-import { Args, Flags } from '@oclif/core';
-import { agentNames, getAgent, launchCommand } from '../src/agents/registry.js';
+import { Flags } from '@oclif/core';
+import { getAgent, launchCommand } from '../src/agents/registry.js';
+import { agentArgs, splitAtDashes } from '../src/cli/args.js';
 import { runInSandbox } from '../src/cli/attach.js';
 import { BaseCommand } from '../src/cli/base-command.js';
-import { ImageProgress } from '../src/cli/progress.js';
-import {
-  createFlags,
-  envFlags,
-  optionalBranch,
-  sandboxOptions,
-  sandboxWorkspace,
-} from '../src/cli/sandbox-flags.js';
+import { ImageProgress, syncProgress } from '../src/cli/progress.js';
+import { createFlags, envFlags, optionalBranch, sandboxOptions } from '../src/cli/sandbox-flags.js';
 import { readConfig } from '../src/config/config.js';
 import { syncConfig } from '../src/sandbox/credentials.js';
 import { envVars } from '../src/sandbox/env.js';
-import { resolveWorkspace } from '../src/sandbox/identity.js';
+import { resolveWorkspace, sandboxWorkspace } from '../src/sandbox/identity.js';
 import { ensureSandbox } from '../src/sandbox/lifecycle.js';
 import { execUser } from '../src/sandbox/spec.js';
 import { EXIT_CODES, SbxError } from '../src/shared/errors.js';
 
 export default class Run extends BaseCommand {
-  static override args = {
-    agent: Args.string({
-      description: `Agent to launch: ${agentNames().join(', ')}.`,
-      required: true,
-      ignoreStdin: true,
-    }),
-    workspace: Args.string({
-      description: 'Project folder to mount (default: the current folder).',
-      ignoreStdin: true,
-    }),
-  };
+  static override args = agentArgs('to launch');
 
   static override description = `Create or reattach this workspace's sandbox and launch an agent in it.
 
@@ -84,10 +69,8 @@ The workspace is mounted at the same absolute path and is the working directory.
   static override usage = '<%= command.id %> AGENT [WORKSPACE] [FLAGS] [-- AGENT_ARGS...]';
 
   async run(): Promise<void> {
-    const split = this.argv.indexOf('--');
-    const own = optionalBranch(split === -1 ? this.argv : this.argv.slice(0, split));
-    const agentArgs = split === -1 ? [] : this.argv.slice(split + 1);
-    const { args, flags, argv } = await this.parse(Run, own);
+    const { own, rest: forAgent } = splitAtDashes(this.argv);
+    const { args, flags, argv } = await this.parse(Run, optionalBranch(own));
     if (argv.length > 2) {
       this.error(`Unexpected argument: ${String(argv[2])}`, { exit: 2 });
     }
@@ -108,6 +91,7 @@ The workspace is mounted at the same absolute path and is the working directory.
       worktree,
       version: this.config.version,
       reporter: new ImageProgress(),
+      syncReport: syncProgress(),
       onCreated: (s) =>
         process.stderr.write(`sbx: created sandbox ${s.name} for ${agent.name} (${s.image})\n`),
     });
@@ -120,7 +104,7 @@ The workspace is mounted at the same absolute path and is the working directory.
     const code = await runInSandbox({
       sandbox,
       agent,
-      cmd: launchCommand(agent, agentArgs),
+      cmd: launchCommand(agent, forAgent),
       vars,
       workdir: workspace,
       tty: 'auto',

@@ -1,15 +1,12 @@
-import { Args } from '@oclif/core';
+import { sandboxArg } from '../src/cli/args.js';
 import { agentOf, runInSandbox } from '../src/cli/attach.js';
 import { BaseCommand } from '../src/cli/base-command.js';
-import { runningSandbox } from '../src/cli/batch.js';
 import { envVars } from '../src/sandbox/env.js';
+import { runningSandbox } from '../src/sandbox/lifecycle.js';
 
 export default class Shell extends BaseCommand {
   static override args = {
-    sandbox: Args.string({
-      description: "The sandbox: name, id prefix, or workspace path (default: this folder's).",
-      ignoreStdin: true,
-    }),
+    sandbox: sandboxArg.optional,
   };
 
   static override description =

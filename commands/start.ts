@@ -1,15 +1,12 @@
-import { Args } from '@oclif/core';
+import { sandboxArg } from '../src/cli/args.js';
 import { BaseCommand } from '../src/cli/base-command.js';
 import { type BatchResult, forEachSandbox } from '../src/cli/batch.js';
-import { startSandbox } from '../src/network/proxy.js';
+import { startSandbox } from '../src/sandbox/lifecycle.js';
 import { usageError } from '../src/shared/errors.js';
 
 export default class Start extends BaseCommand {
   static override args = {
-    sandbox: Args.string({
-      description: 'Sandboxes to start: name, id prefix, or workspace path (. for here).',
-      ignoreStdin: true,
-    }),
+    sandbox: sandboxArg.several('start'),
   };
 
   static override description =
@@ -34,6 +31,6 @@ export default class Start extends BaseCommand {
     const refs = argv as string[];
     if (refs.length === 0)
       throw usageError('Name at least one sandbox to start.', 'See `sbx ls` for their names.');
-    return forEachSandbox(refs, (s) => startSandbox(s.id, s.network), { json: this.jsonEnabled() });
+    return forEachSandbox(refs, (s) => startSandbox(s), { json: this.jsonEnabled() });
   }
 }

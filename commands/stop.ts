@@ -1,20 +1,18 @@
-import { Args, Flags } from '@oclif/core';
+import { Flags } from '@oclif/core';
+import { sandboxArg } from '../src/cli/args.js';
 import { BaseCommand } from '../src/cli/base-command.js';
 import { type BatchResult, forEachSandbox } from '../src/cli/batch.js';
-import { stopContainer } from '../src/engine/containers.js';
 import { listSandboxes } from '../src/sandbox/discovery.js';
+import { stopSandbox } from '../src/sandbox/lifecycle.js';
 import { usageError } from '../src/shared/errors.js';
 
 export default class Stop extends BaseCommand {
   static override args = {
-    sandbox: Args.string({
-      description: 'Sandboxes to stop: name, id prefix, or workspace path (. for here).',
-      ignoreStdin: true,
-    }),
+    sandbox: sandboxArg.several('stop'),
   };
 
   static override description =
-    'Stop sandboxes. What is installed in them stays; `sbx start` or `sbx run` starts them again.';
+    'Stop sandboxes and their port forwarders. What is installed in them stays; `sbx start` or `sbx run` starts them again.';
 
   static override enableJsonFlag = true;
 
@@ -45,6 +43,6 @@ export default class Stop extends BaseCommand {
         'See `sbx ls` for their names.',
       );
     const targets = flags.all ? (await listSandboxes()).filter((s) => s.state !== 'stopped') : refs;
-    return forEachSandbox(targets, (s) => stopContainer(s.id, flags.time), { json: this.jsonEnabled() });
+    return forEachSandbox(targets, (s) => stopSandbox(s, flags.time), { json: this.jsonEnabled() });
   }
 }

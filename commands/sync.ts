@@ -1,6 +1,9 @@
 import { Args, Flags } from '@oclif/core';
+import { sandboxArg } from '../src/cli/args.js';
 import { BaseCommand } from '../src/cli/base-command.js';
-import { runningSandbox } from '../src/cli/batch.js';
+import { syncProgress } from '../src/cli/progress.js';
+import { errorText } from '../src/cli/render.js';
+import { runningSandbox } from '../src/sandbox/lifecycle.js';
 import { syncSandbox } from '../src/sandbox/workspace-sync.js';
 import { SbxError, usageError } from '../src/shared/errors.js';
 import type { Direction } from '../src/sync/plan.js';
@@ -10,10 +13,7 @@ const DIRECTIONS = ['pull', 'push', 'both'] as const;
 
 export default class Sync extends BaseCommand {
   static override args = {
-    sandbox: Args.string({
-      description: "The sandbox: name, id prefix, or workspace path (default: this folder's).",
-      ignoreStdin: true,
-    }),
+    sandbox: sandboxArg.optional,
     direction: Args.string({
       description: 'pull (sandbox → host), push (host → sandbox) or both (default).',
       ignoreStdin: true,
@@ -68,7 +68,8 @@ Sandboxes on an engine that cannot see the workspace (a remote one, or made with
         },
       );
     const prefer = flags.ours ? 'ours' : flags.theirs ? 'theirs' : undefined;
-    const once = () => syncSandbox(sandbox, (direction as Direction | undefined) ?? 'both', prefer);
+    const report = syncProgress();
+    const once = () => syncSandbox(sandbox, (direction as Direction | undefined) ?? 'both', prefer, report);
     if (!flags.watch) return once();
     process.stderr.write(`sbx: syncing ${sandbox.name} every ${flags.interval} s; Ctrl-C stops.\n`);
     let stopped = false;
@@ -82,7 +83,7 @@ Sandboxes on an engine that cannot see the workspace (a remote one, or made with
       } catch (err) {
         // Conflicts wait for the user; the watch goes on with the rest.
         if (!(err instanceof SbxError) || err.kind !== 'conflict') throw err;
-        process.stderr.write(`sbx: ${err.message}\nHint: ${err.hint}\n`);
+        process.stderr.write(`${errorText(err, '', 'sbx')}\n`);
       }
       for (let waited = 0; waited < flags.interval * 10 && !stopped; waited++)
         await new Promise((r) => setTimeout(r, 100));

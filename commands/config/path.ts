@@ -11,6 +11,8 @@ export default class ConfigPath extends BaseCommand {
 
   static override summary = 'Print the configuration file path.';
 
+  static override toleratesBrokenConfig = true;
+
   async run(): Promise<void> {
     await this.parse(ConfigPath);
     this.log(configFile());

@@ -1,6 +1,9 @@
+import { hostArgs } from '../../src/cli/args.js';
 import { BaseCommand } from '../../src/cli/base-command.js';
-import { resolveSandbox } from '../../src/cli/batch.js';
-import { changePolicy, formatPolicy, hostArgs, type PolicyView, viewOf } from '../../src/network/live.js';
+import { formatPolicy } from '../../src/cli/render.js';
+import { type PolicyView, viewOf } from '../../src/network/policy.js';
+import { resolveSandbox } from '../../src/sandbox/discovery.js';
+import { changePolicy } from '../../src/sandbox/network-policy.js';
 
 export default class NetworkAllow extends BaseCommand {
   /** What the command does to the pattern; `network block` is this command with 'block'. */

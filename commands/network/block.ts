@@ -1,4 +1,4 @@
-import { hostArgs } from '../../src/network/live.js';
+import { hostArgs } from '../../src/cli/args.js';
 import NetworkAllow from './allow.js';
 
 export default class NetworkBlock extends NetworkAllow {

@@ -1,21 +1,13 @@
-import { Args, Flags } from '@oclif/core';
+import { Flags } from '@oclif/core';
+import { sandboxArg } from '../../src/cli/args.js';
 import { BaseCommand } from '../../src/cli/base-command.js';
-import { resolveSandbox } from '../../src/cli/batch.js';
-import { policyNetwork } from '../../src/network/live.js';
-import { followLog, readLog } from '../../src/network/proxy.js';
-
-interface Decision {
-  time: string;
-  method: string;
-  host: string;
-  port: number;
-  allowed: boolean;
-  rule: string;
-}
+import type { LogEntry } from '../../src/network/policy.js';
+import { resolveSandbox } from '../../src/sandbox/discovery.js';
+import { followNetworkLog, networkLog } from '../../src/sandbox/network-policy.js';
 
 export default class NetworkLog extends BaseCommand {
   static override args = {
-    sandbox: Args.string({ description: "The sandbox (default: this folder's).", ignoreStdin: true }),
+    sandbox: sandboxArg.optional,
   };
 
   static override description =
@@ -40,21 +32,16 @@ export default class NetworkLog extends BaseCommand {
 
   static override summary = "Show a sandbox's network decisions.";
 
-  async run(): Promise<Decision[]> {
+  async run(): Promise<LogEntry[]> {
     const { args, flags } = await this.parse(NetworkLog);
-    const network = policyNetwork(await resolveSandbox(args.sandbox));
-    const format = (d: Decision) =>
+    const sandbox = await resolveSandbox(args.sandbox);
+    const format = (d: LogEntry) =>
       `${d.time}  ${d.allowed ? 'allowed' : 'REFUSED'}  ${d.method} ${d.host}:${d.port}  (${d.rule})`;
     if (flags.follow) {
-      await followLog(network, (line) => {
-        this.log(this.jsonEnabled() ? line : format(JSON.parse(line) as Decision));
-      });
+      await followNetworkLog(sandbox, (d) => this.log(this.jsonEnabled() ? JSON.stringify(d) : format(d)));
       return [];
     }
-    const decisions = (await readLog(network))
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => JSON.parse(l) as Decision);
+    const decisions = await networkLog(sandbox);
     if (!this.jsonEnabled()) for (const d of decisions) this.log(format(d));
     return decisions;
   }

@@ -2,18 +2,14 @@ import { AGENTS, type AgentSpec, getAgent } from '../agents/registry.js';
 import { execAttached } from '../engine/exec.js';
 import { execEnv, execUser } from '../sandbox/spec.js';
 import { SbxError, usageError } from '../shared/errors.js';
+import type { SandboxRecord } from '../shared/labels.js';
 import type { EnvVar } from '../shared/parse.js';
+import { syncProgress } from './progress.js';
+import { errorText } from './render.js';
 import { withTerminal } from './terminal.js';
 
 export interface ProcessRequest {
-  sandbox: {
-    id: string;
-    name: string;
-    workspace: string;
-    uid: number;
-    gid: number;
-    syncVolume?: string | null | undefined;
-  };
+  sandbox: SandboxRecord & { syncVolume?: string | null | undefined };
   /** Whose settings and API keys the process gets (shell: none). */
   agent: AgentSpec;
   cmd: string[];
@@ -48,14 +44,15 @@ export async function runInSandbox(req: ProcessRequest): Promise<number> {
   const sync = req.sandbox.syncVolume
     ? (await import('../sandbox/workspace-sync.js')).syncSandbox
     : undefined;
+  const report = syncProgress();
   if (sync) {
     try {
-      await sync(req.sandbox, 'both');
+      await sync(req.sandbox, 'both', undefined, report);
     } catch (err) {
       // Conflicts are settled with `sbx sync --ours/--theirs`; the command still runs (it may be the look
       // that decides), on the sandbox's copy.
       if (!(err instanceof SbxError && err.kind === 'conflict')) throw err;
-      process.stderr.write(`Warning: ${err.message}\nHint: ${err.hint}\n`);
+      process.stderr.write(`${errorText(err, '', 'Warning')}\n`);
     }
   }
   const code = await withTerminal(
@@ -82,7 +79,7 @@ export async function runInSandbox(req: ProcessRequest): Promise<number> {
       }),
     wantTty,
   );
-  if (sync && !detached) await sync(req.sandbox, 'pull');
+  if (sync && !detached) await sync(req.sandbox, 'pull', undefined, report);
   return code;
 }
 

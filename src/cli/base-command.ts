@@ -3,12 +3,20 @@ import { configuredEngine, readConfig } from '../config/config.js';
 import { chooseEngine } from '../engine/connection.js';
 import { EXIT_CODES, SbxError } from '../shared/errors.js';
 import { debugEnabled, enableDebug } from '../shared/log.js';
+import { splitAtDashes } from './args.js';
+import { describeError } from './render.js';
 
 /**
  * Owns what every sbx command shares: --debug, error rendering and exit codes. Commands throw
  * SbxError for anything a user can act on; anything else is reported as an internal error.
  */
 export abstract class BaseCommand extends Command {
+  /**
+   * Whether the command still runs when the configuration file is broken (it shows the path or the
+   * problem itself); every other command stops there with the file's path and what is wrong.
+   */
+  static toleratesBrokenConfig = false;
+
   static override baseFlags = {
     context: Flags.string({
       description: 'Docker CLI context of the engine to use (see `docker context ls`).',
@@ -30,8 +38,7 @@ export abstract class BaseCommand extends Command {
   override async init(): Promise<void> {
     // Before any command touches the engine (and before the flags are parsed, which each command
     // does itself): which engine, and --debug. Arguments after -- belong to the agent.
-    const split = this.argv.indexOf('--');
-    const own = split === -1 ? this.argv : this.argv.slice(0, split);
+    const { own } = splitAtDashes(this.argv);
     if (own.includes('--debug')) enableDebug();
     const value = (...names: string[]) => {
       for (const [i, arg] of own.entries()) {
@@ -44,7 +51,12 @@ export abstract class BaseCommand extends Command {
     const host = value('--host', '-H');
     const context = value('--context');
     if (host || context) chooseEngine(host ? { host, from: '--host' } : { context, from: '--context' });
-    else chooseEngine(configuredEngine(await readConfig().catch(() => ({}))));
+    else {
+      const tolerant = (this.constructor as typeof BaseCommand).toleratesBrokenConfig;
+      chooseEngine(
+        configuredEngine(await readConfig().catch((err) => (tolerant ? {} : Promise.reject(err)))),
+      );
+    }
     await super.init();
   }
 
@@ -58,12 +70,8 @@ export abstract class BaseCommand extends Command {
     // oclif's own exits (this.exit) pass through untouched.
     if (err.constructor?.name === 'ExitError') throw err;
     const debug = debugEnabled();
-    let exitCode: number;
-    let text: string;
-    if (err instanceof SbxError) {
-      exitCode = err.exitCode;
-      text = `Error: ${err.message}${err.hint ? `\nHint: ${err.hint}` : ''}`;
-    } else if (err.oclif?.exit === 2) {
+    let { text, exitCode } = describeError(err, debug);
+    if (!(err instanceof SbxError) && err.oclif?.exit === 2) {
       // oclif's own errors (flag and argument parsing, this.error) all carry exit 2: usage.
       exitCode = EXIT_CODES.usage;
       const message = err.message
@@ -73,9 +81,6 @@ export abstract class BaseCommand extends Command {
         .join(' ')
         .replace(/ Note: .*$/, '');
       text = `Error: ${message}\nHint: see \`sbx ${this.id?.replaceAll(':', ' ') ?? ''} --help\`.`;
-    } else {
-      exitCode = EXIT_CODES.internal;
-      text = `Error: unexpected failure: ${err.message}${debug ? '' : '\nHint: run again with --debug for details, and report it if it persists.'}`;
     }
     process.stderr.write(`${text}\n`);
     if (debug) process.stderr.write(`${formatCauses(err)}\n`);

@@ -1,6 +1,6 @@
-import { startSandbox } from '../network/proxy.js';
 import { findSandbox, listSandboxes, type SandboxRef } from '../sandbox/discovery.js';
 import { SbxError } from '../shared/errors.js';
+import { errorText } from './render.js';
 
 export interface BatchResult {
   /** Names of the sandboxes the operation succeeded on. */
@@ -30,21 +30,9 @@ export async function forEachSandbox(
     } catch (err) {
       if (!(err instanceof SbxError)) throw err;
       result.failed.push({ sandbox: label, error: err.message, exitCode: err.exitCode });
-      process.stderr.write(`Error: ${label}: ${err.message}${err.hint ? `\nHint: ${err.hint}` : ''}\n`);
+      process.stderr.write(`${errorText(err, `${label}: `)}\n`);
     }
   }
   if (result.failed[0]) process.exitCode = result.failed[0].exitCode;
   return result;
-}
-
-/** The one sandbox a command acts on: named, or the current folder's. */
-export async function resolveSandbox(ref: string | undefined): Promise<SandboxRef> {
-  return findSandbox(await listSandboxes(), ref ?? '.');
-}
-
-/** The sandbox a process is to run in (exec, shell): resolved, and started when it is stopped. */
-export async function runningSandbox(ref: string | undefined): Promise<SandboxRef> {
-  const sandbox = await resolveSandbox(ref);
-  if (sandbox.state !== 'running') await startSandbox(sandbox.id, sandbox.network);
-  return sandbox;
 }

@@ -1,8 +1,10 @@
 /**
  * The two commands people type most, answered without loading oclif when the command line is the
  * plain form: `sbx run AGENT [WORKSPACE] [-- ARGS]` reattaching to a sandbox that exists, and `sbx ls`.
- * Anything else (a flag, a sandbox to create, any error) returns undefined and the full command runs,
- * which also renders every error: the fast path never decides anything the full one would not.
+ * Until the agent is launched, anything unusual (a flag, a sandbox to create, any error) returns
+ * undefined and the full command runs instead, deciding and reporting as it always does. Once the
+ * agent has been launched, nothing may run it a second time: from there on an error is rendered here,
+ * exactly as the full command renders it, and its exit code returned.
  */
 import { AGENTS, launchCommand } from '../agents/registry.js';
 import { configuredEngine, readConfig } from '../config/config.js';
@@ -12,26 +14,41 @@ import { listSandboxes } from '../sandbox/discovery.js';
 import { envVars } from '../sandbox/env.js';
 import { resolveWorkspace, sandboxName } from '../sandbox/identity.js';
 import { reattach } from '../sandbox/lifecycle.js';
+import { plainRequest } from '../sandbox/plan.js';
+import { splitAtDashes } from './args.js';
 import { runInSandbox } from './attach.js';
-import { lsTable } from './render.js';
+import { describeError, lsTable } from './render.js';
 
 export async function fastPath(argv: string[]): Promise<number | undefined> {
+  let launch: (() => Promise<number>) | undefined;
   try {
     chooseEngine(configuredEngine(await readConfig()));
-    if (argv[0] === 'run') return await fastRun(argv.slice(1));
     if (argv.length === 1 && argv[0] === 'ls') {
       process.stdout.write(`${lsTable(await listSandboxes())}\n`);
       return 0;
     }
+    if (argv[0] === 'run') launch = await prepareRun(argv.slice(1));
   } catch {
-    // The full command runs instead, and says what went wrong.
+    // Nothing has happened in a sandbox yet: the full command runs instead, and says what went wrong.
+    return undefined;
   }
-  return undefined;
+  if (!launch) return undefined;
+  try {
+    return await launch();
+  } catch (err) {
+    // The agent may have run: never again. Said as the full command says it.
+    const { text, exitCode } = describeError(err, false);
+    process.stderr.write(`${text}\n`);
+    return exitCode;
+  }
 }
 
-async function fastRun(argv: string[]): Promise<number | undefined> {
-  const split = argv.indexOf('--');
-  const own = split === -1 ? argv : argv.slice(0, split);
+/**
+ * Everything `sbx run` does before the agent starts, for an existing sandbox; returns the launch, or
+ * undefined when the full command must decide.
+ */
+async function prepareRun(argv: string[]): Promise<(() => Promise<number>) | undefined> {
+  const { own, rest } = splitAtDashes(argv);
   if (own.length < 1 || own.length > 2 || own.some((a) => a.startsWith('-'))) return undefined;
   const agent = AGENTS.find((a) => a.name === own[0]);
   if (!agent) return undefined;
@@ -40,37 +57,20 @@ async function fastRun(argv: string[]): Promise<number | undefined> {
   if (!info) return undefined;
   if ((await readConfig()).syncConfig) return undefined;
   const { vars, unset } = await envVars({});
-  const sandbox = await reattach(info, {
-    workspace,
-    agent,
-    template: undefined,
-    volumes: [],
-    ports: [],
-    limits: {},
-    name: undefined,
-    credentials: undefined,
-    security: {
-      network: 'policy',
-      policyMode: undefined,
-      allowHosts: [],
-      blockHosts: [],
-      noSudo: false,
-      mountDockerSocket: false,
-    },
-    version: '',
-    reporter: { start() {}, event() {}, end() {} },
-  });
-  if (unset.length > 0)
-    process.stderr.write(`Warning: not set on this host, so not passed: ${unset.join(', ')}\n`);
-  for (const warning of sandbox.warnings) process.stderr.write(`Warning: ${warning}\n`);
-  return runInSandbox({
-    sandbox,
-    agent,
-    cmd: launchCommand(agent, split === -1 ? [] : argv.slice(split + 1)),
-    vars,
-    workdir: workspace,
-    tty: 'auto',
-    stdin: true,
-    session: 'attach',
-  });
+  const sandbox = await reattach(info, plainRequest(workspace, agent));
+  return async () => {
+    if (unset.length > 0)
+      process.stderr.write(`Warning: not set on this host, so not passed: ${unset.join(', ')}\n`);
+    for (const warning of sandbox.warnings) process.stderr.write(`Warning: ${warning}\n`);
+    return runInSandbox({
+      sandbox,
+      agent,
+      cmd: launchCommand(agent, rest),
+      vars,
+      workdir: workspace,
+      tty: 'auto',
+      stdin: true,
+      session: 'attach',
+    });
+  };
 }

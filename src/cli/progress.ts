@@ -1,3 +1,4 @@
+import type { SyncReport } from '../sync/sync.js';
 import type { ImageReporter } from '../templates/build.js';
 
 const KEEP_LINES = 40;
@@ -74,4 +75,13 @@ export class ImageProgress implements ImageReporter {
     const line = `sbx: building ${this.what} ${this.elapsed()}  ${this.step}`;
     this.out.write(`\r\x1b[2K${line.slice(0, columns - 1)}`);
   }
+}
+
+/** A sync's lines on stderr: what it did, and on a terminal its progress on one rewritten line. */
+export function syncProgress(out: NodeJS.WriteStream = process.stderr): SyncReport {
+  const tty = Boolean(out.isTTY);
+  return (line, final) => {
+    if (final) out.write(`${tty ? '\r\x1b[K' : ''}sbx: ${line}\n`);
+    else if (tty) out.write(`\r\x1b[Ksbx: ${line}`);
+  };
 }

@@ -1,7 +1,6 @@
 import { Flags } from '@oclif/core';
-import type { Worktree } from '../git/worktree.js';
 import { checkPatterns } from '../network/settings.js';
-import type { SandboxRequest } from '../sandbox/lifecycle.js';
+import type { SandboxRequest } from '../sandbox/plan.js';
 import {
   CREDENTIAL_MODES,
   type Limits,
@@ -147,16 +146,4 @@ export function optionalBranch(argv: string[]): string[] {
   return argv.map((arg, i) =>
     arg === '--branch' && (argv[i + 1] === undefined || argv[i + 1]!.startsWith('-')) ? '--branch=' : arg,
   );
-}
-
-/** The workspace of a new or existing sandbox: the folder, or for --branch its worktree (made if needed). */
-export async function sandboxWorkspace(
-  folder: string,
-  flags: { branch?: string | undefined; from?: string | undefined },
-  agent: string,
-): Promise<{ workspace: string; worktree?: Worktree }> {
-  if (flags.branch === undefined) return { workspace: folder };
-  const { ensureWorktree } = await import('../git/worktree.js');
-  const worktree = await ensureWorktree(folder, flags.branch, agent, flags.from);
-  return { workspace: worktree.path, worktree };
 }

@@ -20,6 +20,28 @@ export interface Policy {
   upstream?: { url: string; noProxy: string[] } | undefined;
 }
 
+/** A sandbox's policy as sbx writes it to the proxy's state and the proxy reads it: one file per network. */
+export interface SandboxPolicy extends Policy {
+  sandbox: string;
+  network: string;
+  subnet: string;
+}
+
+/** What a user sees of a policy (sbx inspect, network allow/block). */
+export type PolicyView = Pick<Policy, 'mode' | 'allow' | 'deny'>;
+
+export const viewOf = (p: PolicyView): PolicyView => ({ mode: p.mode, allow: p.allow, deny: p.deny });
+
+/** One decision of the proxy, as it logs it (a JSON line per request) and `sbx network log` shows it. */
+export interface LogEntry {
+  time: string;
+  method: string;
+  host: string;
+  port: number;
+  allowed: boolean;
+  rule: string;
+}
+
 /** Whether NO_PROXY sends a host around the upstream proxy: `*`, exact names, `.suffix` or `suffix` domains. */
 export function bypassesUpstream(noProxy: readonly string[], host: string): boolean {
   const name = host.toLowerCase().replace(/\.$/, '');

@@ -18,18 +18,19 @@ import { appendFileSync, mkdirSync, readdirSync, readFileSync, statSync } from '
 import { createServer, request as httpRequest, type IncomingMessage } from 'node:http';
 import { connect, isIP, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { bypassesUpstream, decideAddress, decideHost, inSubnet, type Policy } from './policy.js';
+import {
+  bypassesUpstream,
+  decideAddress,
+  decideHost,
+  inSubnet,
+  type LogEntry,
+  type SandboxPolicy,
+} from './policy.js';
 
 const STATE = process.env.SBX_PROXY_STATE ?? '/state';
 const POLICIES = join(STATE, 'policies');
 const LOGS = join(STATE, 'log');
 const PORT = Number(process.env.SBX_PROXY_PORT ?? 3128);
-
-interface SandboxPolicy extends Policy {
-  sandbox: string;
-  network: string;
-  subnet: string;
-}
 
 let cache: { key: string; policies: SandboxPolicy[] } = { key: '', policies: [] };
 
@@ -63,7 +64,7 @@ function policyOf(socket: Socket): SandboxPolicy | undefined {
   return policies().find((p) => inSubnet(local, p.subnet) && inSubnet(remote, p.subnet));
 }
 
-function record(policy: SandboxPolicy, entry: Record<string, unknown>): void {
+function record(policy: SandboxPolicy, entry: Omit<LogEntry, 'time'>): void {
   try {
     mkdirSync(LOGS, { recursive: true });
     appendFileSync(
@@ -194,7 +195,7 @@ const server = createServer(async (req: IncomingMessage, res) => {
   const port = Number(url.port || 80);
   const outcome = await decide(policy, url.hostname, port);
   record(policy, {
-    method: req.method,
+    method: req.method ?? 'GET',
     host: url.hostname,
     port,
     allowed: 'address' in outcome,

@@ -27,7 +27,7 @@ import { engineInfo } from '../engine/system.js';
 import { ensureVolume, putArchive } from '../engine/volumes.js';
 import { SbxError } from '../shared/errors.js';
 import { extraLabels, LABEL } from '../shared/labels.js';
-import type { Policy } from './policy.js';
+import type { Policy, SandboxPolicy } from './policy.js';
 
 /**
  * The one filtering proxy of an engine, shared by every sandbox; its state (a volume of the same name
@@ -140,17 +140,20 @@ const answers = (id: string) =>
   );
 
 /**
- * Starts a sandbox with what its network needs, which may have stopped with it (a reboot: Podman
- * applies restart policies only through its systemd unit; or by hand): the egress proxy, made or
- * replaced as needed, and the sandbox's port forwarder.
+ * What a sandbox's network needs before the sandbox starts, which may have stopped with it (a reboot:
+ * Podman applies restart policies only through its systemd unit; or by hand): the egress proxy,
+ * made or replaced as needed, and the sandbox's port forwarder.
  */
-export async function startSandbox(id: string, network: string | null | undefined): Promise<void> {
-  if (network && network !== 'none') {
-    await ensureProxy();
-    const forwarder = await inspectForwarder(network);
-    if (forwarder && !forwarder.State.Running) await startContainer(forwarder.Id);
-  }
-  await startContainer(id);
+export async function ensureSandboxNetwork(network: string): Promise<void> {
+  await ensureProxy();
+  const forwarder = await inspectForwarder(network);
+  if (forwarder && !forwarder.State.Running) await startContainer(forwarder.Id);
+}
+
+/** Stops a sandbox's port forwarder (when it has one), which holds its host ports while it runs. */
+export async function stopForwarder(network: string): Promise<void> {
+  const forwarder = await inspectForwarder(network);
+  if (forwarder?.State.Running) await stopContainer(forwarder.Id, 1);
 }
 
 /** Creates the proxy container (not started); undefined when another sbx has just made one. */
@@ -175,12 +178,6 @@ async function createProxy(hash: string): Promise<string | undefined> {
       PidsLimit: 64,
     },
   });
-}
-
-export interface SandboxPolicyFile extends Policy {
-  sandbox: string;
-  network: string;
-  subnet: string;
 }
 
 /**
@@ -248,24 +245,23 @@ export async function hostAddresses(): Promise<string[]> {
     .flatMap((i) => (i && !i.internal ? [i.address] : []));
 }
 
-export async function writePolicy(policy: SandboxPolicyFile): Promise<void> {
+export async function writePolicy(policy: SandboxPolicy): Promise<void> {
   const file = `/state/policies/${policy.network}.json`;
-  const { code } = await execCapture(
+  const { code, stdout, stderr } = await execCapture(
     PROXY_NAME,
     ['sh', '-c', `mkdir -p /state/policies && cat > ${file}.tmp && mv ${file}.tmp ${file}`],
-    {
-      stdin: Readable.from([JSON.stringify(policy, null, 2)]),
-      stdout: process.stderr,
-      stderr: process.stderr,
-    },
+    { stdin: Readable.from([JSON.stringify(policy, null, 2)]) },
   );
   if (code !== 0)
-    throw new SbxError('internal', `Writing the egress policy of ${policy.sandbox} failed (exit ${code}).`);
+    throw new SbxError(
+      'internal',
+      `Writing the egress policy of ${policy.sandbox} failed (exit ${code}): ${`${stdout}${stderr}`.trim()}`,
+    );
 }
 
-export async function readPolicy(network: string): Promise<SandboxPolicyFile | undefined> {
+export async function readPolicy(network: string): Promise<SandboxPolicy | undefined> {
   const { code, stdout } = await execCapture(PROXY_NAME, ['cat', `/state/policies/${network}.json`]);
-  return code === 0 ? (JSON.parse(stdout) as SandboxPolicyFile) : undefined;
+  return code === 0 ? (JSON.parse(stdout) as SandboxPolicy) : undefined;
 }
 
 /** The decisions the proxy logged for a sandbox's network, as JSON lines. */
@@ -292,15 +288,20 @@ export async function followLog(network: string, onLine: (line: string) => void)
       done();
     },
   });
-  await execCapture(
+  const { code, stderr } = await execCapture(
     PROXY_NAME,
     [
       'sh',
       '-c',
       `mkdir -p /state/log && touch /state/log/${network}.jsonl && exec tail -n +1 -F /state/log/${network}.jsonl`,
     ],
-    { stdout, stderr: process.stderr },
+    { stdout },
   );
+  if (code !== 0)
+    throw new SbxError(
+      'internal',
+      `Following the egress proxy's log failed (exit ${code}): ${stderr.trim()}`,
+    );
 }
 
 const codeArchive = (files: Array<[string, string]>) =>

@@ -15,7 +15,7 @@ import { SbxError } from '../shared/errors.js';
 import { extraLabels, LABEL } from '../shared/labels.js';
 import { parsePort } from '../shared/parse.js';
 import { credentialsPlan, hostHome, prepareCredentials, statefulAgents } from './credentials.js';
-import type { Sandbox, SandboxRequest } from './lifecycle.js';
+import type { Sandbox, SandboxRequest } from './plan.js';
 import { securityAddition } from './security.js';
 import { createOptions, effectiveLimits, execUser, sandboxOwner } from './spec.js';
 import { ensureTemplate, templateSpecFor } from './template-image.js';
@@ -165,7 +165,12 @@ export async function createSandbox(
   }
   await startContainer(id);
   if (syncVolume)
-    await syncSandbox({ id, name, workspace: req.workspace, uid: owner.uid, gid: owner.gid }, 'push');
+    await syncSandbox(
+      { id, name, workspace: req.workspace, uid: owner.uid, gid: owner.gid },
+      'push',
+      undefined,
+      req.syncReport,
+    );
   const sandbox = {
     id,
     name,

@@ -2,6 +2,7 @@ import { realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { type ContainerInfo, inspectContainer, listContainers } from '../engine/containers.js';
 import { inspectImage } from '../engine/images.js';
+import { type PolicyView, viewOf } from '../network/policy.js';
 import { inspectForwarder, readPolicy } from '../network/proxy.js';
 import { notFoundError, usageError } from '../shared/errors.js';
 import { LABEL } from '../shared/labels.js';
@@ -178,6 +179,11 @@ export function findSandbox<T extends SandboxRef>(all: T[], ref: string, cwd = p
   );
 }
 
+/** The one sandbox a command acts on: named, or the current folder's. */
+export async function resolveSandbox(ref: string | undefined): Promise<SandboxRef> {
+  return findSandbox(await listSandboxes(), ref ?? '.');
+}
+
 /** Everything `sbx inspect` shows. Variables are listed by name only: values may be secrets. */
 export interface SandboxDetails extends SandboxSummary {
   templateHash: string | null;
@@ -188,7 +194,7 @@ export interface SandboxDetails extends SandboxSummary {
   mounts: Array<{ type: string; source: string; destination: string; readOnly: boolean }>;
   envNames: string[];
   /** The effective egress policy (as the proxy applies it now), or null without a network. */
-  policy: { mode: string; allow: string[]; deny: string[] } | null;
+  policy: PolicyView | null;
   /** A branch sandbox's worktree: the repository it belongs to and the ref the branch was made from. */
   worktree: { path: string; branch: string; repository: string; from: string | null } | null;
   dockerSocket: boolean;
@@ -222,7 +228,7 @@ export async function sandboxDetails(ref: SandboxRef): Promise<SandboxDetails> {
       readOnly: !m.RW,
     })),
     envNames: [...env.keys()].sort(),
-    policy: policy ? { mode: policy.mode, allow: policy.allow, deny: policy.deny } : null,
+    policy: policy ? viewOf(policy) : null,
     worktree: ref.branch
       ? {
           path: ref.workspace,

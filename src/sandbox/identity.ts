@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { realpathSync, statSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
+import type { Worktree } from '../git/worktree.js';
 import { notFoundError } from '../shared/errors.js';
 
 /** The workspace: the given folder or the current one, as its real path. */
@@ -39,3 +40,15 @@ export function sandboxName(workspace: string): string {
 /** Said on every run of a sandbox that has the Docker socket. */
 export const DOCKER_SOCKET_WARNING =
   'this sandbox has the Docker socket: whatever runs in it (the agent included) can take root on the host through it.';
+
+/** The workspace of a new or existing sandbox: the folder, or for --branch its worktree (made if needed). */
+export async function sandboxWorkspace(
+  folder: string,
+  flags: { branch?: string | undefined; from?: string | undefined },
+  agent: string,
+): Promise<{ workspace: string; worktree?: Worktree }> {
+  if (flags.branch === undefined) return { workspace: folder };
+  const { ensureWorktree } = await import('../git/worktree.js');
+  const worktree = await ensureWorktree(folder, flags.branch, agent, flags.from);
+  return { workspace: worktree.path, worktree };
+}

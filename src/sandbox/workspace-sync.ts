@@ -5,18 +5,9 @@ import { statusOf } from '../engine/call.js';
 import { currentEndpoint, isLocalEndpoint } from '../engine/connection.js';
 import { runHelper } from '../engine/containers.js';
 import { workspaceSettings } from '../network/settings.js';
-import { extraLabels } from '../shared/labels.js';
+import { extraLabels, type SandboxRecord } from '../shared/labels.js';
 import type { Direction } from '../sync/plan.js';
-import { type SyncResult, syncWorkspace } from '../sync/sync.js';
-
-/** What a synced sandbox is to the sync: its container, workspace, and the owner of its files. */
-export interface SyncedSandbox {
-  id: string;
-  name: string;
-  workspace: string;
-  uid: number;
-  gid: number;
-}
+import { type SyncReport, type SyncResult, syncWorkspace } from '../sync/sync.js';
 
 /**
  * Whether the engine sees the host's workspace at its path: always for a local socket (Docker,
@@ -75,20 +66,17 @@ export async function syncExcludes(workspace: string): Promise<string[]> {
   ];
 }
 
-/** Syncs a sandbox's workspace copy with the host's, saying on stderr what changed (and progress on a terminal). */
+/** Syncs a sandbox's workspace copy with the host's; `report` hears what changed (and the progress). */
 export async function syncSandbox(
-  sandbox: SyncedSandbox,
+  sandbox: SandboxRecord,
   direction: Direction,
   prefer?: 'ours' | 'theirs',
+  report?: SyncReport,
 ): Promise<SyncResult> {
-  const tty = Boolean(process.stderr.isTTY);
   return syncWorkspace(sandbox, {
     direction,
     prefer,
     exclude: await syncExcludes(sandbox.workspace),
-    report: (line, final) => {
-      if (final) process.stderr.write(`${tty ? '\r\x1b[K' : ''}sbx: ${line}\n`);
-      else if (tty) process.stderr.write(`\r\x1b[Ksbx: ${line}`);
-    },
+    report,
   });
 }

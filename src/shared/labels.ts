@@ -49,3 +49,13 @@ export function extraLabels(env: NodeJS.ProcessEnv = process.env): Record<string
   }
   return out;
 }
+
+/** What every sandbox is known by, wherever it is handled: its container, workspace and owner inside. */
+export interface SandboxRecord {
+  id: string;
+  name: string;
+  workspace: string;
+  /** The workspace owner's UID/GID, which the sandbox's agent user has inside. */
+  uid: number;
+  gid: number;
+}

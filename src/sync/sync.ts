@@ -15,6 +15,7 @@ import { pipeline } from 'node:stream/promises';
 import { execCapture } from '../engine/exec.js';
 import { putArchive } from '../engine/volumes.js';
 import { SbxError } from '../shared/errors.js';
+import type { SandboxRecord } from '../shared/labels.js';
 import { type Conflict, type Direction, isProtected, planSync, type SyncPlan } from './plan.js';
 import {
   commitTree,
@@ -26,13 +27,11 @@ import {
   type Tree,
 } from './tree.js';
 
-export interface SyncTarget {
-  id: string;
-  name: string;
-  workspace: string;
-  uid: number;
-  gid: number;
-}
+/** A sandbox whose workspace is synced: its container, workspace and the owner of its files. */
+export type SyncTarget = SandboxRecord;
+
+/** Progress lines of a sync: `final` ones say what it did, the others are its progress on a terminal. */
+export type SyncReport = (line: string, final: boolean) => void;
 
 export interface SyncOptions {
   direction: Direction;
@@ -40,7 +39,7 @@ export interface SyncOptions {
   /** gitignore-style paths never synced (config sync.exclude, the workspace's denyRead). */
   exclude: string[];
   /** One line of what happened, or progress; none when nothing changed. */
-  report?: (line: string, final: boolean) => void;
+  report?: SyncReport | undefined;
 }
 
 export interface SyncResult {

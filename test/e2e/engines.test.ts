@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Docker from 'dockerode';
+import { STAGING } from '../../src/sync/tree.js';
 import {
   BIN,
   REGISTRY_PING,
@@ -27,6 +28,7 @@ import {
   TEST_USER,
   workspace,
 } from '../helpers/cli.js';
+import { execIn as execOn, until } from '../helpers/engine.js';
 
 /**
  * Engines other than the local socket: a second Docker Engine over TCP with TLS, in its own network
@@ -79,18 +81,7 @@ async function remoteHashes(container: string, dir: string): Promise<Record<stri
   );
 }
 
-async function execIn(container: string, cmd: string[]): Promise<string> {
-  const exec = await remote
-    .getContainer(container)
-    .exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
-  const stream = await exec.start({});
-  const chunks: Buffer[] = [];
-  const { PassThrough } = await import('node:stream');
-  const out = new PassThrough().on('data', (c: Buffer) => chunks.push(c));
-  remote.modem.demuxStream(stream, out, new PassThrough());
-  await new Promise((resolve) => stream.on('end', resolve));
-  return Buffer.concat(chunks).toString();
-}
+const execIn = (container: string, cmd: string[]) => execOn(container, cmd, remote);
 
 const sandboxOf = async (dir: string) => {
   const [c] = await remote.listContainers({ all: true, filters: { label: [`dev.sbx.workspace=${dir}`] } });
@@ -304,21 +295,24 @@ describe('a remote engine (TCP + TLS, cannot see the workspace): the workspace i
       env: { ...process.env, ...remoteEnv, SBX_LABELS: `${TEST_LABEL}=${RUN_ID}` },
       stdio: 'ignore',
     });
-    await new Promise((r) => setTimeout(r, 1500));
+    // Killed once part of the copy has landed in the sandbox's staging folder.
+    await until('part of the copy in the sandbox', async () =>
+      /^[1-9]/.test(await execIn(c.Id, ['sh', '-c', `du -sb '${dir}/${STAGING}' 2>/dev/null || echo 0`])),
+    );
     child.kill('SIGKILL');
     await new Promise((r) => child.on('close', r));
     // Whatever arrived is whole: a file in place has the host's content.
     const partial = await remoteHashes(c.Id, dir);
     const local = hashes(dir);
     for (const [path, hash] of Object.entries(partial)) {
-      if (path.startsWith('.sbx-sync.tmp/')) continue;
+      if (path.startsWith(`${STAGING}/`)) continue;
       assert.equal(hash, local[path], `${path} is whole or absent`);
     }
     const resumed = await remoteSbx(['sync'], dir);
     ok(resumed);
     const after = await remoteHashes(c.Id, dir);
     assert.deepEqual(after, local);
-    assert.ok(!existsSync(join(dir, '.sbx-sync.tmp')));
+    assert.ok(!existsSync(join(dir, STAGING)));
   });
 
   it('5,000 files sync, and sync again with nothing changed (times reported)', async (t) => {

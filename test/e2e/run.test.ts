@@ -6,7 +6,7 @@ import { type AddressInfo, connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { PROXY, sbx, TEST_USER, workspace } from '../helpers/cli.js';
-import { cleanupTestResources, containersOf, docker } from '../helpers/engine.js';
+import { cleanupTestResources, containersOf, docker, execIn, until } from '../helpers/engine.js';
 
 const hasTestUser = (() => {
   try {
@@ -95,6 +95,36 @@ describe('sbx run: one persistent sandbox per workspace', { timeout: 600_000 }, 
       all.map((c) => c.Id),
       [c1.Id],
     );
+  });
+
+  it('an error after the agent ran (a conflict when its work is synced back) runs it once, with that error and exit code', async () => {
+    // The plain `sbx run AGENT -- ARGS` is answered before oclif loads; it may hand over to the full
+    // command only before the agent is launched, or the agent would run a second time.
+    const ws = await workspace();
+    writeFileSync(join(ws, 'both.txt'), 'v1\n');
+    const created = await sbx(['create', 'shell', '--sync'], { cwd: ws });
+    assert.equal(created.code, 0, created.stderr);
+    const [c] = await containersOf(ws);
+    const agent = sbx(
+      [
+        'run',
+        'shell',
+        '--',
+        'sh',
+        '-c',
+        'echo run >> /tmp/runs; echo sandbox > both.txt; while [ ! -e /tmp/go ]; do sleep 0.1; done',
+      ],
+      { cwd: ws },
+    );
+    await until('the agent to run', async () => (await execIn(c!.Id, ['cat', '/tmp/runs'])).includes('run'));
+    writeFileSync(join(ws, 'both.txt'), 'host\n');
+    await execIn(c!.Id, ['touch', '/tmp/go']);
+    const r = await agent;
+    assert.equal(r.code, 75, r.stderr);
+    assert.match(r.stderr, /^Error: 1 file changed both here and in sbx-.*both\.txt/m);
+    assert.match(r.stderr, /^Hint: .*--ours/m);
+    assert.equal(await execIn(c!.Id, ['cat', '/tmp/runs']), 'run\n', 'the agent ran once');
+    assert.equal(readFileSync(join(ws, 'both.txt'), 'utf8'), 'host\n', 'nothing overwritten');
   });
 
   it('two sbx run started at the same moment end up in one container', async () => {
@@ -401,6 +431,32 @@ describe('sbx run: configuration', { timeout: 300_000 }, () => {
     const invalid = await sbx(['run', 'shell', '--', 'true'], { cwd: ws, env: { SBX_CONFIG_DIR: dir } });
     assert.equal(invalid.code, 78, invalid.stderr);
     assert.match(invalid.stderr, /templates\.shell must be a string/);
+  });
+
+  it('every command that reads the config reports a broken one with its path (sbx ls too, which used to ignore it)', async () => {
+    const ws = await workspace();
+    const dir = join(ws, '..', `${ws.split('/').pop()}-config`);
+    mkdirSync(dir);
+    // A broken file that names an engine: ignoring it would list another engine's sandboxes.
+    const text = '{"engine": {"host": "unix:///nowhere.sock"}, ';
+    writeFileSync(join(dir, 'config.json'), text);
+    for (const args of [
+      ['ls'],
+      ['ls', '--json'],
+      ['stop', '--all'],
+      ['inspect', '.'],
+      ['network', 'log', '.'],
+    ]) {
+      const r = await sbx(args, { cwd: ws, env: { SBX_CONFIG_DIR: dir } });
+      assert.equal(r.code, 78, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, new RegExp(`${join(dir, 'config.json')} cannot be used`), args.join(' '));
+      assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+    }
+    // What helps mend it still runs.
+    const path = await sbx(['config', 'path'], { env: { SBX_CONFIG_DIR: dir } });
+    assert.equal(path.code, 0, path.stderr);
+    assert.equal(path.stdout.trim(), join(dir, 'config.json'));
+    assert.equal(readFileSync(join(dir, 'config.json'), 'utf8'), text, 'left as it was');
   });
 
   it('a default template per agent comes from the config', async () => {

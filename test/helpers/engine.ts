@@ -46,3 +46,26 @@ export async function cleanupTestResources(engine: Docker = docker): Promise<voi
 export async function containersOf(workspace: string): Promise<Docker.ContainerInfo[]> {
   return docker.listContainers({ all: true, filters: { label: [`dev.sbx.workspace=${workspace}`] } });
 }
+
+/** Runs a command in a container through the engine's API (as root) and returns its stdout. */
+export async function execIn(container: string, cmd: string[], engine: Docker = docker): Promise<string> {
+  const exec = await engine
+    .getContainer(container)
+    .exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
+  const stream = await exec.start({});
+  const chunks: Buffer[] = [];
+  const { PassThrough } = await import('node:stream');
+  const out = new PassThrough().on('data', (c: Buffer) => chunks.push(c));
+  engine.modem.demuxStream(stream, out, new PassThrough());
+  await new Promise((resolve) => stream.on('end', resolve));
+  return Buffer.concat(chunks).toString();
+}
+
+/** Polls until check() is true, every 100 ms; fails with `what` after the deadline. */
+export async function until(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; ) {
+    if (await check()) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}

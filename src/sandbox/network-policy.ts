@@ -1,11 +1,12 @@
-import { Args } from '@oclif/core';
-import type { SandboxRef } from '../sandbox/discovery.js';
+/** A running sandbox's egress policy, changed live, and the proxy's decisions for it. */
+import type { LogEntry, SandboxPolicy } from '../network/policy.js';
+import { followLog, readLog, readPolicy, writePolicy } from '../network/proxy.js';
+import { checkPatterns } from '../network/settings.js';
 import { SbxError } from '../shared/errors.js';
-import { readPolicy, type SandboxPolicyFile, writePolicy } from './proxy.js';
-import { checkPatterns } from './settings.js';
+import type { SandboxRef } from './discovery.js';
 
 /** The network of a sandbox that has a policy, or an error saying why it has none. */
-export function policyNetwork(sandbox: SandboxRef): string {
+function policyNetwork(sandbox: SandboxRef): string {
   if (sandbox.network && sandbox.network !== 'none') return sandbox.network;
   throw new SbxError(
     'conflict',
@@ -26,7 +27,7 @@ export async function changePolicy(
   sandbox: SandboxRef,
   action: 'allow' | 'block',
   pattern: string,
-): Promise<SandboxPolicyFile> {
+): Promise<SandboxPolicy> {
   const network = policyNetwork(sandbox);
   checkPatterns([pattern], action === 'allow' ? 'allow' : 'deny', 'pattern');
   const policy = await readPolicy(network);
@@ -44,23 +45,18 @@ export async function changePolicy(
   return updated;
 }
 
-export type PolicyView = Pick<SandboxPolicyFile, 'mode' | 'allow' | 'deny'>;
+/** The proxy's decisions for a sandbox, oldest first. */
+export async function networkLog(sandbox: SandboxRef): Promise<LogEntry[]> {
+  return (await readLog(policyNetwork(sandbox)))
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as LogEntry);
+}
 
-export const viewOf = (p: PolicyView): PolicyView => ({ mode: p.mode, allow: p.allow, deny: p.deny });
-
-export const formatPolicy = (p: PolicyView) =>
-  `${p.mode} policy; allow: ${p.allow.join(' ') || '-'}; deny: ${p.deny.join(' ') || '-'}`;
-
-/** The arguments of `network allow` and `network block`. */
-export const hostArgs = {
-  sandbox: Args.string({
-    description: 'The sandbox: name, id prefix, or workspace path (. for here).',
-    required: true,
-    ignoreStdin: true,
-  }),
-  pattern: Args.string({
-    description: 'A host (api.example.com), *.example.com (its subdomains), either with :PORT.',
-    required: true,
-    ignoreStdin: true,
-  }),
-};
+/** Hands every decision for a sandbox, past and new, to onEntry until the process is interrupted. */
+export async function followNetworkLog(
+  sandbox: SandboxRef,
+  onEntry: (entry: LogEntry) => void,
+): Promise<void> {
+  await followLog(policyNetwork(sandbox), (line) => onEntry(JSON.parse(line) as LogEntry));
+}

@@ -1,0 +1,53 @@
+import { Args } from '@oclif/core';
+import { agentNames } from '../agents/registry.js';
+
+const WHICH = 'name, id prefix, or workspace path';
+
+/** The sandbox argument, defined once for every command that takes one. */
+export const sandboxArg = {
+  /** One sandbox, by default this folder's. */
+  optional: Args.string({
+    description: `The sandbox: ${WHICH} (default: this folder's).`,
+    ignoreStdin: true,
+  }),
+  /** One sandbox, to be named. */
+  required: Args.string({
+    description: `The sandbox: ${WHICH} (. for here).`,
+    required: true,
+    ignoreStdin: true,
+  }),
+  /** The first of several (the command is not strict and reads the rest from argv). */
+  several: (verb: string) =>
+    Args.string({ description: `Sandboxes to ${verb}: ${WHICH} (. for here).`, ignoreStdin: true }),
+};
+
+/** The agent and workspace of `run` and `create`. */
+export const agentArgs = (verb: string) => ({
+  agent: Args.string({
+    description: `Agent ${verb}: ${agentNames().join(', ')}.`,
+    required: true,
+    ignoreStdin: true,
+  }),
+  workspace: Args.string({
+    description: 'Project folder to mount (default: the current folder).',
+    ignoreStdin: true,
+  }),
+});
+
+/** The arguments of `network allow` and `network block`. */
+export const hostArgs = {
+  sandbox: sandboxArg.required,
+  pattern: Args.string({
+    description: 'A host (api.example.com), *.example.com (its subdomains), either with :PORT.',
+    required: true,
+    ignoreStdin: true,
+  }),
+};
+
+/** A command line split at `--`: sbx's own arguments, and those after it (for the agent or command). */
+export function splitAtDashes(argv: readonly string[]): { own: string[]; rest: string[] } {
+  const split = argv.indexOf('--');
+  return split === -1
+    ? { own: [...argv], rest: [] }
+    : { own: argv.slice(0, split), rest: argv.slice(split + 1) };
+}
