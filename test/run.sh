@@ -50,10 +50,10 @@ fi
 [ -d node_modules ] || npm ci --no-audit --no-fund
 npm run build >/dev/null
 npx biome check .
-# The build regenerates the README's command reference (oclif readme): it must be committed current.
-if git rev-parse --is-inside-work-tree >/dev/null 2>&1 && ! git diff --quiet -- README.md; then
-  git --no-pager diff --stat -- README.md >&2
-  log "README.md's command reference is out of date: commit what \`npm run build\` regenerated"
+# The build regenerates the command reference (oclif readme): it must be committed current.
+if git rev-parse --is-inside-work-tree >/dev/null 2>&1 && ! git diff --quiet -- docs/commands.md; then
+  git --no-pager diff --stat -- docs/commands.md >&2
+  log "docs/commands.md is out of date: commit what \`npm run build\` regenerated"
   exit 1
 fi
 

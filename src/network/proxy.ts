@@ -376,6 +376,9 @@ export async function detachSandbox(network: string): Promise<void> {
   }
 }
 
+/** How old a sandbox network with no container must be to count as an orphan (see forgetOrphanNetworks). */
+export const ORPHAN_AGE_MS = 20_000;
+
 /**
  * Networks of this sandbox left when its container was removed behind sbx's back (`docker rm`):
  * their port forwarder would still hold the ports. One made in the last 20 s may be another sbx's,
@@ -384,7 +387,7 @@ export async function detachSandbox(network: string): Promise<void> {
 async function forgetOrphanNetworks(sandbox: string): Promise<void> {
   for (const n of await listNetworks([`${LABEL.network}=${sandbox}`]))
     if (
-      Date.now() - n.created > 20_000 &&
+      Date.now() - n.created > ORPHAN_AGE_MS &&
       (await listContainers([`${LABEL.network}=${n.name}`])).length === 0
     )
       await detachSandbox(n.name);

@@ -1,7 +1,7 @@
 /**
  * The error vocabulary of sbx and its exit-code table. Everything a user can get wrong, or the
  * environment can refuse, becomes one of these: a one-paragraph message, a hint, a stable exit code.
- * The README's "Exit codes" section mirrors EXIT_CODES.
+ * docs/configuration.md's "Exit codes" section mirrors EXIT_CODES.
  */
 export const EXIT_CODES = {
   /** An error sbx did not expect: a bug; run again with --debug and report it. */

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { Ajv2020 } from 'ajv/dist/2020.js';
+import { ORPHAN_AGE_MS } from '../../src/network/proxy.js';
 import {
   BIN,
   PROXY,
@@ -558,8 +559,8 @@ describe('containers changed behind sbx', { timeout: 300_000 }, () => {
     const first = json<{ id: string }>(await create());
     const network = (await docker.getContainer(first.id).inspect()).Config.Labels['dev.sbx.network']!;
     await docker.getContainer(first.id).remove({ force: true });
-    // A network younger than 20 s may belong to another sbx creating the same sandbox: it is left alone.
-    await new Promise((resolve) => setTimeout(resolve, 21_000));
+    // A younger network may belong to another sbx creating the same sandbox: it is left alone.
+    await new Promise((resolve) => setTimeout(resolve, ORPHAN_AGE_MS + 1000));
     const second = json<{ id: string }>(await create());
     assert.notEqual(second.id, first.id);
     assert.equal(
@@ -573,7 +574,7 @@ describe('containers changed behind sbx', { timeout: 300_000 }, () => {
     assert.deepEqual(forwarders, []);
   });
 
-  it('a stopped egress proxy and port forwarder come back when their sandbox starts (a reboot on Podman)', async () => {
+  it('sbx stop stops the port forwarder; it and a stopped egress proxy come back when their sandbox starts (a reboot on Podman)', async () => {
     const ws = await workspace();
     const r = await sbx(['run', 'shell', '-d', '-p', '0:8000', '--', 'sleep', 'infinity'], { cwd: ws });
     assert.equal(r.code, 0, r.stderr);
@@ -585,8 +586,8 @@ describe('containers changed behind sbx', { timeout: 300_000 }, () => {
     });
     assert.equal(forwarders.length, 1);
     const forwarder = docker.getContainer(forwarders[0]!.Id);
+    assert.equal((await forwarder.inspect()).State.Running, false, 'sbx stop stops the port forwarder too');
     const proxy = docker.getContainer(PROXY);
-    await forwarder.stop();
     await proxy.stop();
 
     const reached = await sbx(['exec', '.', '--', ...REGISTRY_PING], { cwd: ws });
