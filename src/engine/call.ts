@@ -1,6 +1,7 @@
 import type Docker from 'dockerode';
 import { log } from '../shared/log.js';
 import { currentEndpoint, engine, toEngineError } from './connection.js';
+import { isMissing } from './errors.js';
 
 const debug = log('engine');
 
@@ -24,20 +25,12 @@ export async function call<T>(what: string, fn: (docker: Docker) => Promise<T>):
   return track(what, () => fn(docker));
 }
 
-export const statusOf = (err: unknown): number | undefined => (err as { statusCode?: number }).statusCode;
-
-/**
- * "No such object" (404) as undefined instead of an error. Podman answers 500 "... does not exist in
- * database: no such container" when an object goes while it is being looked up (a name found, then
- * its object removed by another caller): gone all the same.
- */
+/** "No such object" (see isMissing) as undefined instead of an error. */
 export async function orMissing<T>(promise: Promise<T>): Promise<T | undefined> {
   try {
     return await promise;
   } catch (err) {
-    if (statusOf(err) === 404) return undefined;
-    if (statusOf(err) === 500 && /does not exist in database/.test(String((err as Error).message)))
-      return undefined;
+    if (isMissing(err)) return undefined;
     throw err;
   }
 }

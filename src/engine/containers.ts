@@ -1,7 +1,6 @@
-import { readFileSync } from 'node:fs';
 import type Docker from 'dockerode';
-import { call, callOrMissing, orMissing, statusOf, track } from './call.js';
-import { currentEndpoint, isLocalEndpoint } from './connection.js';
+import { call, callOrMissing, orMissing, track } from './call.js';
+import { isNameTaken, isNotModified, isRemovalInProgress } from './errors.js';
 import { api, query } from './http.js';
 import { engineInfo } from './system.js';
 
@@ -21,41 +20,16 @@ export function inspectContainer(nameOrId: string): Promise<ContainerInfo | unde
  * returns undefined so the caller can adopt the existing one instead of making a second.
  */
 export async function createContainer(options: Docker.ContainerCreateOptions): Promise<string | undefined> {
-  const adapted = await forEngine(options);
+  const adapted = (await engineInfo()).flavour.adaptCreate(options);
   try {
     const container = await call(`create container ${options.name}`, (docker) =>
       docker.createContainer(adapted),
     );
     return container.id;
   } catch (err) {
-    // Docker says 409; Podman says 500 "... is already in use".
-    if (statusOf(err) === 409 || /name .* is already in use/.test(String((err as Error).message)))
-      return undefined;
+    if (isNameTaken(err)) return undefined;
     throw err;
   }
-}
-
-/**
- * What one engine needs that another does not. Podman gives containers its own default rlimits
- * (nofile 1048576, nproc 4194304), which fail at start ("error setting rlimit type 7") wherever its
- * service runs with lower hard limits: sbx asks for limits that fit (see podmanUlimits). Rootless
- * Podman maps its user to root inside, so a workspace would be root's there: `keep-id` maps the user
- * to the same UID inside instead (see sandboxOwner), for every container so that volumes mean the
- * same to all; keep-id would also make that UID the default user, but sbx-init must start as root.
- */
-async function forEngine(options: Docker.ContainerCreateOptions): Promise<Docker.ContainerCreateOptions> {
-  const { podman, rootless } = await engineInfo();
-  if (!podman) return options;
-  const keepId = rootless && !options.HostConfig?.UsernsMode;
-  return {
-    ...options,
-    ...(keepId ? { User: options.User ?? '0:0' } : {}),
-    HostConfig: {
-      ...options.HostConfig,
-      Ulimits: options.HostConfig?.Ulimits ?? podmanUlimits(),
-      ...(keepId ? { UsernsMode: 'keep-id' } : {}),
-    },
-  };
 }
 
 /** Starts a container; already running (304) is success. */
@@ -72,8 +46,7 @@ export async function removeContainer(id: string, force: boolean): Promise<void>
       docker.getContainer(id).remove({ force }),
     );
   } catch (err) {
-    // Another caller is removing it (409 "removal ... is already in progress"): it is going.
-    if (!(statusOf(err) === 409 && /already in progress/.test(String((err as Error).message)))) throw err;
+    if (!isRemovalInProgress(err)) throw err;
   }
 }
 
@@ -92,7 +65,7 @@ export async function stopContainer(id: string, seconds = 10): Promise<void> {
   try {
     await call(`stop container ${id.slice(0, 12)}`, (docker) => docker.getContainer(id).stop({ t: seconds }));
   } catch (err) {
-    if (statusOf(err) !== 304) throw err;
+    if (!isNotModified(err)) throw err;
   }
 }
 
@@ -103,7 +76,7 @@ export async function stopContainer(id: string, seconds = 10): Promise<void> {
 export async function runHelper(
   options: Docker.ContainerCreateOptions,
 ): Promise<{ code: number; output: string }> {
-  const adapted = await forEngine(options);
+  const adapted = (await engineInfo()).flavour.adaptCreate(options);
   const container = await call(`create helper from ${options.Image}`, (docker) =>
     docker.createContainer(adapted),
   );
@@ -124,28 +97,4 @@ export async function runHelper(
   } finally {
     await callOrMissing('remove helper', () => container.remove({ force: true }));
   }
-}
-
-/**
- * Open files: the hard limit this machine gives its processes when the engine is local (Podman's
- * service runs under the same), else 20000, which remote Linux hosts commonly allow; processes:
- * 4096, like the sandbox's default pids limit.
- */
-export function podmanUlimits(
-  limitsFile = '/proc/self/limits',
-): Array<{ Name: string; Soft: number; Hard: number }> {
-  let nofile = 20_000;
-  if (isLocalEndpoint(currentEndpoint())) {
-    try {
-      const line = readFileSync(limitsFile, 'utf8')
-        .split('\n')
-        .find((l) => l.startsWith('Max open files'));
-      const hard = Number(line?.split(/\s{2,}/)[2]);
-      if (Number.isFinite(hard) && hard > 0) nofile = Math.min(hard, 1_048_576);
-    } catch {}
-  }
-  return [
-    { Name: 'nofile', Soft: nofile, Hard: nofile },
-    { Name: 'nproc', Soft: 4096, Hard: 4096 },
-  ];
 }

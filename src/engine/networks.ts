@@ -1,46 +1,27 @@
-import { call, callOrMissing, statusOf } from './call.js';
-import { api } from './http.js';
+import { call, callOrMissing } from './call.js';
+import { isAddressTaken, isAlreadyConnected, isSubnetTaken } from './errors.js';
 import { engineInfo } from './system.js';
 
 /**
  * Creates an internal network (no route out, and no DNS for outside names) on the first of
  * `subnets` the engine accepts (one that overlaps a network it has is refused, and the next is
- * tried) and returns that subnet. Docker's internal networks resolve only container names; Podman's
- * (aardvark-dns 1.4) forward every other query to the host's resolvers, a way out for data: there
- * the network is made through Podman's own API without DNS (its containers find each other through
- * /etc/hosts, see connectNetwork's address).
+ * tried) and returns that subnet; each engine makes it its own way (see Flavour).
  */
 export async function createInternalNetwork(
   name: string,
   labels: Record<string, string>,
   subnets: Iterable<string>,
 ): Promise<string> {
-  const { podman } = await engineInfo();
+  const { flavour } = await engineInfo();
   let tried = 0;
   for (const subnet of subnets) {
     try {
       await call(`create network ${name} on ${subnet}`, (docker) =>
-        podman
-          ? api('POST', '/v4.0.0/libpod/networks/create', {
-              name,
-              driver: 'bridge',
-              internal: true,
-              dns_enabled: false,
-              labels,
-              subnets: [{ subnet }],
-            })
-          : docker.createNetwork({
-              Name: name,
-              Internal: true,
-              Labels: labels,
-              CheckDuplicate: true,
-              IPAM: { Driver: 'default', Config: [{ Subnet: subnet }] },
-            }),
+        flavour.createInternalNetwork(docker, name, labels, subnet),
       );
       return subnet;
     } catch (err) {
-      const overlaps = /overlap|in use|already/i.test(String((err as Error).message));
-      if (!overlaps || ++tried >= 64) throw err;
+      if (!isSubnetTaken(err) || ++tried >= 64) throw err;
     }
   }
   throw new Error('no free subnet for a sandbox network');
@@ -72,10 +53,8 @@ export async function connectNetwork(
       }),
     );
   } catch (err) {
-    const message = String((err as Error).message);
-    if (statusOf(err) === 403 && /already exists|already attached/i.test(message)) return;
-    if (address && /already (in use|allocated)/i.test(message))
-      return connectNetwork(network, containerId, alias);
+    if (isAlreadyConnected(err)) return;
+    if (address && isAddressTaken(err)) return connectNetwork(network, containerId, alias);
     throw err;
   }
 }

@@ -1,5 +1,6 @@
 import { call } from './call.js';
 import { currentEndpoint, engine } from './connection.js';
+import { type Flavour, flavourOf } from './flavour.js';
 
 export interface EngineInfo {
   /** Where sbx talks to the engine, and why that endpoint. */
@@ -14,6 +15,8 @@ export interface EngineInfo {
   rootless: boolean;
   podman: boolean;
   dockerRootDir: string;
+  /** What this engine needs done its own way (see flavour.ts). */
+  flavour: Flavour;
 }
 
 let known: { url: string; info: Promise<EngineInfo> } | undefined;
@@ -38,6 +41,9 @@ async function readEngineInfo(): Promise<EngineInfo> {
   ]);
   const components = (version.Components as Array<{ Name: string }> | undefined) ?? [];
   const security = (info.SecurityOptions as string[] | undefined) ?? [];
+  // Docker says rootless among its security options; Podman in a field of its own.
+  const rootless = security.some((s) => s.includes('rootless')) || info.Rootless === true;
+  const podman = components.some((c) => /podman/i.test(c.Name));
   return {
     url: endpoint.url,
     reason: endpoint.reason,
@@ -47,9 +53,9 @@ async function readEngineInfo(): Promise<EngineInfo> {
     os: String(info.OperatingSystem ?? ''),
     memTotal: Number(info.MemTotal ?? 0),
     cpus: Number(info.NCPU ?? 0),
-    // Docker says so among its security options; Podman in a field of its own.
-    rootless: security.some((s) => s.includes('rootless')) || info.Rootless === true,
-    podman: components.some((c) => /podman/i.test(c.Name)),
+    rootless,
+    podman,
     dockerRootDir: String(info.DockerRootDir ?? ''),
+    flavour: flavourOf({ podman, rootless }),
   };
 }

@@ -4,7 +4,6 @@ import { networkInterfaces } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { statusOf } from '../engine/call.js';
 import { currentEndpoint } from '../engine/connection.js';
 import {
   createContainer,
@@ -14,6 +13,7 @@ import {
   startContainer,
   stopContainer,
 } from '../engine/containers.js';
+import { isMissing } from '../engine/errors.js';
 import { execCapture } from '../engine/exec.js';
 import { inspectImage } from '../engine/images.js';
 import {
@@ -95,7 +95,8 @@ export async function ensureProxy(): Promise<string> {
         // Podman keeps saying "running" when the proxy's process and its conmon died without a
         // cleanup (killed, or a reboot that kept /run): there, check that it can be entered (70 ms).
         // One just started by another sbx may not be yet: it gets 15 s.
-        if (!(await engineInfo()).podman || (await answers(existing.Id))) return existing.Id;
+        if (!(await engineInfo()).flavour.runningMayBeStale || (await answers(existing.Id)))
+          return existing.Id;
         if (Date.now() - Date.parse(existing.State.StartedAt) > 15_000) {
           // Its first removal fails ("could not be stopped"), having marked it stopped; the second works.
           await removeContainer(existing.Id, true).catch(() => removeContainer(existing.Id, true));
@@ -119,7 +120,7 @@ export async function ensureProxy(): Promise<string> {
         for (const network of await proxyNetworks())
           await connectNetwork(network.name, id, PROXY_NAME, addressIn(network.subnet, 'proxy')).catch(
             (err) => {
-              if (statusOf(err) !== 404) throw err;
+              if (!isMissing(err)) throw err;
             },
           );
         return id;
@@ -365,10 +366,8 @@ export async function detachSandbox(network: string): Promise<void> {
   // Rootless Podman (4.3) tears its network namespace down when a running container leaves a
   // network while no other container runs there: the proxy is then cut off from the outside. With
   // no sandbox running, restarting it (which sets the namespace up again) disturbs nobody.
-  const { podman, rootless } = await engineInfo();
   if (
-    podman &&
-    rootless &&
+    (await engineInfo()).flavour.netnsGoesWithLastNetwork &&
     !(await listContainers([`${LABEL.managed}=true`])).some((c) => c.State === 'running')
   ) {
     await stopContainer(proxy.Id, 1);

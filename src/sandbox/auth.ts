@@ -2,8 +2,8 @@ import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { AGENTS, type AgentSpec } from '../agents/registry.js';
-import { statusOf } from '../engine/call.js';
 import { createContainer, listContainers, removeContainer, runHelper } from '../engine/containers.js';
+import { isInUse } from '../engine/errors.js';
 import { inspectImage } from '../engine/images.js';
 import { ensureVolume, listVolumes, putArchive, removeVolume, volumeSizes } from '../engine/volumes.js';
 import { notFoundError, SbxError } from '../shared/errors.js';
@@ -110,7 +110,7 @@ export async function removeAgentState(agent: AgentSpec): Promise<void> {
   try {
     await removeVolume(name);
   } catch (err) {
-    if (statusOf(err) !== 409) throw err;
+    if (!isInUse(err)) throw err;
     throw new SbxError('conflict', `The ${agent.name} state (${name}) is in use by a container.`, {
       hint: 'Remove the containers that mount it first.',
     });

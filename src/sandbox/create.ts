@@ -15,7 +15,13 @@ import { SbxError } from '../shared/errors.js';
 import { extraLabels, LABEL } from '../shared/labels.js';
 import { parsePort } from '../shared/parse.js';
 import { credentialsPlan, hostHome, prepareCredentials, statefulAgents } from './credentials.js';
-import type { Sandbox, SandboxRequest } from './plan.js';
+import {
+  checkAgentInImage,
+  creationWarnings,
+  type Sandbox,
+  type SandboxRequest,
+  syncWorkspace,
+} from './plan.js';
 import { securityAddition } from './security.js';
 import { createOptions, effectiveLimits, execUser, sandboxOwner } from './spec.js';
 import { ensureTemplate, templateSpecFor } from './template-image.js';
@@ -38,44 +44,19 @@ export async function createSandbox(
     engineInfo(),
   ]);
   const agents = (image.info.Config?.Labels?.[LABEL.agents] ?? '').split(',');
-  if (req.agent.name !== 'shell' && !agents.includes(req.agent.name)) {
-    throw new SbxError(
-      'conflict',
-      `The template ${templateSpec} (${image.ref}) does not have ${req.agent.name} installed${agents[0] ? `; it has: ${agents.join(', ')}` : ' (it was not built from an sbx template)'}.`,
-      {
-        hint: `Start the template FROM sbx/${req.agent.template} so the agent, its user and its launch stay sbx's.`,
-      },
-    );
-  }
-  const sees = req.sync === true ? false : await engineSeesWorkspace(req.workspace, image.ref);
-  if (req.sync === false && !sees)
-    throw new SbxError(
-      'usage',
-      `--no-sync asks to mount ${req.workspace}, and the engine at ${currentEndpoint().url} cannot see it (another machine).`,
-      { hint: 'Drop --no-sync: the sandbox then works on a synced copy (see `sbx sync --help`).' },
-    );
-  const sync = !sees;
-  if (sync && req.worktree)
-    throw new SbxError(
-      'usage',
-      `--branch needs an engine that sees the workspace, and ${currentEndpoint().url} does not (its sandboxes get a synced copy).`,
-      {
-        hint: 'Run the branch sandbox on a local engine (--host unix:///var/run/docker.sock), or sync a plain clone of the branch instead.',
-      },
-    );
+  checkAgentInImage(req.agent, templateSpec, image.ref, agents);
+  const endpoint = currentEndpoint();
+  const sync = syncWorkspace(
+    req,
+    req.sync === true ? false : await engineSeesWorkspace(req.workspace, image.ref),
+    endpoint.url,
+  );
   const syncVolume = sync ? `${name}-workspace` : undefined;
-  const owner = sandboxOwner(statSync(req.workspace), engine);
+  const owner = sandboxOwner(statSync(req.workspace), engine.flavour.userMapping);
   const git = await gitIdentity(req.workspace);
-  const warnings: string[] = [];
-  if (!git.name || !git.email) {
-    warnings.push(
-      `git has no ${git.name ? 'user.email' : git.email ? 'user.name' : 'user.name or user.email'} for ${req.workspace}, so commits made in the sandbox will lack it; set it with \`git config --global user.name "Your Name"\` and \`git config --global user.email you@example.com\`.`,
-    );
-  }
   const mode = req.credentials ?? config.credentials ?? 'sandbox';
   const stateful = statefulAgents(agents);
   const credentials = credentialsPlan(mode, stateful, execUser(owner.uid, owner.gid).home, hostHome());
-  warnings.push(...credentials.warnings);
   const mounts = await prepareCredentials(credentials, stateful, mode, hostHome(), extraLabels());
   const ports = req.ports.length > 0 ? req.ports : (config.ports ?? []).map((p) => parsePort(p));
   const security = await securityAddition({
@@ -90,19 +71,19 @@ export async function createSandbox(
     mountedRoots: req.worktree ? [req.worktree.gitDir] : [],
     synced: sync,
   });
-  if (sync && req.volumes.length > 0 && !isLocalEndpoint(currentEndpoint()))
-    warnings.push(
-      `the engine at ${currentEndpoint().url} is another machine: -v mounts its paths (${req.volumes.map((v) => v.host).join(', ')}), not this host's.`,
-    );
-  if (sync && ports.length > 0 && !isLocalEndpoint(currentEndpoint()))
-    warnings.push(
-      `the engine at ${currentEndpoint().url} is another machine: -p ports are published on its 127.0.0.1, reach them with an SSH tunnel (ssh -L).`,
-    );
-  warnings.push(...security.warnings);
-  if (req.security.noSudo && owner.uid === 0)
-    warnings.push(
-      `the agent runs as root in ${name} (as the workspace's owner ${engine.rootless ? 'on a rootless Docker engine, which maps only root inside to you' : 'is root'}), so --no-sudo takes nothing from it.`,
-    );
+  const warnings = [
+    ...creationWarnings({
+      name,
+      req,
+      git,
+      ports,
+      remote: sync && !isLocalEndpoint(endpoint) ? endpoint.url : undefined,
+      ownerUid: owner.uid,
+      rootless: engine.rootless,
+    }),
+    ...credentials.warnings,
+    ...security.warnings,
+  ];
   const wt = req.worktree;
   let id: string | undefined;
   if (syncVolume) await ensureVolume(syncVolume, { ...extraLabels(), [LABEL.workspace]: req.workspace });

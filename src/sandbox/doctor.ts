@@ -64,7 +64,7 @@ export async function runChecks(workspace: string): Promise<Check[]> {
     checks.push({
       name: 'engine',
       status: 'ok',
-      detail: `${engine.podman ? 'Podman' : 'Docker Engine'} ${engine.version} (API ${engine.apiVersion}) on ${engine.os}, ${engine.cpus} CPUs, ${formatBytes(engine.memTotal)} memory, at ${engine.url} (${engine.reason})${engine.rootless ? ', rootless' : ''}`,
+      detail: `${engine.flavour.name} ${engine.version} (API ${engine.apiVersion}) on ${engine.os}, ${engine.cpus} CPUs, ${formatBytes(engine.memTotal)} memory, at ${engine.url} (${engine.reason})${engine.rootless ? ', rootless' : ''}`,
     });
   } catch (err) {
     checks.push(failed('engine', err));
@@ -75,9 +75,10 @@ export async function runChecks(workspace: string): Promise<Check[]> {
     checks.push({
       name: 'ownership',
       status: 'ok',
-      detail: engine.podman
-        ? 'rootless Podman: sandboxes map you to your own UID inside (keep-id), so what the agent writes in your workspaces is yours; a workspace of another user is not writable there'
-        : 'rootless Docker: the agent runs as root inside, which is you outside (and no one more), so what it writes in your workspaces is yours; a workspace of another user is not writable there',
+      detail:
+        engine.flavour.userMapping === 'keep-id'
+          ? 'rootless Podman: sandboxes map you to your own UID inside (keep-id), so what the agent writes in your workspaces is yours; a workspace of another user is not writable there'
+          : 'rootless Docker: the agent runs as root inside, which is you outside (and no one more), so what it writes in your workspaces is yours; a workspace of another user is not writable there',
     });
   }
 

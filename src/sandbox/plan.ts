@@ -198,3 +198,74 @@ export function reattachPlan(info: ContainerInfo, req: SandboxRequest): { sandbo
     },
   };
 }
+
+/** A template's image must have the agent installed (the shell is in every sbx image). */
+export function checkAgentInImage(agent: AgentSpec, template: string, image: string, agents: string[]): void {
+  if (agent.name === 'shell' || agents.includes(agent.name)) return;
+  throw new SbxError(
+    'conflict',
+    `The template ${template} (${image}) does not have ${agent.name} installed${agents[0] ? `; it has: ${agents.join(', ')}` : ' (it was not built from an sbx template)'}.`,
+    {
+      hint: `Start the template FROM sbx/${agent.template} so the agent, its user and its launch stay sbx's.`,
+    },
+  );
+}
+
+/**
+ * Whether a new sandbox gets a synced copy of the workspace instead of a mount: when the engine
+ * cannot see it (or --sync asks); --no-sync there, or --branch with a copy, is refused.
+ */
+export function syncWorkspace(
+  req: Pick<SandboxRequest, 'sync' | 'workspace' | 'worktree'>,
+  engineSees: boolean,
+  engineUrl: string,
+): boolean {
+  if (req.sync === false && !engineSees)
+    throw new SbxError(
+      'usage',
+      `--no-sync asks to mount ${req.workspace}, and the engine at ${engineUrl} cannot see it (another machine).`,
+      { hint: 'Drop --no-sync: the sandbox then works on a synced copy (see `sbx sync --help`).' },
+    );
+  const sync = req.sync === true || !engineSees;
+  if (sync && req.worktree)
+    throw new SbxError(
+      'usage',
+      `--branch needs an engine that sees the workspace, and ${engineUrl} does not (its sandboxes get a synced copy).`,
+      {
+        hint: 'Run the branch sandbox on a local engine (--host unix:///var/run/docker.sock), or sync a plain clone of the branch instead.',
+      },
+    );
+  return sync;
+}
+
+/** What a user should know about a new sandbox before it starts. */
+export function creationWarnings(o: {
+  name: string;
+  req: Pick<SandboxRequest, 'workspace' | 'volumes' | 'security'>;
+  git: { name?: string | undefined; email?: string | undefined };
+  ports: PortMapping[];
+  /** The engine's address when it is another machine (its sandboxes get a synced copy). */
+  remote: string | undefined;
+  ownerUid: number;
+  rootless: boolean;
+}): string[] {
+  const warnings: string[] = [];
+  const { git, req, remote } = o;
+  if (!git.name || !git.email)
+    warnings.push(
+      `git has no ${git.name ? 'user.email' : git.email ? 'user.name' : 'user.name or user.email'} for ${req.workspace}, so commits made in the sandbox will lack it; set it with \`git config --global user.name "Your Name"\` and \`git config --global user.email you@example.com\`.`,
+    );
+  if (remote && req.volumes.length > 0)
+    warnings.push(
+      `the engine at ${remote} is another machine: -v mounts its paths (${req.volumes.map((v) => v.host).join(', ')}), not this host's.`,
+    );
+  if (remote && o.ports.length > 0)
+    warnings.push(
+      `the engine at ${remote} is another machine: -p ports are published on its 127.0.0.1, reach them with an SSH tunnel (ssh -L).`,
+    );
+  if (req.security.noSudo && o.ownerUid === 0)
+    warnings.push(
+      `the agent runs as root in ${o.name} (as the workspace's owner ${o.rootless ? 'on a rootless Docker engine, which maps only root inside to you' : 'is root'}), so --no-sudo takes nothing from it.`,
+    );
+  return warnings;
+}

@@ -166,10 +166,10 @@ export interface ExecUser {
  */
 export function sandboxOwner(
   owner: { uid: number; gid: number },
-  engine: { rootless: boolean; podman: boolean },
+  userMapping: 'same' | 'keep-id' | 'root',
   engineUser = process.getuid?.(),
 ): { uid: number; gid: number } {
-  if (engine.rootless && !engine.podman && owner.uid === engineUser) return { uid: 0, gid: 0 };
+  if (userMapping === 'root' && owner.uid === engineUser) return { uid: 0, gid: 0 };
   return { uid: owner.uid, gid: owner.gid };
 }
 

@@ -1,9 +1,9 @@
 import { lstatSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { readConfig } from '../config/config.js';
-import { statusOf } from '../engine/call.js';
 import { currentEndpoint, isLocalEndpoint } from '../engine/connection.js';
 import { runHelper } from '../engine/containers.js';
+import { isBindRefused } from '../engine/errors.js';
 import { workspaceSettings } from '../network/settings.js';
 import { extraLabels, type SandboxRecord } from '../shared/labels.js';
 import type { Direction } from '../sync/plan.js';
@@ -34,7 +34,7 @@ export async function engineSeesWorkspace(workspace: string, image: string): Pro
     output = probe.output;
   } catch (err) {
     // The engine refuses a bind of a path its machine does not have: it cannot see the workspace.
-    if (statusOf(err) === 400 || statusOf(err) === 404 || statusOf(err) === 500) return false;
+    if (isBindRefused(err)) return false;
     throw err;
   }
   const there = new Set(output.split('\n').filter(Boolean).map(fingerprintLine));

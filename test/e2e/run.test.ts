@@ -63,9 +63,14 @@ describe('sbx run: real agents from the real templates', { timeout: 900_000 }, (
     assert.match(r.stdout + r.stderr, /No authentication information found/i, r.stderr);
   });
 
-  it('kiro', {
+  it('kiro starts its chat with every tool trusted', {
     skip: "Kiro's official installer downloads from Kiro's own servers, which this machine cannot reach (only the npm and Debian registries are reachable)",
-  }, () => {});
+  }, async () => {
+    const ws = await workspace();
+    const r = await sbx(['run', 'kiro', '--', '--help'], { cwd: ws, timeoutMs: 600_000 });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /--trust-all-tools/, 'sbx launches `kiro-cli chat --trust-all-tools`');
+  });
 });
 
 describe('sbx run: one persistent sandbox per workspace', { timeout: 600_000 }, () => {

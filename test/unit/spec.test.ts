@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { getAgent, launchCommand } from '../../src/agents/registry.js';
+import { flavourOf } from '../../src/engine/flavour.js';
 import { sandboxName } from '../../src/sandbox/identity.js';
 import {
   createOptions,
@@ -139,15 +140,42 @@ describe('execEnv', () => {
   });
 });
 
+describe('engine flavours', () => {
+  it('are chosen once from what the engine says: Podman makes networks without DNS and may have stale containers', () => {
+    const rootlessPodman = flavourOf({ podman: true, rootless: true });
+    assert.equal(rootlessPodman.name, 'Podman');
+    assert.equal(rootlessPodman.runningMayBeStale, true);
+    assert.equal(rootlessPodman.netnsGoesWithLastNetwork, true);
+    assert.equal(flavourOf({ podman: true, rootless: false }).netnsGoesWithLastNetwork, false);
+    assert.equal(flavourOf({ podman: false, rootless: false }).runningMayBeStale, false);
+  });
+  it("adapt container options: rootless Podman keeps the user's UID and starts as root; Docker is left as asked", () => {
+    const asked = { name: 'x', Image: 'i', HostConfig: { Memory: 1 } };
+    assert.deepEqual(flavourOf({ podman: false, rootless: true }).adaptCreate(asked), asked);
+    const adapted = flavourOf({ podman: true, rootless: true }).adaptCreate(asked);
+    assert.equal(adapted.User, '0:0');
+    assert.equal(adapted.HostConfig?.UsernsMode, 'keep-id');
+    assert.equal(adapted.HostConfig?.Memory, 1);
+    assert.ok(adapted.HostConfig?.Ulimits?.some((u) => u.Name === 'nofile'));
+    assert.equal(
+      flavourOf({ podman: true, rootless: false }).adaptCreate(asked).HostConfig?.UsernsMode,
+      undefined,
+    );
+  });
+});
+
 describe('sandboxOwner', () => {
   const me = { uid: 1000, gid: 1000 };
   it('keeps the IDs on a rootful engine and on rootless Podman (keep-id)', () => {
-    assert.deepEqual(sandboxOwner(me, { rootless: false, podman: false }, 1000), me);
-    assert.deepEqual(sandboxOwner(me, { rootless: true, podman: true }, 1000), me);
+    assert.deepEqual(sandboxOwner(me, flavourOf({ rootless: false, podman: false }).userMapping, 1000), me);
+    assert.deepEqual(sandboxOwner(me, flavourOf({ rootless: true, podman: true }).userMapping, 1000), me);
   });
   it("is root inside a rootless Docker engine when the workspace is the engine user's", () => {
-    assert.deepEqual(sandboxOwner(me, { rootless: true, podman: false }, 1000), { uid: 0, gid: 0 });
-    assert.deepEqual(sandboxOwner(me, { rootless: true, podman: false }, 1001), me);
+    assert.deepEqual(sandboxOwner(me, flavourOf({ rootless: true, podman: false }).userMapping, 1000), {
+      uid: 0,
+      gid: 0,
+    });
+    assert.deepEqual(sandboxOwner(me, flavourOf({ rootless: true, podman: false }).userMapping, 1001), me);
   });
 });
 
