@@ -1,6 +1,8 @@
+import type { Readable } from 'node:stream';
 import type Docker from 'dockerode';
 import { call, callOrMissing, orMissing, track } from './call.js';
 import { isNameTaken, isNotModified, isRemovalInProgress } from './errors.js';
+import { demux } from './exec.js';
 import { api, query } from './http.js';
 import { engineInfo } from './system.js';
 
@@ -90,7 +92,7 @@ export async function runHelper(
     sink.on('data', (d: Buffer) => {
       output += d.toString();
     });
-    container.modem.demuxStream(stream, sink, sink);
+    demux(stream as unknown as Readable, sink, sink);
     await call('start helper', () => container.start());
     const { StatusCode } = (await call('wait for helper', () => container.wait())) as { StatusCode: number };
     return { code: StatusCode, output };

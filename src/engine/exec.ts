@@ -84,7 +84,7 @@ export async function execAttached(req: ExecRequest): Promise<number> {
  * Splits the engine's multiplexed stream (no TTY): frames of an 8-byte header (stream 1 stdout, 2
  * stderr, then the length) and the payload.
  */
-function demux(stream: Readable, stdout: Writable, stderr: Writable): void {
+export function demux(stream: Readable, stdout: Writable, stderr: Writable): void {
   let pending: Buffer = Buffer.alloc(0);
   stream.on('data', (chunk: Buffer) => {
     pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;

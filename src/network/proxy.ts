@@ -4,6 +4,7 @@ import { networkInterfaces } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { upstreamProxy } from '../config/tls-proxy.js';
 import { currentEndpoint } from '../engine/connection.js';
 import {
   createContainer,
@@ -27,7 +28,9 @@ import { engineInfo } from '../engine/system.js';
 import { ensureVolume, putArchive } from '../engine/volumes.js';
 import { SbxError } from '../shared/errors.js';
 import { extraLabels, LABEL } from '../shared/labels.js';
+import type { PolicyMode } from '../shared/parse.js';
 import type { Policy, SandboxPolicy } from './policy.js';
+import { effectivePolicy, type Settings } from './settings.js';
 
 /**
  * The one filtering proxy of an engine, shared by every sandbox; its state (a volume of the same name
@@ -218,6 +221,52 @@ export async function attachSandbox(
   await writePolicy({ ...policy, sandbox, network, subnet });
   await forgetStalePolicies(proxy);
   return { network, subnet };
+}
+
+/**
+ * A new sandbox's only way out, made before the sandbox exists: its policy (the mode, the flags'
+ * hosts, the agent's own hosts and the settings files, with the host's addresses refused and the
+ * host's own proxy as the upstream), its internal network joined by the proxy, and its port
+ * forwarder. Returns how the sandbox joins that network.
+ */
+export async function sandboxEgress(options: {
+  sandbox: string;
+  mode: PolicyMode;
+  allowHosts: string[];
+  blockHosts: string[];
+  agentHosts: string[];
+  settings: Settings[];
+  /** Host ports to publish, as the engine's port bindings (none: no forwarder). */
+  ports: Record<string, Array<{ HostIp: string; HostPort: string }>> | undefined;
+  labels: Record<string, string>;
+}): Promise<{
+  network: string;
+  aliases: string[];
+  address: string | undefined;
+  extraHosts: string[];
+  env: string[];
+}> {
+  const policy = effectivePolicy({
+    mode: options.mode,
+    allowFlags: options.allowHosts,
+    blockFlags: options.blockHosts,
+    agentHosts: options.agentHosts,
+    settings: options.settings,
+    hostAddresses: await hostAddresses(),
+  });
+  const { network, subnet } = await attachSandbox(
+    options.sandbox,
+    { ...policy, upstream: upstreamProxy() },
+    options.labels,
+  );
+  if (options.ports) await ensureForwarder(network, subnet, options.ports, options.labels);
+  return {
+    network,
+    aliases: [SANDBOX_ALIAS],
+    address: addressIn(subnet, 'sandbox'),
+    extraHosts: [`${PROXY_NAME}:${addressIn(subnet, 'proxy')}`],
+    env: sandboxProxyEnv(),
+  };
 }
 
 /**

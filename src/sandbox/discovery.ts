@@ -5,27 +5,21 @@ import { inspectImage } from '../engine/images.js';
 import { type PolicyView, viewOf } from '../network/policy.js';
 import { inspectForwarder, readPolicy } from '../network/proxy.js';
 import { notFoundError, usageError } from '../shared/errors.js';
-import { LABEL } from '../shared/labels.js';
+import { LABEL, type SandboxRecord } from '../shared/labels.js';
 import { type PortMapping, portKey } from '../shared/parse.js';
 
 /** A sandbox as one list call shows it: enough to name, filter and sort it. */
-export interface SandboxRef {
-  id: string;
-  name: string;
+export interface SandboxRef extends SandboxRecord {
   agent: string;
   /** running, paused, or stopped (every other engine state). */
   state: 'running' | 'paused' | 'stopped';
   /** The engine's words, e.g. "Up 5 minutes", "Exited (0) 2 hours ago". */
   status: string;
-  workspace: string;
   /** The workspace's default sandbox (not made with --name). */
   default: boolean;
   template: string;
   image: string;
   created: string;
-  /** The workspace owner's UID/GID, which the sandbox's agent user has inside. */
-  uid: number;
-  gid: number;
   /** Its own network (behind the egress proxy), "none", or null for a sandbox from before policies. */
   network: string | null;
   /** A branch sandbox's branch (its workspace is a worktree), else null. */

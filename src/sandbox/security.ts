@@ -1,21 +1,7 @@
 import { statSync } from 'node:fs';
-import { upstreamProxy } from '../config/tls-proxy.js';
 import { currentEndpoint, isLocalEndpoint } from '../engine/connection.js';
-import {
-  addressIn,
-  attachSandbox,
-  ensureForwarder,
-  hostAddresses,
-  PROXY_NAME,
-  SANDBOX_ALIAS,
-  sandboxProxyEnv,
-} from '../network/proxy.js';
-import {
-  DEFAULT_DENY_WRITE,
-  effectivePolicy,
-  WORKSPACE_SETTINGS,
-  workspaceSettings,
-} from '../network/settings.js';
+import { sandboxEgress } from '../network/proxy.js';
+import { DEFAULT_DENY_WRITE, WORKSPACE_SETTINGS, workspaceSettings } from '../network/settings.js';
 import { usageError } from '../shared/errors.js';
 import { LABEL } from '../shared/labels.js';
 import type { PolicyMode, PortMapping, VolumeMount } from '../shared/parse.js';
@@ -102,27 +88,22 @@ export async function securityAddition(options: {
         'UDP ports cannot be published under a network policy (only TCP is forwarded).',
         'Publish TCP ports only.',
       );
-    const policy = effectivePolicy({
+    const egress = await sandboxEgress({
+      sandbox: options.name,
       mode: request.policyMode ?? options.configMode ?? 'allow',
-      allowFlags: request.allowHosts,
-      blockFlags: request.blockHosts,
+      allowHosts: request.allowHosts,
+      blockHosts: request.blockHosts,
       agentHosts: options.agentHosts,
       settings,
-      hostAddresses: await hostAddresses(),
+      ports: options.ports.length > 0 ? portBindings(options.ports) : undefined,
+      labels: options.labels,
     });
-    const attached = await attachSandbox(
-      options.name,
-      { ...policy, upstream: upstreamProxy() },
-      options.labels,
-    );
-    network = attached.network;
+    network = egress.network;
     addition.network = network;
-    addition.aliases = [SANDBOX_ALIAS];
-    addition.address = addressIn(attached.subnet, 'sandbox');
-    addition.host.ExtraHosts = [`${PROXY_NAME}:${addressIn(attached.subnet, 'proxy')}`];
-    addition.env.push(...sandboxProxyEnv());
-    if (options.ports.length > 0)
-      await ensureForwarder(network, attached.subnet, portBindings(options.ports), options.labels);
+    addition.aliases = egress.aliases;
+    addition.address = egress.address;
+    addition.host.ExtraHosts = egress.extraHosts;
+    addition.env.push(...egress.env);
   }
   addition.labels[LABEL.network] = network;
 

@@ -195,17 +195,17 @@ export function parsePidsLimit(arg: string): number {
   return value;
 }
 
-/** 8589934592 → "8g": the short form docker users read. */
+/** Bytes as people read them: 8589934592 → "8 GiB", 1536 → "1.5 KiB", 12 → "12 B". */
 export function formatBytes(bytes: number): string {
   for (const [unit, size] of [
-    ['t', 2 ** 40],
-    ['g', 2 ** 30],
-    ['m', 2 ** 20],
-    ['k', 2 ** 10],
+    ['TiB', 2 ** 40],
+    ['GiB', 2 ** 30],
+    ['MiB', 2 ** 20],
+    ['KiB', 2 ** 10],
   ] as const) {
-    if (bytes >= size) return `${Number((bytes / size).toFixed(1))}${unit}`;
+    if (bytes >= size) return `${Number((bytes / size).toFixed(1))} ${unit}`;
   }
-  return String(bytes);
+  return `${bytes} B`;
 }
 
 /** Docker's container-name rule, for --name. */

@@ -16,6 +16,7 @@ import { execCapture } from '../engine/exec.js';
 import { putArchive } from '../engine/volumes.js';
 import { SbxError } from '../shared/errors.js';
 import type { SandboxRecord } from '../shared/labels.js';
+import { formatBytes } from '../shared/parse.js';
 import { type Conflict, type Direction, isProtected, planSync, type SyncPlan } from './plan.js';
 import {
   commitTree,
@@ -184,7 +185,6 @@ export async function syncWorkspace(target: SyncTarget, options: SyncOptions): P
 async function syncLocked(target: SyncTarget, options: SyncOptions): Promise<SyncResult> {
   const started = Date.now();
   const state = readState(target.id);
-  const owner = { uid: target.uid, gid: target.gid };
   const [local, remote] = await Promise.all([
     Promise.resolve().then(() => scanTree(target.workspace, knownOf(state, 'local'), options.exclude)),
     sandboxTool<Tree>(target.id, {
@@ -199,17 +199,7 @@ async function syncLocked(target: SyncTarget, options: SyncOptions): Promise<Syn
     prefer: options.prefer,
     protect: isProtected,
   });
-  const result: SyncResult = {
-    pushed: plan.push.files.length + plan.push.dirs.length,
-    pulled: plan.pull.files.length + plan.pull.dirs.length,
-    removedHere: plan.pull.deletes.length,
-    removedThere: plan.push.deletes.length,
-    bytes: 0,
-    conflicts: plan.conflicts,
-    protected: plan.protected,
-    files: Object.keys(local).length,
-    seconds: 0,
-  };
+  const result = resultOf(plan, local);
   if (plan.conflicts.length > 0) throw conflictError(target, plan.conflicts);
 
   const total =
@@ -220,53 +210,78 @@ async function syncLocked(target: SyncTarget, options: SyncOptions): Promise<Syn
     result.bytes += n;
     if (options.report && Date.now() - last > 250) {
       last = Date.now();
-      options.report(`syncing ${target.name}: ${size(result.bytes)} of ${size(total)}`, false);
+      options.report(`syncing ${target.name}: ${formatBytes(result.bytes)} of ${formatBytes(total)}`, false);
     }
   };
-
-  let pushedStats: Record<string, Stat> = {};
-  if (hasWork(plan.push)) {
-    if (plan.push.files.length > 0) {
-      // Into the staging folder (made by the extraction; what an interrupted sync left there is
-      // overwritten or cleared by the commit).
-      const { pack } = await import('tar-fs');
-      const archive = pack(target.workspace, {
-        entries: plan.push.files,
-        map: (header) => ({ ...header, name: `${STAGING}/${header.name}` }),
-      }) as unknown as Readable;
-      await putArchive(target.id, target.workspace, archive.pipe(counter(progress)));
-    }
-    pushedStats = await sandboxTool(target.id, { op: 'commit', root: target.workspace, owner, ...plan.push });
-  }
-
-  let pulledStats: Record<string, Stat> = {};
-  if (hasWork(plan.pull)) {
-    const here = localOwner(target.workspace);
-    prepareStaging(target.workspace);
-    if (plan.pull.files.length > 0) {
-      const { extract } = await import('tar-fs');
-      const sink = extract(join(target.workspace, STAGING), (here ? {} : { chown: false }) as object);
-      const tarred = counter(progress);
-      const done = pipeline(tarred, sink as unknown as NodeJS.WritableStream);
-      const { code, stderr } = await execCapture(
-        target.id,
-        ['tar', '-C', target.workspace, '--null', '--no-recursion', '-T', '-', '-cf', '-'],
-        { stdin: Readable.from([plan.pull.files.map((f) => `${f}\0`).join('')]), stdout: tarred },
-      );
-      if (!tarred.writableEnded) tarred.end();
-      await done;
-      if (code !== 0)
-        throw new SbxError('internal', `Reading files from ${target.name} failed: ${stderr.trim()}.`);
-    }
-    pulledStats = commitTree({ root: target.workspace, owner: here, ...plan.pull });
-  }
-
-  writeState(target.id, nextState(state, plan, local, remote, pushedStats, pulledStats));
+  const pushed = hasWork(plan.push) ? await push(target, plan.push, progress) : {};
+  const pulled = hasWork(plan.pull) ? await pull(target, plan.pull, progress) : {};
+  writeState(target.id, nextState(state, plan, local, remote, pushed, pulled));
   result.seconds = (Date.now() - started) / 1000;
   const changed = result.pushed + result.pulled + result.removedHere + result.removedThere;
   if (options.report && (changed > 0 || result.protected.length > 0))
     options.report(summary(target, result), true);
   return result;
+}
+
+/** What a plan will do, counted (bytes and seconds are filled in as it runs). */
+function resultOf(plan: SyncPlan, local: Tree): SyncResult {
+  return {
+    pushed: plan.push.files.length + plan.push.dirs.length,
+    pulled: plan.pull.files.length + plan.pull.dirs.length,
+    removedHere: plan.pull.deletes.length,
+    removedThere: plan.push.deletes.length,
+    bytes: 0,
+    conflicts: plan.conflicts,
+    protected: plan.protected,
+    files: Object.keys(local).length,
+    seconds: 0,
+  };
+}
+
+/** Host to sandbox: the files as one tar into the sandbox's staging folder, then its commit there. */
+async function push(
+  target: SyncTarget,
+  side: SyncPlan['push'],
+  progress: (bytes: number) => void,
+): Promise<Record<string, Stat>> {
+  if (side.files.length > 0) {
+    // Into the staging folder (made by the extraction; what an interrupted sync left there is
+    // overwritten or cleared by the commit).
+    const { pack } = await import('tar-fs');
+    const archive = pack(target.workspace, {
+      entries: side.files,
+      map: (header) => ({ ...header, name: `${STAGING}/${header.name}` }),
+    }) as unknown as Readable;
+    await putArchive(target.id, target.workspace, archive.pipe(counter(progress)));
+  }
+  const owner = { uid: target.uid, gid: target.gid };
+  return sandboxTool(target.id, { op: 'commit', root: target.workspace, owner, ...side });
+}
+
+/** Sandbox to host: the files as one tar from the sandbox into the local staging folder, then the commit here. */
+async function pull(
+  target: SyncTarget,
+  side: SyncPlan['pull'],
+  progress: (bytes: number) => void,
+): Promise<Record<string, Stat>> {
+  const here = localOwner(target.workspace);
+  prepareStaging(target.workspace);
+  if (side.files.length > 0) {
+    const { extract } = await import('tar-fs');
+    const sink = extract(join(target.workspace, STAGING), (here ? {} : { chown: false }) as object);
+    const tarred = counter(progress);
+    const done = pipeline(tarred, sink as unknown as NodeJS.WritableStream);
+    const { code, stderr } = await execCapture(
+      target.id,
+      ['tar', '-C', target.workspace, '--null', '--no-recursion', '-T', '-', '-cf', '-'],
+      { stdin: Readable.from([side.files.map((f) => `${f}\0`).join('')]), stdout: tarred },
+    );
+    if (!tarred.writableEnded) tarred.end();
+    await done;
+    if (code !== 0)
+      throw new SbxError('internal', `Reading files from ${target.name} failed: ${stderr.trim()}.`);
+  }
+  return commitTree({ root: target.workspace, owner: here, ...side });
 }
 
 const hasWork = (side: SyncPlan['push']) => side.files.length + side.dirs.length + side.deletes.length > 0;
@@ -308,13 +323,6 @@ function conflictError(target: SyncTarget, conflicts: Conflict[]): SbxError {
   );
 }
 
-export function size(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  if (bytes < 1024 ** 2) return `${(bytes / 1024).toFixed(1)} kB`;
-  if (bytes < 1024 ** 3) return `${(bytes / 1024 ** 2).toFixed(1)} MB`;
-  return `${(bytes / 1024 ** 3).toFixed(2)} GB`;
-}
-
 function summary(target: SyncTarget, r: SyncResult): string {
   const parts = [
     r.pushed ? `${r.pushed} to the sandbox` : '',
@@ -325,5 +333,5 @@ function summary(target: SyncTarget, r: SyncResult): string {
   const kept = r.protected.length
     ? `; changed in the sandbox and never copied back (git hooks, .git/config and .sbx/ are the host's, whose versions go back there): ${r.protected.join(', ')}`
     : '';
-  return `synced ${target.name}: ${parts.join(', ') || 'nothing changed'} (${size(r.bytes)}, ${r.seconds.toFixed(1)} s)${kept}`;
+  return `synced ${target.name}: ${parts.join(', ') || 'nothing changed'} (${formatBytes(r.bytes)}, ${r.seconds.toFixed(1)} s)${kept}`;
 }
