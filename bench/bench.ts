@@ -4,7 +4,8 @@
  *
  *   node dist/bench/bench.js [--runs N] [--sandboxes N] [--scale N] [--out FILE] [--quick] [--no-peer]
  *
- * Everything it creates carries the label dev.sbx.bench=<run> and is removed at the end.
+ * Everything it creates carries the label dev.sbx.bench=<run> and is removed at the end; it has an
+ * egress proxy of its own (SBX_PROXY_NAME).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
@@ -33,7 +34,14 @@ const OUT = (() => {
   return i === -1 ? join(ROOT, 'bench-results.json') : resolve(argv[i + 1]!);
 })();
 
-const env = { ...process.env, SBX_LABELS: LABEL, SBX_STATE_PREFIX: `sbx-bench-${RUN}-` };
+/** The bench's own egress proxy and state volumes: a user's sandboxes and logins are never touched. */
+const PROXY = `sbx-proxy-${RUN}`;
+const env = {
+  ...process.env,
+  SBX_LABELS: LABEL,
+  SBX_STATE_PREFIX: `sbx-bench-${RUN}-`,
+  SBX_PROXY_NAME: PROXY,
+};
 
 interface Timing {
   median: number;
@@ -99,7 +107,7 @@ function cleanup(): void {
     .split('\n')
     .filter(Boolean);
   for (const net of nets) {
-    run('docker', ['network', 'disconnect', '-f', net, 'sbx-proxy']);
+    run('docker', ['network', 'disconnect', '-f', net, PROXY]);
     run('docker', ['network', 'rm', net]);
   }
   const vols = must('docker', ['volume', 'ls', '-q', '--filter', `label=${LABEL}`])
@@ -287,7 +295,7 @@ async function main(): Promise<void> {
     const withNetworks = must('docker', ['network', 'ls', '-q', '--filter', 'label=dev.sbx.network'])
       .split('\n')
       .filter(Boolean).length;
-    const proxyMem = existsSync('/proc') ? memoryOf('sbx-proxy') : Number.NaN;
+    const proxyMem = existsSync('/proc') ? memoryOf(PROXY) : Number.NaN;
     const rss = await peakRss(process.execPath, [SBX, 'run', 'shell', '--', 'true'], ws);
     results.footprint = {
       diskPerIdleSandboxBytes: diskBytes,
