@@ -78,10 +78,11 @@ function anthropic(body: Json, res: ServerResponse, rec: Recorded): void {
   } else content = { type: 'text', text: 'stand-in' };
   const stop = content.type === 'tool_use' ? 'tool_use' : 'end_turn';
   const message = { id: 'msg_standin', type: 'message', role: 'assistant', model: body.model };
-  if (!body.stream)
-    return json(res, 200, { ...message, content: [content], stop_reason: stop, stop_sequence: null, usage });
-  const start =
-    content.type === 'tool_use' ? { ...content, input: {} } : { type: 'text', text: '' };
+  if (!body.stream) {
+    json(res, 200, { ...message, content: [content], stop_reason: stop, stop_sequence: null, usage });
+    return;
+  }
+  const start = content.type === 'tool_use' ? { ...content, input: {} } : { type: 'text', text: '' };
   const delta =
     content.type === 'tool_use'
       ? { type: 'input_json_delta', partial_json: JSON.stringify(content.input) }
@@ -99,7 +100,11 @@ function anthropic(body: Json, res: ServerResponse, rec: Recorded): void {
     ['content_block_stop', { type: 'content_block_stop', index: 0 }],
     [
       'message_delta',
-      { type: 'message_delta', delta: { stop_reason: stop, stop_sequence: null }, usage: { output_tokens: 5 } },
+      {
+        type: 'message_delta',
+        delta: { stop_reason: stop, stop_sequence: null },
+        usage: { output_tokens: 5 },
+      },
     ],
     ['message_stop', { type: 'message_stop' }],
   ]);
@@ -111,7 +116,8 @@ function shellCall(tools: Json[]): { name: string; args: Json } | undefined {
   if (names.includes('exec_command')) return { name: 'exec_command', args: { cmd: COMMAND } };
   if (names.includes('shell_command')) return { name: 'shell_command', args: { command: COMMAND } };
   if (names.includes('shell')) return { name: 'shell', args: { command: ['bash', '-lc', COMMAND] } };
-  if (names.includes('bash')) return { name: 'bash', args: { command: COMMAND, description: 'Write the proof file' } };
+  if (names.includes('bash'))
+    return { name: 'bash', args: { command: COMMAND, description: 'Write the proof file' } };
   return undefined;
 }
 
@@ -158,10 +164,7 @@ function responses(body: Json, res: ServerResponse, rec: Recorded): void {
     ['response.created', { type: 'response.created', response: { ...response, status: 'in_progress' } }],
     ['response.output_item.added', { type: 'response.output_item.added', output_index: 0, item }],
     ['response.output_item.done', { type: 'response.output_item.done', output_index: 0, item }],
-    [
-      'response.completed',
-      { type: 'response.completed', response: { ...response, output: [item], usage } },
-    ],
+    ['response.completed', { type: 'response.completed', response: { ...response, output: [item], usage } }],
   ]);
 }
 
@@ -196,7 +199,10 @@ function chat(body: Json, res: ServerResponse, rec: Recorded): void {
     };
     events = [chunk({ role: 'assistant', tool_calls: [tool] }, null), chunk({}, 'tool_calls')];
   } else events = [chunk({ role: 'assistant', content: 'stand-in' }, null), chunk({}, 'stop')];
-  if (body.stream) return sse(res, events, true);
+  if (body.stream) {
+    sse(res, events, true);
+    return;
+  }
   const message = events[0][1].choices[0].delta;
   json(res, 200, {
     id: 'chatcmpl-standin',
@@ -210,7 +216,10 @@ function chat(body: Json, res: ServerResponse, rec: Recorded): void {
 
 /** Gemini API: functionCall parts; results come back as functionResponse parts. */
 function gemini(body: Json, url: string, res: ServerResponse, rec: Recorded): void {
-  if (url.includes(':countTokens')) return json(res, 200, { totalTokens: 10 });
+  if (url.includes(':countTokens')) {
+    json(res, 200, { totalTokens: 10 });
+    return;
+  }
   const last = body.contents?.at(-1);
   const parts: Json[] = last?.parts ?? [];
   const result = parts.find((p) => p.functionResponse);
@@ -219,7 +228,8 @@ function gemini(body: Json, url: string, res: ServerResponse, rec: Recorded): vo
   let part: Json;
   if (result) {
     rec.answer = 'final';
-    rec.toolResult = text(result.functionResponse.response);
+    const response = result.functionResponse.response;
+    rec.toolResult = text(typeof response?.output === 'string' ? response.output : response);
     part = { text: final(rec.toolResult) };
   } else if (offersShell) {
     rec.answer = 'tool';
@@ -246,8 +256,8 @@ function gemini(body: Json, url: string, res: ServerResponse, rec: Recorded): vo
     usageMetadata: { promptTokenCount: 10, candidatesTokenCount: 5, totalTokenCount: 15 },
     modelVersion: 'stand-in',
   };
-  if (url.includes(':streamGenerateContent')) return sse(res, [[undefined, answer]]);
-  json(res, 200, answer);
+  if (url.includes(':streamGenerateContent')) sse(res, [[undefined, answer]]);
+  else json(res, 200, answer);
 }
 
 export function standIn(port: number): void {
