@@ -51,6 +51,9 @@ const PORT = 8080;
 const PROMPT = 'Write the proof file.';
 const SEEN = `${FINAL}: tool output seen.`;
 const standIn = { ip: '', base: '' };
+/** The egress proxy's address on the default bridge, where the stand-in sees requests come from. */
+const proxyAddress = async () =>
+  (await docker.getContainer(PROXY).inspect()).NetworkSettings.Networks.bridge?.IPAddress;
 
 /** Everything the stand-in has been asked so far. */
 async function requests(): Promise<Recorded[]> {
@@ -260,7 +263,10 @@ async function atWork(c: Case, owner?: typeof TEST_USER): Promise<string> {
   assert.match(toolResults(seen).join('\n'), new RegExp(`TOOL-RAN\\s+${uid}\\b`), why);
   assert.ok(r.stdout.includes(SEEN), why);
   assert.equal(r.code, 0, why);
-  // Every request to the stand-in went through sbx's proxy, allowed by the explicit rule.
+  // Every request to the stand-in came from sbx's proxy, which logged it as allowed by the explicit rule.
+  const proxy = await proxyAddress();
+  assert.ok(proxy, 'the proxy is on the default bridge');
+  assert.deepEqual([...new Set(seen.map((q) => q.from))], [proxy]);
   const log = JSON.parse(
     (await sbx(['network', 'log', '--json'], { cwd: ws, ...(owner ? { asUser: owner } : {}) })).stdout,
   ) as Array<{ host: string; port: number; allowed: boolean; rule: string }>;

@@ -28,6 +28,8 @@ type Json = any;
 export interface Recorded {
   method: string;
   url: string;
+  /** The address the request came from (the egress proxy's, when it came through it). */
+  from: string;
   headers: Record<string, string | string[] | undefined>;
   body: Json;
   /** What the stand-in answered: a tool call, the final answer or a filler text. */
@@ -274,7 +276,14 @@ export function standIn(port: number): void {
       try {
         body = raw ? JSON.parse(raw) : {};
       } catch {}
-      const rec: Recorded = { method: req.method ?? '', url, headers: req.headers, body, answer: 'text' };
+      const rec: Recorded = {
+        method: req.method ?? '',
+        url,
+        from: req.socket.remoteAddress?.replace(/^::ffff:/, '') ?? '',
+        headers: req.headers,
+        body,
+        answer: 'text',
+      };
       requests.push(rec);
       process.stdout.write(`${req.method} ${url}\n`);
       const path = url.split('?')[0]!;
