@@ -84,6 +84,15 @@ const policy = (agent: string): string[] => [
 
 const envFlags = (env: string[]) => env.flatMap((e) => ['-e', e]);
 
+/**
+ * On a host behind a company proxy (HTTPS_PROXY), sbx's proxy chains allowed traffic to it: the
+ * stand-in, a local container, is reached directly, as NO_PROXY says.
+ */
+const noProxy = () => {
+  const list = [process.env.NO_PROXY ?? process.env.no_proxy, standIn.ip].filter(Boolean).join(',');
+  return { NO_PROXY: list, no_proxy: list };
+};
+
 interface Case {
   agent: string;
   /** Points the agent at the stand-in (variables for -e). */
@@ -245,6 +254,7 @@ async function atWork(c: Case, owner?: typeof TEST_USER): Promise<string> {
   const { result: r, asked: seen } = await asked(() =>
     sbx(['run', c.agent, ...policy(c.agent), ...envFlags(c.env()), '--', ...c.args()], {
       cwd: ws,
+      env: noProxy(),
       timeoutMs: 180_000,
       ...(owner ? { asUser: owner } : {}),
     }),
@@ -367,7 +377,7 @@ describe('agents at work: a real tool call, no prompt, through the egress proxy'
     it('shows the tool running and the final answer, with no approval dialog', async () => {
       const ws = await workspace();
       tmux('new-session', '-d', '-s', 'main', '-x', '120', '-y', '40', '-c', ws, 'bash --norc --noprofile');
-      const env = `SBX_LABELS=${TEST_LABEL}=${RUN_ID} SBX_STATE_PREFIX=${STATE_PREFIX} SBX_PROXY_NAME=${PROXY}`;
+      const env = `SBX_LABELS=${TEST_LABEL}=${RUN_ID} SBX_STATE_PREFIX=${STATE_PREFIX} SBX_PROXY_NAME=${PROXY} NO_PROXY=${noProxy().NO_PROXY}`;
       // A bearer token, not an API key: an interactive Claude Code asks once whether to use an API key
       // found in its environment (a login question, not a tool approval).
       const flags = [
