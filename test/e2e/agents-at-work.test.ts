@@ -110,8 +110,6 @@ interface Case {
     command: () => string[];
     refused: (asked: Recorded[], output: string) => void;
   };
-  /** Why this agent cannot run here; its tests are skipped saying so. */
-  skip?: string;
 }
 
 const toolResults = (asked: Recorded[]) => asked.flatMap((r) => (r.toolResult ? [r.toolResult] : []));
@@ -317,7 +315,7 @@ describe('agents at work: a real tool call, no prompt, through the egress proxy'
   });
 
   for (const c of CASES) {
-    describe(c.agent, { skip: c.skip ?? false }, () => {
+    describe(c.agent, () => {
       let rootWorkspace = '';
 
       it(`sbx run ${c.agent}: the tool runs without a prompt in a workspace of a non-root user`, async () => {
