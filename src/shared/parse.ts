@@ -195,7 +195,7 @@ export function parsePidsLimit(arg: string): number {
   return value;
 }
 
-/** Bytes as people read them: 8589934592 → "8 GiB", 1536 → "1.5 KiB", 12 → "12 B". */
+/** Bytes as people read them (docker-like, binary units): 8589934592 → "8GiB", 1536 → "1.5KiB", 12 → "12B". */
 export function formatBytes(bytes: number): string {
   for (const [unit, size] of [
     ['TiB', 2 ** 40],
@@ -203,9 +203,9 @@ export function formatBytes(bytes: number): string {
     ['MiB', 2 ** 20],
     ['KiB', 2 ** 10],
   ] as const) {
-    if (bytes >= size) return `${Number((bytes / size).toFixed(1))} ${unit}`;
+    if (bytes >= size) return `${Number((bytes / size).toFixed(1))}${unit}`;
   }
-  return `${bytes} B`;
+  return `${bytes}B`;
 }
 
 /** Docker's container-name rule, for --name. */

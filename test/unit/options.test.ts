@@ -6,7 +6,9 @@ import { describe, it } from 'node:test';
 import type { SbxError } from '../../src/shared/errors.js';
 import {
   bindOf,
+  formatBytes,
   parseCpus,
+  parseDuration,
   parseEnvArgs,
   parseEnvFile,
   parseMemory,
@@ -148,5 +150,32 @@ describe('limits', () => {
     assert.equal(parseSandboxName('review-2'), 'review-2');
     for (const bad of ['-x', 'a b', 'ü', ''])
       assert.throws(() => parseSandboxName(bad), /Invalid sandbox name/, bad);
+  });
+});
+
+describe('parseDuration', () => {
+  it('takes s, m, h, d, w and their combinations, as seconds', () => {
+    assert.equal(parseDuration('90s'), 90);
+    assert.equal(parseDuration('30m'), 1800);
+    assert.equal(parseDuration('2h'), 7200);
+    assert.equal(parseDuration('30d'), 2_592_000);
+    assert.equal(parseDuration('1h30m'), 5400);
+    assert.equal(parseDuration('1w'), 604_800);
+  });
+  it('refuses bare numbers, unknown units, zero and junk, naming the flag', () => {
+    for (const bad of ['30', '3x', '0s', '', 'h', '1h junk'])
+      assert.throws(
+        () => parseDuration(bad, '--until'),
+        (e: SbxError) => e.kind === 'usage' && e.message.includes('--until'),
+        bad,
+      );
+  });
+});
+
+describe('formatBytes', () => {
+  it('reads like docker, in binary units', () => {
+    assert.equal(formatBytes(12), '12B');
+    assert.equal(formatBytes(1536), '1.5KiB');
+    assert.equal(formatBytes(8 * 2 ** 30), '8GiB');
   });
 });
