@@ -2,14 +2,9 @@ import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../src/cli/base-command.js';
 import { type BatchResult, forEachSandbox } from '../src/cli/batch.js';
 import { confirm, interactive } from '../src/cli/confirm.js';
-import { removeContainer, startContainer } from '../src/engine/containers.js';
-import { removeVolume } from '../src/engine/volumes.js';
-import { checkWorktree, removeWorktree } from '../src/git/worktree.js';
-import { detachSandbox } from '../src/network/proxy.js';
 import { listSandboxes } from '../src/sandbox/discovery.js';
-import { syncSandbox } from '../src/sandbox/workspace-sync.js';
-import { SbxError, usageError } from '../src/shared/errors.js';
-import { forgetSyncState } from '../src/sync/sync.js';
+import { removeSandbox } from '../src/sandbox/lifecycle.js';
+import { usageError } from '../src/shared/errors.js';
 
 export default class Rm extends BaseCommand {
   static override args = {
@@ -88,27 +83,12 @@ export default class Rm extends BaseCommand {
     const force = flags.force || flags.all;
     return forEachSandbox(
       targets,
-      async (sandbox) => {
-        if (sandbox.state !== 'stopped' && !force) {
-          throw new SbxError('conflict', `${sandbox.name} is running.`, {
-            hint: `Stop it first (sbx stop ${sandbox.name}), or use \`sbx rm -f ${sandbox.name}\`.`,
-          });
-        }
-        if (flags.worktree && sandbox.branch)
-          await checkWorktree(sandbox.workspace, sandbox.branch, flags.force);
-        if (sandbox.syncVolume && !flags['discard-changes']) {
-          // Its workspace copy may hold the only copy of the agent's work: back here first.
-          if (sandbox.state !== 'running') await startContainer(sandbox.id);
-          await syncSandbox(sandbox, 'pull');
-        }
-        await removeContainer(sandbox.id, force || Boolean(sandbox.syncVolume));
-        if (sandbox.network && sandbox.network !== 'none') await detachSandbox(sandbox.network);
-        if (sandbox.syncVolume) {
-          await removeVolume(sandbox.syncVolume);
-          forgetSyncState(sandbox.id);
-        }
-        if (flags.worktree && sandbox.branch) await removeWorktree(sandbox.workspace);
-      },
+      (sandbox) =>
+        removeSandbox(sandbox, {
+          force,
+          discardChanges: flags['discard-changes'],
+          worktree: flags.worktree,
+        }),
       { json: this.jsonEnabled() },
     );
   }

@@ -149,3 +149,11 @@ export function podmanUlimits(
     { Name: 'nproc', Soft: 4096, Hard: 4096 },
   ];
 }
+
+/** Paths of a container's filesystem changed from its image: kind 0 changed, 1 added, 2 deleted. */
+export async function containerChanges(id: string): Promise<Array<{ path: string; kind: number }>> {
+  const changes = await track(`changes of ${id.slice(0, 12)}`, () =>
+    api<Array<{ Path: string; Kind: number }> | null>('GET', `/containers/${encodeURIComponent(id)}/changes`),
+  );
+  return (changes ?? []).map((c) => ({ path: c.Path, kind: c.Kind }));
+}

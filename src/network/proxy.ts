@@ -381,12 +381,33 @@ export async function detachSandbox(network: string): Promise<void> {
  * creating the same sandbox (its container comes next): left alone.
  */
 async function forgetOrphanNetworks(sandbox: string): Promise<void> {
-  for (const n of await listNetworks([`${LABEL.network}=${sandbox}`]))
+  for (const n of await orphanNetworks([`${LABEL.network}=${sandbox}`])) await detachSandbox(n.name);
+}
+
+/**
+ * Sandbox networks (carrying every given label) whose sandbox no longer exists, with their port
+ * forwarder if one is left. Networks made in the last 20 s are not listed: their sandbox may be
+ * being created (its container comes after its network).
+ */
+export async function orphanNetworks(
+  labels: string[] = [LABEL.network],
+): Promise<
+  Array<{ name: string; sandbox: string; forwarder: string | null; labels: Record<string, string> }>
+> {
+  const orphans = [];
+  for (const n of await listNetworks(labels.length ? labels : [LABEL.network]))
     if (
+      n.labels[LABEL.network] &&
       Date.now() - n.created > 20_000 &&
       (await listContainers([`${LABEL.network}=${n.name}`])).length === 0
     )
-      await detachSandbox(n.name);
+      orphans.push({
+        name: n.name,
+        sandbox: n.labels[LABEL.network]!,
+        forwarder: (await inspectForwarder(n.name))?.Name.replace(/^\//, '') ?? null,
+        labels: n.labels,
+      });
+  return orphans;
 }
 
 /**

@@ -1,12 +1,19 @@
 import type { AgentSpec } from '../agents/registry.js';
-import { type ContainerInfo, inspectContainer, listContainers } from '../engine/containers.js';
+import {
+  type ContainerInfo,
+  inspectContainer,
+  listContainers,
+  removeContainer,
+  startContainer,
+} from '../engine/containers.js';
 import type { Worktree } from '../git/worktree.js';
-import { startSandbox } from '../network/proxy.js';
+import { detachSandbox, startSandbox } from '../network/proxy.js';
 import { SbxError } from '../shared/errors.js';
 import { LABEL } from '../shared/labels.js';
 import type { CredentialsMode } from '../shared/parse.js';
 import { bindOf, type Limits, type PortMapping, portKey, type VolumeMount } from '../shared/parse.js';
 import type { ImageReporter } from '../templates/build.js';
+import type { SandboxRef } from './discovery.js';
 import { DOCKER_SOCKET_WARNING, sandboxName } from './identity.js';
 import type { SecurityRequest } from './security.js';
 
@@ -28,6 +35,8 @@ export interface SandboxRequest {
   security: SecurityRequest;
   /** --sync / --no-sync: copy the workspace into the sandbox instead of mounting it; undefined: when the engine cannot see it. */
   sync?: boolean | undefined;
+  /** --idle-stop in seconds (0: never); undefined means the configured idleStop, else never. */
+  idleStop?: number | undefined;
   /** A branch sandbox (--branch): the worktree that is its workspace. */
   worktree?: Worktree | undefined;
   version: string;
@@ -158,6 +167,11 @@ export async function reattach(info: ContainerInfo, req: SandboxRequest): Promis
       `the sandbox ${name} exists, so ${limits.map((l) => `--${l === 'pidsLimit' ? 'pids-limit' : l}`).join(', ')} did not change it; limits apply when a sandbox is created (see them with \`sbx inspect ${name}\`).`,
     );
   }
+  if (req.idleStop !== undefined && String(req.idleStop) !== (labels[LABEL.idleStop] ?? '0')) {
+    warnings.push(
+      `the sandbox ${name} exists, so --idle-stop did not change it; idle stop is set when a sandbox is created.`,
+    );
+  }
   if (req.template !== undefined && req.template !== labels[LABEL.template]) {
     warnings.push(
       `the sandbox ${name} was created from the template ${labels[LABEL.template]}; --template ${req.template} applies only when a sandbox is created.`,
@@ -182,4 +196,42 @@ export async function reattach(info: ContainerInfo, req: SandboxRequest): Promis
     syncVolume: labels[LABEL.sync],
     warnings,
   };
+}
+
+/**
+ * Removes a sandbox: the container, its network and port forwarder, a synced sandbox's workspace
+ * copy (its changes copied back first unless discardChanges), and with `worktree` a branch
+ * sandbox's worktree. Workspace files and agent logins stay. A running sandbox needs `force`.
+ */
+export async function removeSandbox(
+  sandbox: SandboxRef,
+  options: { force: boolean; discardChanges?: boolean; worktree?: boolean },
+): Promise<void> {
+  if (sandbox.state !== 'stopped' && !options.force) {
+    throw new SbxError('conflict', `${sandbox.name} is running.`, {
+      hint: `Stop it first (sbx stop ${sandbox.name}), or use \`sbx rm -f ${sandbox.name}\`.`,
+    });
+  }
+  // Loaded only here: reattach, on the hot path, needs none of them.
+  const [{ checkWorktree, removeWorktree }, { syncSandbox }, { forgetSyncState }, { removeVolume }] =
+    await Promise.all([
+      import('../git/worktree.js'),
+      import('./workspace-sync.js'),
+      import('../sync/sync.js'),
+      import('../engine/volumes.js'),
+    ]);
+  const worktree = Boolean(options.worktree && sandbox.branch);
+  if (worktree) await checkWorktree(sandbox.workspace, sandbox.branch!, options.force);
+  if (sandbox.syncVolume && !options.discardChanges) {
+    // Its workspace copy may hold the only copy of the agent's work: back here first.
+    if (sandbox.state !== 'running') await startContainer(sandbox.id);
+    await syncSandbox(sandbox, 'pull');
+  }
+  await removeContainer(sandbox.id, options.force || Boolean(sandbox.syncVolume));
+  if (sandbox.network && sandbox.network !== 'none') await detachSandbox(sandbox.network);
+  if (sandbox.syncVolume) {
+    await removeVolume(sandbox.syncVolume);
+    forgetSyncState(sandbox.id);
+  }
+  if (worktree) await removeWorktree(sandbox.workspace);
 }
