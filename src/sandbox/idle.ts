@@ -26,7 +26,8 @@ export const IDLE_WATCHER = [
   '    set -- ${line##*) }',
   '    [ "$pid" = 1 ] || [ "$pid" = "$me" ] || [ "$2" = "$me" ] && continue',
   '    [ "$2" = 0 ] && attached=1',
-  '    ticks=$(( ticks + $12 + $13 ))',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion
+  '    ticks=$(( ticks + ${12} + ${13} ))',
   '  done',
   '  now=$(date +%s)',
   '  delta=$(( ticks - prev )); [ "$delta" -ge 0 ] || delta=$(( -delta ))',
