@@ -129,3 +129,8 @@ export async function imageLayers(id: string): Promise<Array<{ key: string; size
     return { key: below, size: h.Size };
   });
 }
+
+/** Images carrying a label (any value). */
+export function listLabelledImages(label: string): Promise<Docker.ImageInfo[]> {
+  return call(`list images ${label}`, (docker) => docker.listImages({ filters: { label: [label] } }));
+}

@@ -4,7 +4,7 @@ import type { AgentSpec } from '../agents/registry.js';
 import { configDir, readConfig } from '../config/config.js';
 import { extraCaCerts, proxyEnv } from '../config/tls-proxy.js';
 import { listContainers } from '../engine/containers.js';
-import { inspectImage, listImages, removeImage } from '../engine/images.js';
+import { inspectImage, listImages, listLabelledImages, removeImage } from '../engine/images.js';
 import { SbxError, usageError } from '../shared/errors.js';
 import { extraLabels, LABEL } from '../shared/labels.js';
 import { ensureTemplateImage, type ImageReporter, planTemplate } from '../templates/build.js';
@@ -61,8 +61,8 @@ async function savedTemplate(spec: string, workspace: string): Promise<TemplateS
 
 export interface TemplateStatus {
   name: string;
-  /** built-in, workspace (.sbx/templates), or user (the config folder's templates). */
-  origin: 'built-in' | 'workspace' | 'user';
+  /** built-in, workspace (.sbx/templates), user (the config folder's templates), or saved (sbx save). */
+  origin: 'built-in' | 'workspace' | 'user' | 'saved';
   dir: string;
   /** The image the current files build: repository:content-hash. */
   image: string;
@@ -90,8 +90,27 @@ export async function templateStatuses(workspace: string): Promise<TemplateStatu
     planTemplate({ kind: 'folder', name: s.name, dir: s.dir, builtin: s.origin === 'built-in' }, caCerts),
   );
   const repos = plans.map((p) => p.tag.slice(0, p.tag.lastIndexOf(':')));
-  const images = await listImages([...new Set(repos)]);
-  return sources.map((s, i) => {
+  const [images, saved] = await Promise.all([
+    listImages([...new Set(repos)]),
+    listLabelledImages(LABEL.saved),
+  ]);
+  const savedStatuses = saved.flatMap((img): TemplateStatus[] => {
+    const name = img.Labels?.[LABEL.saved];
+    return name
+      ? [
+          {
+            name,
+            origin: 'saved',
+            dir: '-',
+            image: savedImageRef(name),
+            hash: img.Id,
+            state: 'built',
+            agents: (img.Labels?.[LABEL.agents] ?? '').split(',').filter(Boolean),
+          },
+        ]
+      : [];
+  });
+  const folders = sources.map((s, i): TemplateStatus => {
     const plan = plans[i]!;
     const current = images.find((img) => img.RepoTags?.includes(plan.tag));
     const older = images.some((img) => img.RepoTags?.some((t) => t.startsWith(`${repos[i]}:`)));
@@ -103,6 +122,7 @@ export async function templateStatuses(workspace: string): Promise<TemplateStatu
       agents: (current?.Labels?.[LABEL.agents] ?? '').split(',').filter(Boolean),
     };
   });
+  return [...folders, ...savedStatuses.filter((t) => !folders.some((f) => f.name === t.name))];
 }
 
 function folderTemplates(dir: string): Array<{ name: string; dir: string }> {

@@ -233,6 +233,7 @@ describe('sbx save', { timeout: 900_000 }, () => {
           `echo ${keep} | sudo tee /opt/keep.txt >/dev/null`,
           `mkdir -p ~/.claude ~/.ssh && echo ${secret} > ~/.claude/.credentials.json && echo ${secret} > ~/.ssh/id_test`,
           `echo ${secret} > ~/.bash_history`,
+          'sudo rm /etc/issue.net',
           `cat ${ws}/mine.txt > /dev/null`,
         ].join(' && '),
       ],
@@ -251,6 +252,14 @@ describe('sbx save', { timeout: 900_000 }, () => {
     assert.equal(image.Config.Labels[TEST_LABEL], RUN_ID);
     assert.equal(image.Config.Labels['dev.sbx.workspace'], undefined, 'no sandbox labels in the image');
     assert.ok(!(image.Config.Env ?? []).some((e) => e.startsWith('SBX_')), 'no sandbox variables');
+
+    const templates = json<Array<{ name: string; origin: string; image: string }>>(
+      await sbx(['template', 'ls', '--json']),
+    );
+    assert.deepEqual(
+      templates.filter((t) => t.name === name).map((t) => [t.origin, t.image]),
+      [['saved', result.image]],
+    );
 
     // Every byte of every layer: the marker written in the image is there, the others are not.
     const stream = await docker.getImage(result.image).get();
@@ -277,7 +286,7 @@ describe('sbx save', { timeout: 900_000 }, () => {
         '--',
         'sh',
         '-c',
-        `pwd; ls; cat /opt/keep.txt; ls /usr/local/lib/node_modules; test -e ${ws} || echo no-first-workspace; test -e ~/.claude/.credentials.json || echo no-login`,
+        `pwd; ls; cat /opt/keep.txt; ls /usr/local/lib/node_modules; test -e ${ws} || echo no-first-workspace; test -e ~/.claude/.credentials.json || echo no-login; test -e /etc/issue.net || echo deleted-stays-deleted`,
       ],
       { cwd: other },
     );
@@ -287,6 +296,10 @@ describe('sbx save', { timeout: 900_000 }, () => {
     assert.ok(!check.stdout.includes('mine.txt'));
     assert.ok(lines.includes(keep) && lines.includes('is-number'), check.stdout);
     assert.ok(lines.includes('no-first-workspace') && lines.includes('no-login'), check.stdout);
+    assert.ok(
+      lines.includes('deleted-stays-deleted'),
+      'a file the sandbox deleted is not in the saved image',
+    );
 
     // Bad input changes nothing.
     for (const [args, code] of [
