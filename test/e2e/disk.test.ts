@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { type Result, RUN_ID, sbx, TEST_LABEL, workspace } from '../helpers/cli.js';
+import { BIN, PROXY, type Result, RUN_ID, STATE_PREFIX, sbx, TEST_LABEL, workspace } from '../helpers/cli.js';
 import { cleanupTestResources, containersOf, docker } from '../helpers/engine.js';
 
 after(() => cleanupTestResources());
@@ -210,6 +211,57 @@ describe('sbx df and sbx prune', { timeout: 900_000 }, () => {
       const bad = await sbx(['prune', ...args, '--dry-run']);
       assert.equal(bad.code, 2, bad.stderr);
     }
+  });
+});
+
+const hasTmux = (() => {
+  try {
+    execFileSync('tmux', ['-V']);
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+describe('sbx prune on a terminal', {
+  skip: hasTmux ? false : 'tmux is installed by test/run.sh',
+  timeout: 300_000,
+}, () => {
+  const socket = `sbx-disk-${process.pid}`;
+  const tmux = (...args: string[]) => execFileSync('tmux', ['-L', socket, ...args]).toString();
+  const line = (text: string) => {
+    tmux('send-keys', '-t', 'main', '-l', text);
+    tmux('send-keys', '-t', 'main', 'Enter');
+  };
+  const screen = () => tmux('capture-pane', '-p', '-t', 'main', '-S', '-200');
+  const shows = (pattern: RegExp) =>
+    until(`${pattern} on the screen`, async () => (pattern.test(screen()) ? true : undefined), 60_000);
+  after(() => {
+    try {
+      tmux('kill-server');
+    } catch {}
+  });
+
+  it('asks before removing: "n" removes nothing, "y" removes', async () => {
+    const ws = await workspace();
+    const s = json<{ name: string }>(await sbx(['create', 'shell', ws, '--json']));
+    assert.equal((await sbx(['stop', s.name])).code, 0);
+    tmux('new-session', '-d', '-s', 'main', '-x', '160', '-y', '40', '-c', ws, 'bash --norc --noprofile');
+    line(
+      `export PS1='host$ ' SBX_LABELS=${TEST_LABEL}=${RUN_ID} SBX_STATE_PREFIX=${STATE_PREFIX} SBX_PROXY_NAME=${PROXY}; clear`,
+    );
+    line(`node ${BIN} prune --sandboxes`);
+    await shows(/Remove these\? \[y\/N\]/);
+    assert.match(screen(), new RegExp(`sandbox\\s+${s.name}`));
+    line('n');
+    await shows(/nothing removed/);
+    assert.equal((await containersOf(ws)).length, 1, '"n" removes nothing');
+    line(`clear; node ${BIN} prune --sandboxes`);
+    await shows(/Remove these\? \[y\/N\]/);
+    line('y');
+    await until('the sandbox to be removed', async () =>
+      (await containersOf(ws)).length === 0 ? true : undefined,
+    );
   });
 });
 
