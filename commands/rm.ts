@@ -88,6 +88,8 @@ export default class Rm extends BaseCommand {
           force,
           discardChanges: flags['discard-changes'],
           worktree: flags.worktree,
+          // --all alone stops running sandboxes, but only -f removes a worktree with work in it.
+          forceWorktree: flags.force,
         }),
       { json: this.jsonEnabled() },
     );

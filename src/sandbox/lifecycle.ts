@@ -201,11 +201,12 @@ export async function reattach(info: ContainerInfo, req: SandboxRequest): Promis
 /**
  * Removes a sandbox: the container, its network and port forwarder, a synced sandbox's workspace
  * copy (its changes copied back first unless discardChanges), and with `worktree` a branch
- * sandbox's worktree. Workspace files and agent logins stay. A running sandbox needs `force`.
+ * sandbox's worktree (refused when it has uncommitted or unmerged work, unless forceWorktree, which
+ * defaults to force). Workspace files and agent logins stay. A running sandbox needs `force`.
  */
 export async function removeSandbox(
   sandbox: SandboxRef,
-  options: { force: boolean; discardChanges?: boolean; worktree?: boolean },
+  options: { force: boolean; discardChanges?: boolean; worktree?: boolean; forceWorktree?: boolean },
 ): Promise<void> {
   if (sandbox.state !== 'stopped' && !options.force) {
     throw new SbxError('conflict', `${sandbox.name} is running.`, {
@@ -221,7 +222,8 @@ export async function removeSandbox(
       import('../engine/volumes.js'),
     ]);
   const worktree = Boolean(options.worktree && sandbox.branch);
-  if (worktree) await checkWorktree(sandbox.workspace, sandbox.branch!, options.force);
+  if (worktree)
+    await checkWorktree(sandbox.workspace, sandbox.branch!, options.forceWorktree ?? options.force);
   if (sandbox.syncVolume && !options.discardChanges) {
     // Its workspace copy may hold the only copy of the agent's work: back here first.
     if (sandbox.state !== 'running') await startContainer(sandbox.id);
