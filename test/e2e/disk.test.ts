@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -186,6 +186,7 @@ describe('sbx df and sbx prune', { timeout: 900_000 }, () => {
     assert.deepEqual(await testVolumes(), volumesBefore, 'no volume (logins, proxy state) is removed');
     assert.equal(readFileSync(join(wsOld, 'keep.txt'), 'utf8'), 'mine', 'workspaces stay');
 
+    rmSync(parent, { recursive: true, force: true });
     const nothing = await sbx(['prune', '--force']);
     assert.equal(nothing.code, 0, nothing.stderr);
     assert.match(nothing.stderr, /nothing to prune/);
