@@ -383,27 +383,38 @@ describe('sbx save', { timeout: 900_000 }, () => {
 
 describe('idle stop', { timeout: 600_000 }, () => {
   it('stops an idle sandbox by itself; one with a session attached or a busy process keeps running; reattach works', async () => {
+    const create = async (ws: string) =>
+      json<{ name: string }>(await sbx(['create', 'shell', ws, '--idle-stop', '10s', '--json'])).name;
+    const top = async (name: string) =>
+      ((await docker.getContainer(name).top()).Processes ?? []).map((p: string[]) => p.join(' ')).join('\n');
+    // Each one's session or busy process starts right after it is made, before the next one is.
+    const attached = await create(await workspace());
+    const session = sbx(['exec', attached, '--', 'sleep', '60'], { timeoutMs: 120_000 });
+    await until('the session to run', async () => (/sleep 60/.test(await top(attached)) ? true : undefined));
     const wsBusy = await workspace();
-    const create = async (ws?: string) =>
-      json<{ name: string }>(
-        await sbx(['create', 'shell', ws ?? (await workspace()), '--idle-stop', '10s', '--json']),
-      ).name;
-    const [idle, attached, busy] = [await create(), await create(), await create(wsBusy)];
-    const session = sbx(['exec', attached, '--', 'sleep', '45'], { timeoutMs: 120_000 });
+    const busy = await create(wsBusy);
     const detached = await sbx(
-      ['run', 'shell', '-d', '--', 'timeout', '45', 'sh', '-c', 'while :; do :; done'],
+      ['run', 'shell', '-d', '--', 'timeout', '60', 'sh', '-c', 'while :; do :; done'],
       {
         cwd: wsBusy,
       },
     );
     assert.equal(detached.code, 0, detached.stderr);
+    const idle = await create(await workspace());
     const started = Date.now();
     const running = async (name: string) => (await docker.getContainer(name).inspect()).State.Running;
+    const startedAt = async (name: string) => (await docker.getContainer(name).inspect()).State.StartedAt;
+    const firstStart = { attached: await startedAt(attached), busy: await startedAt(busy) };
     await until('the idle sandbox to stop', async () => ((await running(idle)) ? undefined : true), 60_000);
     // Give the others more than their idle time too.
     while (Date.now() - started < 25_000) await new Promise((resolve) => setTimeout(resolve, 1000));
     assert.equal(await running(attached), true, 'a sandbox with an attached session keeps running');
     assert.equal(await running(busy), true, 'a sandbox with a busy process keeps running');
+    assert.deepEqual(
+      { attached: await startedAt(attached), busy: await startedAt(busy) },
+      firstStart,
+      'and they never stopped meanwhile',
+    );
     const info = await docker.getContainer(idle).inspect();
     assert.equal(info.State.ExitCode, 0, 'it stopped itself (not killed)');
 
