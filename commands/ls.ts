@@ -3,6 +3,7 @@ import { BaseCommand } from '../src/cli/base-command.js';
 import { lsTable } from '../src/cli/render.js';
 import {
   describeSandboxes,
+  lastUsedOfAll,
   listSandboxes,
   type SandboxRef,
   type SandboxSummary,
@@ -11,7 +12,7 @@ import {
 export default class Ls extends BaseCommand {
   static override description = `List sandboxes: running first, then by workspace.
 
---json prints an array with one object per sandbox: id, name, agent, state (running, paused or stopped), status (the engine's words), workspace, default (false for a sandbox made with --name), template (as asked for), image, created (ISO 8601), uid and gid (of the workspace owner), network (its own, "none", or null), branch (of a --branch sandbox, else null), ports (hostIp, hostPort, boundPort while running, containerPort, protocol) and limits (cpus, memory in bytes, pidsLimit; 0 is no limit).`;
+--json prints an array with one object per sandbox: id, name, agent, state (running, paused or stopped), status (the engine's words), workspace, default (false for a sandbox made with --name), template (as asked for), image, created (ISO 8601), uid and gid (of the workspace owner), network (its own, "none", or null), branch (of a --branch sandbox, else null), lastUsed (ISO 8601: now while it runs, else when it stopped; a sandbox that stopped itself for being idle: its last activity), ports (hostIp, hostPort, boundPort while running, containerPort, protocol) and limits (cpus, memory in bytes, pidsLimit; 0 is no limit).`;
 
   static override enableJsonFlag = true;
 
@@ -43,7 +44,7 @@ export default class Ls extends BaseCommand {
     // Only --json has ports and limits, which take an inspection per sandbox.
     if (this.jsonEnabled()) return describeSandboxes(refs);
     if (flags.quiet) for (const s of refs) this.log(s.name);
-    else this.log(lsTable(refs));
+    else this.log(lsTable(refs, await lastUsedOfAll(refs)));
     return refs;
   }
 }

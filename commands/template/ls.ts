@@ -4,7 +4,7 @@ import { type TemplateStatus, templateStatuses } from '../../src/sandbox/templat
 
 export default class TemplateLs extends BaseCommand {
   static override description =
-    `List templates: built-in ones, this workspace's (.sbx/templates) and yours (the templates folder beside \`sbx config path\`).
+    `List templates: built-in ones, this workspace's (.sbx/templates), yours (the templates folder beside \`sbx config path\`) and those saved from sandboxes (\`sbx save\`).
 
 STATE is built (the image of the current files exists), stale (only images of older files exist: the next use rebuilds) or absent.`;
 

@@ -10,7 +10,7 @@ import { AGENTS, launchCommand } from '../agents/registry.js';
 import { configuredEngine, readConfig } from '../config/config.js';
 import { chooseEngine } from '../engine/connection.js';
 import { inspectContainer } from '../engine/containers.js';
-import { listSandboxes } from '../sandbox/discovery.js';
+import { lastUsedOfAll, listSandboxes } from '../sandbox/discovery.js';
 import { envVars } from '../sandbox/env.js';
 import { resolveWorkspace, sandboxName } from '../sandbox/identity.js';
 import { reattach } from '../sandbox/lifecycle.js';
@@ -24,7 +24,8 @@ export async function fastPath(argv: string[]): Promise<number | undefined> {
   try {
     chooseEngine(configuredEngine(await readConfig()));
     if (argv.length === 1 && argv[0] === 'ls') {
-      process.stdout.write(`${lsTable(await listSandboxes())}\n`);
+      const refs = await listSandboxes();
+      process.stdout.write(`${lsTable(refs, await lastUsedOfAll(refs))}\n`);
       return 0;
     }
     if (argv[0] === 'run') launch = await prepareRun(argv.slice(1));

@@ -1,6 +1,7 @@
 import type { PolicyView } from '../network/policy.js';
 import type { PortSummary, SandboxRef } from '../sandbox/discovery.js';
 import { EXIT_CODES, SbxError } from '../shared/errors.js';
+import { formatBytes } from '../shared/parse.js';
 
 /** Rows as aligned columns, the first row being the header (like docker ps). */
 export function table(rows: string[][]): string {
@@ -19,10 +20,29 @@ export function table(rows: string[][]): string {
 export const formatPort = (p: PortSummary) =>
   `${p.containerPort}/${p.protocol} -> ${p.hostIp}:${p.boundPort ?? p.hostPort}`;
 
-/** The table `sbx ls` prints: what one list call knows, so it needs no inspection per sandbox. */
-export const lsTable = (sandboxes: SandboxRef[]) =>
+/** "now", "5m ago", "3h ago", "12d ago": how long since an ISO time. */
+export function ago(iso: string, now = Date.now()): string {
+  const s = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
+  if (s < 60) return 'now';
+  for (const [unit, size] of [
+    ['d', 86_400],
+    ['h', 3600],
+    ['m', 60],
+  ] as const)
+    if (s >= size) return `${Math.floor(s / size)}${unit} ago`;
+  return 'now';
+}
+
+/** Bytes as `sbx df` shows them: 1.5GB, 12MB, 300B; unknown (negative) as "?". */
+export const bytes = (n: number) => (n < 0 ? '?' : formatBytes(n));
+
+/**
+ * The table `sbx ls` prints: what one list call knows, plus when each stopped sandbox was last used
+ * (one inspection each: see lastUsedOfAll).
+ */
+export const lsTable = (sandboxes: SandboxRef[], lastUsed: Map<string, string> = new Map()) =>
   table([
-    ['SANDBOX', 'AGENT', 'STATUS', 'WORKSPACE', 'BRANCH', 'TEMPLATE', 'CREATED'],
+    ['SANDBOX', 'AGENT', 'STATUS', 'WORKSPACE', 'BRANCH', 'TEMPLATE', 'CREATED', 'LAST USED'],
     ...sandboxes.map((s) => [
       s.name,
       s.agent,
@@ -31,6 +51,7 @@ export const lsTable = (sandboxes: SandboxRef[]) =>
       s.branch ?? '-',
       s.template,
       s.created.replace('T', ' ').slice(0, 16),
+      s.state === 'stopped' ? (lastUsed.has(s.id) ? ago(lastUsed.get(s.id)!) : '?') : 'now',
     ]),
   ]);
 

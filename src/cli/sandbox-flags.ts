@@ -7,6 +7,7 @@ import {
   type PolicyMode,
   parseCpus,
   parseCredentials,
+  parseIdleStop,
   parseMemory,
   parsePidsLimit,
   parsePort,
@@ -58,6 +59,10 @@ export const createFlags = {
     options: [...CREDENTIAL_MODES],
   }),
   cpus: Flags.string({ description: 'CPU limit of a new sandbox, e.g. 2 or 1.5 (default: none; 0 = none).' }),
+  'idle-stop': Flags.string({
+    description:
+      'Stop a new sandbox by itself after this long idle (no session attached, no process using CPU), e.g. 2h; off for never. Default: config idleStop, else off. Reattaching starts it again.',
+  }),
   memory: Flags.string({
     description: "Memory limit of a new sandbox, e.g. 4g (default: 80% of the engine's memory; 0 = none).",
   }),
@@ -116,7 +121,7 @@ export function sandboxOptions(
   flags: CreateFlagValues,
 ): Pick<
   SandboxRequest,
-  'template' | 'volumes' | 'ports' | 'limits' | 'name' | 'credentials' | 'security' | 'sync'
+  'template' | 'volumes' | 'ports' | 'limits' | 'name' | 'credentials' | 'security' | 'sync' | 'idleStop'
 > {
   const limits: Partial<Limits> = {};
   if (flags.cpus !== undefined) limits.cpus = parseCpus(flags.cpus);
@@ -130,6 +135,7 @@ export function sandboxOptions(
     name: flags.name === undefined ? undefined : parseSandboxName(flags.name),
     credentials: flags.credentials === undefined ? undefined : parseCredentials(flags.credentials),
     sync: flags.sync,
+    idleStop: flags['idle-stop'] === undefined ? undefined : parseIdleStop(flags['idle-stop'], '--idle-stop'),
     security: {
       network: flags.network === 'none' ? 'none' : 'policy',
       policyMode: flags['network-policy'] as PolicyMode | undefined,

@@ -11,6 +11,7 @@ import {
   parseCpus,
   parseCredentials,
   parseEnvArgs,
+  parseIdleStop,
   parseMemory,
   parsePidsLimit,
   parsePort,
@@ -26,6 +27,7 @@ export interface SbxConfig {
   credentials?: CredentialsMode;
   networkPolicy?: PolicyMode;
   syncConfig?: boolean;
+  idleStop?: string;
   engine?: { host?: string; context?: string };
   sync?: { exclude?: string[] };
 }
@@ -125,6 +127,17 @@ export const KEYS: readonly ConfigKey[] = [
       throw usageError(`"${raw}" is not a policy.`, 'Give allow or deny.');
     },
     fallback: 'allow',
+  },
+  {
+    key: 'idleStop',
+    description:
+      'Stop a new sandbox by itself once it has been idle this long (no session attached, no process using CPU), e.g. 2h; off for never. Set when a sandbox is created.',
+    list: false,
+    parse: (raw) => {
+      parseIdleStop(raw);
+      return raw.trim();
+    },
+    fallback: 'off',
   },
   {
     key: 'syncConfig',

@@ -100,3 +100,11 @@ export async function runHelper(
     await callOrMissing('remove helper', () => container.remove({ force: true }));
   }
 }
+
+/** Paths of a container's filesystem changed from its image: kind 0 changed, 1 added, 2 deleted. */
+export async function containerChanges(id: string): Promise<Array<{ path: string; kind: number }>> {
+  const changes = await track(`changes of ${id.slice(0, 12)}`, () =>
+    api<Array<{ Path: string; Kind: number }> | null>('GET', `/containers/${encodeURIComponent(id)}/changes`),
+  );
+  return (changes ?? []).map((c) => ({ path: c.Path, kind: c.Kind }));
+}

@@ -109,3 +109,28 @@ export async function listImages(repositories: string[]): Promise<Docker.ImageIn
 export async function removeImage(ref: string): Promise<void> {
   await callOrMissing(`remove image ${ref}`, (docker) => docker.getImage(ref).remove({ noprune: false }));
 }
+
+/**
+ * The layers of an image, oldest first, as keys that are equal exactly when two images share that
+ * layer (and everything below it), with each layer's own size: from the image's history, whose
+ * entries name the intermediate image where the engine knows it.
+ */
+export async function imageLayers(id: string): Promise<Array<{ key: string; size: number }>> {
+  const history = (await call(`history of image ${id.slice(7, 19)}`, (docker) =>
+    docker.getImage(id).history(),
+  )) as Array<{ Id: string; Created: number; CreatedBy: string; Size: number }>;
+  const { createHash } = await import('node:crypto');
+  let below = '';
+  return history.reverse().map((h) => {
+    below =
+      h.Id && h.Id !== '<missing>'
+        ? h.Id
+        : createHash('sha256').update(`${below}\0${h.Created}\0${h.CreatedBy}\0${h.Size}`).digest('hex');
+    return { key: below, size: h.Size };
+  });
+}
+
+/** Images carrying a label (any value). */
+export function listLabelledImages(label: string): Promise<Docker.ImageInfo[]> {
+  return call(`list images ${label}`, (docker) => docker.listImages({ filters: { label: [label] } }));
+}

@@ -59,3 +59,91 @@ async function readEngineInfo(): Promise<EngineInfo> {
     flavour: flavourOf({ podman, rootless }),
   };
 }
+
+/** What the engine's own disk accounting (`GET /system/df`) says, in the fields sbx reads. */
+export interface DiskUsage {
+  /** Bytes of every image layer on the engine, each counted once. */
+  layersSize: number;
+  images: Array<{
+    id: string;
+    repoTags: string[];
+    /** Bytes of all its layers, and of those it shares with other images. */
+    size: number;
+    sharedSize: number;
+    /** Containers using it (-1 when the engine did not count). */
+    containers: number;
+    labels: Record<string, string>;
+    created: number;
+  }>;
+  containers: Array<{
+    id: string;
+    name: string;
+    imageId: string;
+    state: string;
+    /** Bytes of its writable layer. */
+    sizeRw: number;
+    labels: Record<string, string>;
+    /** The named volumes it mounts. */
+    volumes: string[];
+  }>;
+  volumes: Array<{ name: string; size: number; refCount: number; labels: Record<string, string> }>;
+}
+
+export async function diskUsage(): Promise<DiskUsage> {
+  const df = (await call('disk usage', (docker) => docker.df())) as {
+    LayersSize?: number;
+    Images?: Array<{
+      Id: string;
+      RepoTags?: string[] | null;
+      Size: number;
+      SharedSize: number;
+      Containers: number;
+      Labels?: Record<string, string> | null;
+      Created: number;
+    }> | null;
+    Containers?: Array<{
+      Id: string;
+      Names?: string[];
+      ImageID: string;
+      State: string;
+      SizeRw?: number;
+      Labels?: Record<string, string> | null;
+      Mounts?: Array<{ Type?: string; Name?: string }> | null;
+    }> | null;
+    Volumes?: Array<{
+      Name: string;
+      Labels?: Record<string, string> | null;
+      UsageData?: { Size?: number; RefCount?: number } | null;
+    }> | null;
+  };
+  return {
+    layersSize: df.LayersSize ?? 0,
+    images: (df.Images ?? []).map((i) => ({
+      id: i.Id,
+      // Podman names them in full (docker.io/sbx/claude:tag); Docker as they were tagged.
+      repoTags: (i.RepoTags ?? [])
+        .filter((t) => t !== '<none>:<none>')
+        .map((t) => t.replace(/^(docker\.io|localhost)\/(library\/)?/, '')),
+      size: i.Size,
+      sharedSize: Math.max(0, i.SharedSize),
+      containers: i.Containers,
+      labels: i.Labels ?? {},
+      created: i.Created,
+    })),
+    containers: (df.Containers ?? []).map((c) => ({
+      id: c.Id,
+      name: (c.Names?.[0] ?? c.Id).replace(/^\//, ''),
+      imageId: c.ImageID,
+      state: c.State,
+      sizeRw: c.SizeRw ?? 0,
+      labels: c.Labels ?? {},
+      volumes: (c.Mounts ?? []).flatMap((m) => (m.Type === 'volume' && m.Name ? [m.Name] : [])),
+    })),
+    volumes: (df.Volumes ?? []).map((v) => ({
+      name: v.Name,
+      size: v.UsageData?.Size ?? -1,
+      refCount: v.UsageData?.RefCount ?? -1,
+      labels: v.Labels ?? {},
+    })),
+  };
+}

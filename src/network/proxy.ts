@@ -433,12 +433,33 @@ export const ORPHAN_AGE_MS = 20_000;
  * creating the same sandbox (its container comes next): left alone.
  */
 async function forgetOrphanNetworks(sandbox: string): Promise<void> {
-  for (const n of await listNetworks([`${LABEL.network}=${sandbox}`]))
+  for (const n of await orphanNetworks([`${LABEL.network}=${sandbox}`])) await detachSandbox(n.name);
+}
+
+/**
+ * Sandbox networks (carrying every given label) whose sandbox no longer exists, with their port
+ * forwarder if one is left. Networks made in the last ORPHAN_AGE_MS are not listed: their sandbox may be
+ * being created (its container comes after its network).
+ */
+export async function orphanNetworks(
+  labels: string[] = [LABEL.network],
+): Promise<
+  Array<{ name: string; sandbox: string; forwarder: string | null; labels: Record<string, string> }>
+> {
+  const orphans = [];
+  for (const n of await listNetworks(labels.length ? labels : [LABEL.network]))
     if (
+      n.labels[LABEL.network] &&
       Date.now() - n.created > ORPHAN_AGE_MS &&
       (await listContainers([`${LABEL.network}=${n.name}`])).length === 0
     )
-      await detachSandbox(n.name);
+      orphans.push({
+        name: n.name,
+        sandbox: n.labels[LABEL.network]!,
+        forwarder: (await inspectForwarder(n.name))?.Name.replace(/^\//, '') ?? null,
+        labels: n.labels,
+      });
+  return orphans;
 }
 
 /**

@@ -13,7 +13,7 @@ import { gitIdentity } from '../git/identity.js';
 import { detachSandbox } from '../network/proxy.js';
 import { SbxError } from '../shared/errors.js';
 import { extraLabels, LABEL } from '../shared/labels.js';
-import { parsePort } from '../shared/parse.js';
+import { parseIdleStop, parsePort } from '../shared/parse.js';
 import { credentialsPlan, hostHome, prepareCredentials, statefulAgents } from './credentials.js';
 import {
   checkAgentInImage,
@@ -102,6 +102,7 @@ export async function createSandbox(
         ports,
         limits: effectiveLimits(req.limits, config.limits ?? {}, engine),
         named: req.name !== undefined,
+        idleStop: req.idleStop ?? (config.idleStop ? parseIdleStop(config.idleStop) : 0),
         syncVolume,
         additions: [
           { env: credentials.env, binds: credentials.binds, mounts, labels: { [LABEL.credentials]: mode } },

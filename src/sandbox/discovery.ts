@@ -40,6 +40,8 @@ export interface PortSummary {
 
 /** A sandbox as `sbx ls --json` reports it; this is the documented, stable schema. */
 export interface SandboxSummary extends SandboxRef {
+  /** When it was last used (ISO 8601): now while it runs, else when it stopped (see lastUsedOf). */
+  lastUsed: string;
   ports: PortSummary[];
   limits: { cpus: number; memory: number; pidsLimit: number };
 }
@@ -123,6 +125,7 @@ export function summarize(ref: SandboxRef, info: ContainerInfo, forwarder?: Cont
   return {
     ...ref,
     state: info.State.Running ? (info.State.Paused ? 'paused' : 'running') : 'stopped',
+    lastUsed: lastUsedOf(info),
     ports,
     limits: {
       cpus: (info.HostConfig.NanoCpus ?? 0) / 1e9,
@@ -130,6 +133,33 @@ export function summarize(ref: SandboxRef, info: ContainerInfo, forwarder?: Cont
       pidsLimit: Math.max(0, info.HostConfig.PidsLimit ?? 0),
     },
   };
+}
+
+/**
+ * When a sandbox was last used, from the engine's own record (sbx keeps no state of its own): now
+ * while it runs; else when it stopped, less its idle time when it stopped itself for being idle
+ * (its watcher exits 0, see idle.ts; `sbx stop` ends it with a signal); never started: created.
+ */
+export function lastUsedOf(info: ContainerInfo, now = Date.now()): string {
+  if (info.State.Running) return new Date(now).toISOString();
+  const finished = Date.parse(info.State.FinishedAt);
+  if (!(finished > 0)) return new Date(Date.parse(info.Created)).toISOString();
+  const idle = Number(info.Config.Labels?.[LABEL.idleStop] ?? 0);
+  const idled = info.State.ExitCode === 0 && idle > 0 ? idle * 1000 : 0;
+  return new Date(finished - idled).toISOString();
+}
+
+/** When each sandbox was last used, by id: one inspection per stopped sandbox (running ones: now). */
+export async function lastUsedOfAll(refs: SandboxRef[]): Promise<Map<string, string>> {
+  const now = new Date().toISOString();
+  const entries = await Promise.all(
+    refs.map(async (r): Promise<[string, string]> => {
+      if (r.state !== 'stopped') return [r.id, now];
+      const info = await inspectContainer(r.id);
+      return [r.id, info ? lastUsedOf(info) : r.created];
+    }),
+  );
+  return new Map(entries);
 }
 
 /**

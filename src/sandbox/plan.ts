@@ -39,6 +39,8 @@ export interface SandboxRequest {
   security: SecurityRequest;
   /** --sync / --no-sync: copy the workspace into the sandbox instead of mounting it; undefined: when the engine cannot see it. */
   sync?: boolean | undefined;
+  /** --idle-stop in seconds (0: never); undefined means the configured idleStop, else never. */
+  idleStop?: number | undefined;
   /** A branch sandbox (--branch): the worktree that is its workspace. */
   worktree?: Worktree | undefined;
   version: string;
@@ -181,6 +183,10 @@ export function reattachPlan(info: ContainerInfo, req: SandboxRequest): { sandbo
       `the sandbox ${name} ${labels[LABEL.sync] ? 'has a synced copy of' : 'mounts'} the workspace; --${req.sync ? '' : 'no-'}sync applies only when a sandbox is created.`,
     );
   }
+  if (req.idleStop !== undefined && String(req.idleStop) !== (labels[LABEL.idleStop] ?? '0'))
+    warnings.push(
+      `the sandbox ${name} exists, so --idle-stop did not change it; idle stop is set when a sandbox is created.`,
+    );
   return {
     start: !info.State.Running,
     sandbox: {

@@ -13,6 +13,7 @@ import {
   portKey,
   type VolumeMount,
 } from '../shared/parse.js';
+import { idleStopCommand } from './idle.js';
 
 /** A part of the container's configuration contributed by one concern (credentials, security...). */
 export interface Addition {
@@ -43,6 +44,8 @@ export interface SandboxPlan {
   syncVolume?: string | undefined;
   /** Asked for with --name: a second sandbox on the workspace, not its default one. */
   named: boolean;
+  /** Seconds without use after which the sandbox stops itself; 0 for never. */
+  idleStop?: number | undefined;
   /** What the credentials mode, the network policy, file guards and hardening add (see Addition). */
   additions: Addition[];
   labels: Record<string, string>;
@@ -65,6 +68,7 @@ export function createOptions(plan: SandboxPlan): Docker.ContainerCreateOptions 
     Image: plan.image,
     Env: env,
     WorkingDir: plan.workspace,
+    ...(plan.idleStop ? { Cmd: idleStopCommand(plan.idleStop) } : {}),
     Labels: {
       ...plan.labels,
       ...Object.assign({}, ...plan.additions.map((a) => a.labels ?? {})),
@@ -78,6 +82,7 @@ export function createOptions(plan: SandboxPlan): Docker.ContainerCreateOptions 
       ...(plan.ports.length > 0 ? { [LABEL.ports]: JSON.stringify(plan.ports) } : {}),
       ...(plan.named ? { [LABEL.named]: 'true' } : {}),
       ...(plan.syncVolume ? { [LABEL.sync]: plan.syncVolume } : {}),
+      ...(plan.idleStop ? { [LABEL.idleStop]: String(plan.idleStop) } : {}),
     },
     HostConfig: {
       ...Object.assign({}, ...plan.additions.map((a) => a.host ?? {})),

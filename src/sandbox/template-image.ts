@@ -4,11 +4,18 @@ import type { AgentSpec } from '../agents/registry.js';
 import { configDir, readConfig } from '../config/config.js';
 import { extraCaCerts, proxyEnv } from '../config/tls-proxy.js';
 import { listContainers } from '../engine/containers.js';
-import { listImages, removeImage } from '../engine/images.js';
+import { inspectImage, listImages, listLabelledImages, removeImage } from '../engine/images.js';
 import { SbxError, usageError } from '../shared/errors.js';
 import { extraLabels, LABEL } from '../shared/labels.js';
 import { ensureTemplateImage, type ImageReporter, planTemplate } from '../templates/build.js';
-import { BUILTIN_DIR, builtinNames, repositoryOf, resolveTemplate } from '../templates/template.js';
+import {
+  BUILTIN_DIR,
+  builtinNames,
+  repositoryOf,
+  resolveTemplate,
+  type TemplateSource,
+} from '../templates/template.js';
+import { SAVE_NAME, savedImageRef } from './save.js';
 
 /** The template an agent's new sandbox starts from: --template, else the config's default, else its own. */
 export async function templateSpecFor(agent: AgentSpec, explicit: string | undefined): Promise<string> {
@@ -25,7 +32,9 @@ export async function ensureTemplate(
   options: { nocache: boolean; reporter: ImageReporter },
 ): ReturnType<typeof ensureTemplateImage> {
   const config = await readConfig();
-  const source = resolveTemplate(spec, workspace, join(configDir(), 'templates'));
+  const source =
+    (await savedTemplate(spec, workspace)) ??
+    resolveTemplate(spec, workspace, join(configDir(), 'templates'));
   return ensureTemplateImage(source, {
     caCerts: extraCaCerts(config.caCerts),
     labels: extraLabels(),
@@ -34,10 +43,26 @@ export async function ensureTemplate(
   });
 }
 
+/**
+ * A template saved with `sbx save` when `spec` names one and no template folder has that name (a
+ * folder of that name, made later, wins).
+ */
+async function savedTemplate(spec: string, workspace: string): Promise<TemplateSource | undefined> {
+  if (!SAVE_NAME.test(spec)) return undefined;
+  try {
+    resolveTemplate(spec, workspace, join(configDir(), 'templates'));
+    return undefined;
+  } catch (err) {
+    if (!(err instanceof SbxError && err.kind === 'notFound')) throw err;
+  }
+  const ref = savedImageRef(spec);
+  return (await inspectImage(ref)) ? { kind: 'image', ref } : undefined;
+}
+
 export interface TemplateStatus {
   name: string;
-  /** built-in, workspace (.sbx/templates), or user (the config folder's templates). */
-  origin: 'built-in' | 'workspace' | 'user';
+  /** built-in, workspace (.sbx/templates), user (the config folder's templates), or saved (sbx save). */
+  origin: 'built-in' | 'workspace' | 'user' | 'saved';
   dir: string;
   /** The image the current files build: repository:content-hash. */
   image: string;
@@ -65,8 +90,27 @@ export async function templateStatuses(workspace: string): Promise<TemplateStatu
     planTemplate({ kind: 'folder', name: s.name, dir: s.dir, builtin: s.origin === 'built-in' }, caCerts),
   );
   const repos = plans.map((p) => p.tag.slice(0, p.tag.lastIndexOf(':')));
-  const images = await listImages([...new Set(repos)]);
-  return sources.map((s, i) => {
+  const [images, saved] = await Promise.all([
+    listImages([...new Set(repos)]),
+    listLabelledImages(LABEL.saved),
+  ]);
+  const savedStatuses = saved.flatMap((img): TemplateStatus[] => {
+    const name = img.Labels?.[LABEL.saved];
+    return name
+      ? [
+          {
+            name,
+            origin: 'saved',
+            dir: '-',
+            image: savedImageRef(name),
+            hash: img.Id,
+            state: 'built',
+            agents: (img.Labels?.[LABEL.agents] ?? '').split(',').filter(Boolean),
+          },
+        ]
+      : [];
+  });
+  const folders = sources.map((s, i): TemplateStatus => {
     const plan = plans[i]!;
     const current = images.find((img) => img.RepoTags?.includes(plan.tag));
     const older = images.some((img) => img.RepoTags?.some((t) => t.startsWith(`${repos[i]}:`)));
@@ -78,6 +122,7 @@ export async function templateStatuses(workspace: string): Promise<TemplateStatu
       agents: (current?.Labels?.[LABEL.agents] ?? '').split(',').filter(Boolean),
     };
   });
+  return [...folders, ...savedStatuses.filter((t) => !folders.some((f) => f.name === t.name))];
 }
 
 function folderTemplates(dir: string): Array<{ name: string; dir: string }> {
@@ -92,7 +137,20 @@ function folderTemplates(dir: string): Array<{ name: string; dir: string }> {
  * touched. An image a sandbox still uses is refused by the engine, and reported with the sandbox.
  */
 export async function removeTemplateImages(spec: string, workspace: string): Promise<string[]> {
-  const source = resolveTemplate(spec, workspace, join(configDir(), 'templates'));
+  const saved = await savedTemplate(spec, workspace);
+  const source = saved ?? resolveTemplate(spec, workspace, join(configDir(), 'templates'));
+  if (saved?.kind === 'image') {
+    const image = await inspectImage(saved.ref);
+    const users = image ? (await listContainers([])).filter((c) => c.ImageID === image.Id) : [];
+    if (users.length > 0)
+      throw new SbxError(
+        'conflict',
+        `The saved template ${spec} is in use by ${users.map((c) => c.Names[0]?.replace(/^\//, '') ?? c.Id.slice(0, 12)).join(', ')}; nothing was removed.`,
+        { hint: 'Remove those sandboxes first (sbx rm; workspace files stay), then remove the template.' },
+      );
+    await removeImage(saved.ref);
+    return [saved.ref];
+  }
   if (source.kind === 'image') {
     throw usageError(
       `${spec} is an image reference, not an sbx template.`,

@@ -38,6 +38,11 @@ export const LABEL = {
   proxyCode: 'dev.sbx.proxy.code',
   /** On port forwarders: the network of the sandbox whose ports it publishes. */
   forwarder: 'dev.sbx.forwarder',
+  /** On sandboxes made with idle stop: after how many seconds without use they stop themselves. */
+  idleStop: 'dev.sbx.idle-stop',
+  /** On images made by `sbx save`: the template name they answer to, and the sandbox they come from. */
+  saved: 'dev.sbx.saved',
+  savedFrom: 'dev.sbx.saved.from',
 } as const;
 
 /** Extra labels for everything sbx creates, from SBX_LABELS ("k=v,k2=v2"), e.g. to clean up after CI. */
@@ -58,4 +63,15 @@ export interface SandboxRecord {
   /** The workspace owner's UID/GID, which the sandbox's agent user has inside. */
   uid: number;
   gid: number;
+}
+
+/**
+ * What `sbx df` and `sbx prune` look at: with SBX_LABELS set (a CI job, the test suite), only what
+ * carries those labels, so a job sees and reclaims its own resources and never a user's.
+ */
+export function inScope(
+  labels: Record<string, string> | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): boolean {
+  return Object.entries(extraLabels(env)).every(([k, v]) => labels?.[k] === v);
 }

@@ -248,3 +248,13 @@ export function parseDuration(arg: string, flag = 'duration'): number {
     );
   return Math.round(seconds);
 }
+
+/** An idle-stop setting in seconds: a duration, or off/0 for never (0). */
+export function parseIdleStop(arg: string, flag = 'idle stop'): number {
+  const text = arg.trim().toLowerCase();
+  if (text === 'off' || text === '0' || text === 'never') return 0;
+  const seconds = parseDuration(arg, flag);
+  if (seconds < 10)
+    throw usageError(`The ${flag} "${arg}" is too short.`, 'Give at least 10s (e.g. 30m or 2h), or off.');
+  return seconds;
+}
