@@ -14,6 +14,9 @@ export interface EngineInfo {
   rootless: boolean;
   podman: boolean;
   dockerRootDir: string;
+  /** The OCI runtimes the engine knows by name (Docker: daemon.json "runtimes"), and its default one. */
+  runtimes: string[];
+  defaultRuntime: string;
 }
 
 let known: { url: string; info: Promise<EngineInfo> } | undefined;
@@ -51,5 +54,7 @@ async function readEngineInfo(): Promise<EngineInfo> {
     rootless: security.some((s) => s.includes('rootless')) || info.Rootless === true,
     podman: components.some((c) => /podman/i.test(c.Name)),
     dockerRootDir: String(info.DockerRootDir ?? ''),
+    runtimes: Object.keys((info.Runtimes as Record<string, unknown> | undefined) ?? {}).sort(),
+    defaultRuntime: String(info.DefaultRuntime ?? ''),
   };
 }

@@ -16,6 +16,7 @@ import { extraLabels, LABEL } from '../shared/labels.js';
 import { parsePort } from '../shared/parse.js';
 import { credentialsPlan, hostHome, prepareCredentials, statefulAgents } from './credentials.js';
 import type { Sandbox, SandboxRequest } from './lifecycle.js';
+import { chooseRuntime } from './runtime.js';
 import { securityAddition } from './security.js';
 import { createOptions, effectiveLimits, execUser, sandboxOwner } from './spec.js';
 import { ensureTemplate, templateSpecFor } from './template-image.js';
@@ -33,10 +34,10 @@ export async function createSandbox(
 ): Promise<Sandbox> {
   const config = await readConfig();
   const templateSpec = await templateSpecFor(req.agent, req.template);
-  const [image, engine] = await Promise.all([
-    ensureTemplate(templateSpec, req.workspace, { nocache: false, reporter: req.reporter }),
-    engineInfo(),
-  ]);
+  const engine = await engineInfo();
+  // Checked before the template is built or anything is made.
+  const runtime = chooseRuntime(req.runtime, config, req.agent.name, engine);
+  const image = await ensureTemplate(templateSpec, req.workspace, { nocache: false, reporter: req.reporter });
   const agents = (image.info.Config?.Labels?.[LABEL.agents] ?? '').split(',');
   if (req.agent.name !== 'shell' && !agents.includes(req.agent.name)) {
     throw new SbxError(
@@ -125,6 +126,7 @@ export async function createSandbox(
         additions: [
           { env: credentials.env, binds: credentials.binds, mounts, labels: { [LABEL.credentials]: mode } },
           security.addition,
+          ...(runtime ? [{ host: { Runtime: runtime } }] : []),
           ...(wt
             ? [
                 {

@@ -45,6 +45,8 @@ export interface PortSummary {
 
 /** A sandbox as `sbx ls --json` reports it; this is the documented, stable schema. */
 export interface SandboxSummary extends SandboxRef {
+  /** The OCI runtime it runs under, as the engine names it (runc, runsc for gVisor...). */
+  runtime: string;
   ports: PortSummary[];
   limits: { cpus: number; memory: number; pidsLimit: number };
 }
@@ -128,6 +130,7 @@ export function summarize(ref: SandboxRef, info: ContainerInfo, forwarder?: Cont
   return {
     ...ref,
     state: info.State.Running ? (info.State.Paused ? 'paused' : 'running') : 'stopped',
+    runtime: info.HostConfig.Runtime || 'runc',
     ports,
     limits: {
       cpus: (info.HostConfig.NanoCpus ?? 0) / 1e9,

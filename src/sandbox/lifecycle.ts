@@ -28,6 +28,8 @@ export interface SandboxRequest {
   security: SecurityRequest;
   /** --sync / --no-sync: copy the workspace into the sandbox instead of mounting it; undefined: when the engine cannot see it. */
   sync?: boolean | undefined;
+  /** --runtime: the OCI runtime (e.g. runsc); undefined means the configured one, else the engine's default. */
+  runtime?: string | undefined;
   /** A branch sandbox (--branch): the worktree that is its workspace. */
   worktree?: Worktree | undefined;
   version: string;
@@ -161,6 +163,12 @@ export async function reattach(info: ContainerInfo, req: SandboxRequest): Promis
   if (req.template !== undefined && req.template !== labels[LABEL.template]) {
     warnings.push(
       `the sandbox ${name} was created from the template ${labels[LABEL.template]}; --template ${req.template} applies only when a sandbox is created.`,
+    );
+  }
+  const runtime = info.HostConfig.Runtime ?? '';
+  if (req.runtime !== undefined && req.runtime !== runtime) {
+    warnings.push(
+      `the sandbox ${name} runs under the runtime ${runtime || "the engine's default"}; --runtime ${req.runtime} applies only when a sandbox is created.`,
     );
   }
   if (req.sync !== undefined && req.sync !== Boolean(labels[LABEL.sync])) {
