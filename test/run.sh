@@ -68,7 +68,7 @@ node --test --test-concurrency=1 dist/test/unit/ dist/test/e2e/
 # runsc, registered with the running engine as "runsc" (daemon.json, then SIGHUP: dockerd reloads its
 # runtimes without restarting containers), chosen for every sandbox through SBX_RUNTIME. Debian 12's
 # runsc (2022) needs --network=host on some machines: the sandbox still has the network namespace the
-# engine made for it (its internal network), see docs/runtimes.md.
+# engine made for it (its internal network); --host-uds=open lets --mount-docker-socket work. See docs/runtimes.md.
 if [ "$(id -u)" = 0 ] && [ "${SBX_TEST_GVISOR:-1}" != 0 ]; then
   gvisor_skip=""
   if ! command -v runsc >/dev/null; then
@@ -80,7 +80,7 @@ if [ "$(id -u)" = 0 ] && [ "${SBX_TEST_GVISOR:-1}" != 0 ]; then
       const fs = require("node:fs");
       const file = "/etc/docker/daemon.json";
       const config = fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, "utf8")) : {};
-      config.runtimes = { ...config.runtimes, runsc: { path: process.argv[1], runtimeArgs: ["--network=host"] } };
+      config.runtimes = { ...config.runtimes, runsc: { path: process.argv[1], runtimeArgs: ["--network=host", "--host-uds=open"] } };
       fs.writeFileSync(file, `${JSON.stringify(config, null, 2)}\n`);
     ' "$(command -v runsc)"
     kill -HUP "$(cat /var/run/docker.pid)"

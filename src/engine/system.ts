@@ -17,6 +17,8 @@ export interface EngineInfo {
   /** The OCI runtimes the engine knows by name (Docker: daemon.json "runtimes"), and its default one. */
   runtimes: string[];
   defaultRuntime: string;
+  /** Each runtime's program and the arguments the engine gives it (daemon.json "runtimeArgs"). */
+  runtimeDetails: Record<string, { path: string; args: string[] }>;
 }
 
 let known: { url: string; info: Promise<EngineInfo> } | undefined;
@@ -41,6 +43,8 @@ async function readEngineInfo(): Promise<EngineInfo> {
   ]);
   const components = (version.Components as Array<{ Name: string }> | undefined) ?? [];
   const security = (info.SecurityOptions as string[] | undefined) ?? [];
+  const runtimes =
+    (info.Runtimes as Record<string, { path?: string; runtimeArgs?: string[] }> | undefined) ?? {};
   return {
     url: endpoint.url,
     reason: endpoint.reason,
@@ -54,7 +58,10 @@ async function readEngineInfo(): Promise<EngineInfo> {
     rootless: security.some((s) => s.includes('rootless')) || info.Rootless === true,
     podman: components.some((c) => /podman/i.test(c.Name)),
     dockerRootDir: String(info.DockerRootDir ?? ''),
-    runtimes: Object.keys((info.Runtimes as Record<string, unknown> | undefined) ?? {}).sort(),
+    runtimes: Object.keys(runtimes).sort(),
+    runtimeDetails: Object.fromEntries(
+      Object.entries(runtimes).map(([name, r]) => [name, { path: r.path ?? '', args: r.runtimeArgs ?? [] }]),
+    ),
     defaultRuntime: String(info.DefaultRuntime ?? ''),
   };
 }

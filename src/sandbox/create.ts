@@ -7,6 +7,7 @@ import {
   inspectContainer,
   startContainer,
 } from '../engine/containers.js';
+import { execCapture } from '../engine/exec.js';
 import { engineInfo } from '../engine/system.js';
 import { ensureVolume, removeVolume } from '../engine/volumes.js';
 import { gitIdentity } from '../git/identity.js';
@@ -16,8 +17,8 @@ import { extraLabels, LABEL } from '../shared/labels.js';
 import { parsePort } from '../shared/parse.js';
 import { credentialsPlan, hostHome, prepareCredentials, statefulAgents } from './credentials.js';
 import type { Sandbox, SandboxRequest } from './lifecycle.js';
-import { chooseRuntime } from './runtime.js';
-import { securityAddition } from './security.js';
+import { checkSocketMount, chooseRuntime } from './runtime.js';
+import { isSocket, securityAddition } from './security.js';
 import { createOptions, effectiveLimits, execUser, sandboxOwner } from './spec.js';
 import { ensureTemplate, templateSpecFor } from './template-image.js';
 import { engineSeesWorkspace, syncSandbox } from './workspace-sync.js';
@@ -37,6 +38,11 @@ export async function createSandbox(
   const engine = await engineInfo();
   // Checked before the template is built or anything is made.
   const runtime = chooseRuntime(req.runtime, config, req.agent.name, engine);
+  checkSocketMount(
+    runtime,
+    engine.runtimeDetails,
+    req.security.mountDockerSocket ? 'the Docker socket' : req.volumes.find((v) => isSocket(v.host))?.host,
+  );
   const image = await ensureTemplate(templateSpec, req.workspace, { nocache: false, reporter: req.reporter });
   const agents = (image.info.Config?.Labels?.[LABEL.agents] ?? '').split(',');
   if (req.agent.name !== 'shell' && !agents.includes(req.agent.name)) {
@@ -166,6 +172,10 @@ export async function createSandbox(
     return reattach(raced, req);
   }
   await startContainer(id);
+  if (runtime !== undefined && !req.security.noSudo && owner.uid !== 0) {
+    const warning = await setuidWarning(id, name, runtime);
+    if (warning) warnings.push(warning);
+  }
   if (syncVolume)
     await syncSandbox({ id, name, workspace: req.workspace, uid: owner.uid, gid: owner.gid }, 'push');
   const sandbox = {
@@ -183,4 +193,23 @@ export async function createSandbox(
   };
   req.onCreated?.(sandbox);
   return sandbox;
+}
+
+/**
+ * Some runtimes (gVisor before setuid support, e.g. Debian 12's runsc) run every process with
+ * no_new_privs, so sudo cannot work: said once, when such a sandbox is created. sudo says why when
+ * an unprivileged user starts it, before it reads any sudoers rule.
+ */
+async function setuidWarning(id: string, name: string, runtime: string): Promise<string | undefined> {
+  const probe = await execCapture(id, [
+    'setpriv',
+    '--reuid=65534',
+    '--regid=65534',
+    '--clear-groups',
+    'sudo',
+    '-n',
+    'true',
+  ]).catch(() => undefined);
+  if (!probe || !/no new privileges/i.test(`${probe.stdout}${probe.stderr}`)) return undefined;
+  return `the runtime ${runtime} does not honour setuid programs, so sudo does not work in ${name} (as with --no-sudo); run what needs root with \`sbx exec -u root ${name} -- COMMAND\`, or use a gVisor release with setuid support (see docs/runtimes.md).`;
 }

@@ -1,4 +1,5 @@
-import { SbxError } from '../shared/errors.js';
+import { basename } from 'node:path';
+import { SbxError, usageError } from '../shared/errors.js';
 import { parseRuntime } from '../shared/parse.js';
 
 /** gVisor's OCI runtime, as Debian and gVisor's own packages install and name it. */
@@ -40,4 +41,24 @@ export function registerHint(runtime: string, podman: boolean): string {
   if (podman)
     return `${install}egister it in containers.conf: under [engine.runtimes] add ${runtime} = ["${path}"]; Podman reads it at the next command (restart \`podman system service\`). See docs/runtimes.md.`;
   return `${install}egister it with Docker: add "runtimes": {"${runtime}": {"path": "${path}"${runtime === GVISOR ? ', "runtimeArgs": ["--network=host"]' : ''}}} to /etc/docker/daemon.json (keep what is there), then reload the engine without stopping containers: sudo kill -HUP $(pidof dockerd). \`sbx doctor\` shows the runtimes it knows. See docs/runtimes.md.`;
+}
+
+/**
+ * gVisor mounts no host socket unless runsc is given --host-uds: a sandbox asking for the Docker
+ * socket (or a -v of a socket) under a runsc without it would fail to start; refused before anything
+ * is made instead.
+ */
+export function checkSocketMount(
+  runtime: string | undefined,
+  details: Record<string, { path: string; args: string[] }>,
+  socket: string | undefined,
+): void {
+  if (runtime === undefined || socket === undefined) return;
+  const { path = '', args = [] } = details[runtime] ?? {};
+  if (runtime !== GVISOR && basename(path) !== GVISOR) return;
+  if (args.some((a) => /^--?(host-uds=(open|all)|fsgofer-host-uds(=true)?)$/.test(a))) return;
+  throw usageError(
+    `The runtime ${runtime} (gVisor) cannot mount the socket ${socket}: runsc reaches host sockets only when the engine starts it with --host-uds=open.`,
+    `Add "--host-uds=open" to the runtimeArgs of ${runtime} in /etc/docker/daemon.json and reload the engine (sudo kill -HUP $(cat /var/run/docker.pid)), or create this sandbox under runc (--runtime runc). See docs/runtimes.md.`,
+  );
 }

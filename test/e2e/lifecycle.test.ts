@@ -293,7 +293,9 @@ describe('ports, limits and run -d', { timeout: 600_000 }, () => {
     const inspected = await docker.getContainer(id).inspect();
     if (inspected.HostConfig.Runtime === 'runsc') {
       // gVisor shows no cgroup files inside: the limit holds on the whole sandbox, in the host's cgroup.
-      const pids = readFileSync(`/proc/${inspected.State.Pid}/cgroup`, 'utf8').match(/^\d+:(?:pids)?:(.+)$/m)!;
+      const pids = readFileSync(`/proc/${inspected.State.Pid}/cgroup`, 'utf8').match(
+        /^\d+:(?:pids)?:(.+)$/m,
+      )!;
       const max = ['pids', ''].map((c) => join('/sys/fs/cgroup', c, pids[1]!, 'pids.max')).find(existsSync)!;
       assert.equal(readFileSync(max, 'utf8').trim(), '300', 'the limit holds on the gVisor sandbox');
     } else {
