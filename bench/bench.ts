@@ -16,6 +16,8 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const SBX = join(ROOT, 'bin', 'run.js');
 const RUN = `b${process.pid}`;
 const LABEL = `dev.sbx.bench=${RUN}`;
+/** The egress proxy sbx uses (SBX_PROXY_NAME gives a bench run its own). */
+const PROXY = process.env.SBX_PROXY_NAME || 'sbx-proxy';
 
 const argv = process.argv.slice(2);
 const option = (name: string, fallback: number) => {
@@ -99,7 +101,7 @@ function cleanup(): void {
     .split('\n')
     .filter(Boolean);
   for (const net of nets) {
-    run('docker', ['network', 'disconnect', '-f', net, 'sbx-proxy']);
+    run('docker', ['network', 'disconnect', '-f', net, PROXY]);
     run('docker', ['network', 'rm', net]);
   }
   const vols = must('docker', ['volume', 'ls', '-q', '--filter', `label=${LABEL}`])
@@ -287,7 +289,7 @@ async function main(): Promise<void> {
     const withNetworks = must('docker', ['network', 'ls', '-q', '--filter', 'label=dev.sbx.network'])
       .split('\n')
       .filter(Boolean).length;
-    const proxyMem = existsSync('/proc') ? memoryOf('sbx-proxy') : Number.NaN;
+    const proxyMem = existsSync('/proc') ? memoryOf(PROXY) : Number.NaN;
     const rss = await peakRss(process.execPath, [SBX, 'run', 'shell', '--', 'true'], ws);
     results.footprint = {
       diskPerIdleSandboxBytes: diskBytes,
