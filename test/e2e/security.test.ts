@@ -234,6 +234,27 @@ describe('file guards', { timeout: 300_000 }, () => {
 });
 
 describe('hardening', { timeout: 300_000 }, () => {
+  it("namespaces: the engine's default seccomp profile refuses them under runc; gVisor's are its own", async () => {
+    const ws = await workspace();
+    const r = await sbx(
+      [
+        'run',
+        'shell',
+        '--',
+        'sh',
+        '-c',
+        'unshare -Ur true 2>&1; echo "user=$?"; unshare -Urn true 2>&1; echo "net=$?"',
+      ],
+      { cwd: ws },
+    );
+    assert.equal(r.code, 0, r.stderr);
+    const runtime = JSON.parse((await sbx(['inspect', '--json'], { cwd: ws })).stdout).runtime;
+    if (runtime === 'runsc')
+      // Namespaces of gVisor's kernel, not the host's: no host kernel code is reached by them.
+      assert.match(r.stdout, /user=0\nnet=0\n$/);
+    else assert.match(r.stdout, /unshare failed: Operation not permitted\nuser=1\n.*\nnet=1\n$/s);
+  });
+
   it('no Docker socket by default; the documented capability set; --no-sudo', async () => {
     const ws = await workspace();
     const r = await inSandbox(
