@@ -172,7 +172,7 @@ export async function createSandbox(
     return reattach(raced, req);
   }
   await startContainer(id);
-  if (runtime !== undefined && !req.security.noSudo) {
+  if (runtime !== undefined && runtime !== engine.defaultRuntime && !req.security.noSudo) {
     const warning = await setuidWarning(id, name, runtime);
     if (warning) warnings.push(warning);
   }

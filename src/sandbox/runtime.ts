@@ -40,7 +40,7 @@ export function registerHint(runtime: string, podman: boolean): string {
   const install = runtime === GVISOR ? 'Install gVisor (Debian/Ubuntu: apt-get install runsc), then r' : 'R';
   if (podman)
     return `${install}egister it in containers.conf: under [engine.runtimes] add ${runtime} = ["${path}"]; Podman reads it at the next command (restart \`podman system service\`). See docs/runtimes.md.`;
-  return `${install}egister it with Docker: add "runtimes": {"${runtime}": {"path": "${path}"${runtime === GVISOR ? ', "runtimeArgs": ["--network=host"]' : ''}}} to /etc/docker/daemon.json (keep what is there), then reload the engine without stopping containers: sudo kill -HUP $(pidof dockerd). \`sbx doctor\` shows the runtimes it knows. See docs/runtimes.md.`;
+  return `${install}egister it with Docker: add "runtimes": {"${runtime}": {"path": "${path}"${runtime === GVISOR ? ', "runtimeArgs": ["--network=host", "--host-uds=open"]' : ''}}} to /etc/docker/daemon.json (keep what is there), then reload the engine without stopping containers: sudo kill -HUP $(cat /var/run/docker.pid) (or sudo systemctl reload docker). \`sbx doctor\` shows the runtimes it knows. See docs/runtimes.md.`;
 }
 
 /**
