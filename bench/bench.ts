@@ -355,6 +355,43 @@ async function main(): Promise<void> {
       1.25,
     );
 
+    // 10. gVisor beside runc, when the engine has runsc: cold create, reattach, a CPU-bound command
+    // and a file-heavy one (copy a tree of small files, git add it), each in a runc and a gVisor sandbox.
+    const runtimes = JSON.parse(must('docker', ['info', '--format', '{{json .Runtimes}}'])) as Record<
+      string,
+      unknown
+    >;
+    if (runtimes.runsc) {
+      const gvisorCold = measure(
+        process.execPath,
+        [SBX, 'run', 'shell', '--runtime', 'runsc', '--', 'true'],
+        () => ({ cwd: workspace() }),
+      );
+      ratio('gVisor cold: sbx run shell --runtime runsc -- true', gvisorCold, cold, 'the same under runc');
+      const gws = workspace();
+      must(process.execPath, [SBX, 'create', 'shell', '--runtime', 'runsc'], { cwd: gws });
+      const gvisorReattach = measure(process.execPath, [SBX, 'run', 'shell', '--', 'true'], () => ({
+        cwd: gws,
+      }));
+      ratio('gVisor reattach: sbx run shell -- true', gvisorReattach, reattach, 'the same under runc');
+      const cpu = ['bash', '-c', 'i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done'];
+      const files = [
+        'bash',
+        '-c',
+        'd=$(mktemp -d) && cp -r /usr/share/doc "$d/t" && git -C "$d/t" init -q && git -C "$d/t" add -A && rm -rf "$d"',
+      ];
+      for (const [what, cmd] of [
+        ['CPU-bound (a 300 000-step shell loop)', cpu],
+        ['file-heavy (copy /usr/share/doc, git add it)', files],
+      ] as const) {
+        const g = measure(process.execPath, [SBX, 'exec', '.', '--', ...cmd], () => ({ cwd: gws }));
+        const r = measure(process.execPath, [SBX, 'exec', '.', '--', ...cmd], () => ({ cwd: ws }));
+        ratio(`gVisor ${what}`, g, r, 'the same under runc');
+      }
+    } else {
+      results.gvisor = 'skipped: the engine has no runsc runtime (see docs/runtimes.md)';
+    }
+
     // 8. Peer: the Dev Containers CLI, exec into a container it brought up from the same image.
     if (PEER) {
       const cache = join(homedir(), '.cache', 'sbx-bench');

@@ -69,6 +69,7 @@ export default class Inspect extends BaseCommand {
         'Hardening',
         `capabilities dropped: ${d.capabilitiesDropped.join(', ') || 'none'}; sudo: ${d.sudo ? 'yes' : 'no'}`,
       ],
+      ['Runtime', d.runtime === 'runsc' ? 'runsc (gVisor)' : d.runtime],
       ['Docker socket', d.dockerSocket ? 'YES: the agent can take root on the host' : 'no'],
       ['sbx version', d.sbxVersion ?? '?'],
     ];

@@ -12,7 +12,7 @@ import {
 export default class Ls extends BaseCommand {
   static override description = `List sandboxes: running first, then by workspace.
 
---json prints an array with one object per sandbox: id, name, agent, state (running, paused or stopped), status (the engine's words), workspace, default (false for a sandbox made with --name), template (as asked for), image, created (ISO 8601), uid and gid (of the workspace owner), network (its own, "none", or null), branch (of a --branch sandbox, else null), lastUsed (ISO 8601: now while it runs, else when it stopped; a sandbox that stopped itself for being idle: its last activity), ports (hostIp, hostPort, boundPort while running, containerPort, protocol) and limits (cpus, memory in bytes, pidsLimit; 0 is no limit).`;
+--json prints an array with one object per sandbox: id, name, agent, state (running, paused or stopped), status (the engine's words), workspace, default (false for a sandbox made with --name), template (as asked for), image, created (ISO 8601), uid and gid (of the workspace owner), network (its own, "none", or null), branch (of a --branch sandbox, else null), runtime (the OCI runtime: runc, runsc for gVisor...), lastUsed (ISO 8601: now while it runs, else when it stopped; a sandbox that stopped itself for being idle: its last activity), ports (hostIp, hostPort, boundPort while running, containerPort, protocol) and limits (cpus, memory in bytes, pidsLimit; 0 is no limit).`;
 
   static override enableJsonFlag = true;
 

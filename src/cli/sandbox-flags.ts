@@ -11,6 +11,7 @@ import {
   parseMemory,
   parsePidsLimit,
   parsePort,
+  parseRuntime,
   parseSandboxName,
   parseVolume,
 } from '../shared/parse.js';
@@ -76,6 +77,10 @@ export const createFlags = {
       'Publish a port: [HOST_IP:]HOST:CONTAINER[/udp]; HOST 0 picks a free port; HOST_IP defaults to 127.0.0.1. Repeatable.',
     ...repeatable,
   }),
+  runtime: Flags.string({
+    description:
+      "OCI runtime of a new sandbox, as the engine registered it: runsc runs it under gVisor, an application kernel between the agent and the host's kernel (see docs/runtimes.md). Default: SBX_RUNTIME, else config runtime, else the engine's default (runc).",
+  }),
   sync: Flags.boolean({
     description:
       'Copy the workspace into the new sandbox (a volume at the same path) and back after each run, instead of mounting it. Default: only when the engine cannot see the workspace (a remote engine). --no-sync mounts it.',
@@ -121,7 +126,16 @@ export function sandboxOptions(
   flags: CreateFlagValues,
 ): Pick<
   SandboxRequest,
-  'template' | 'volumes' | 'ports' | 'limits' | 'name' | 'credentials' | 'security' | 'sync' | 'idleStop'
+  | 'template'
+  | 'volumes'
+  | 'ports'
+  | 'limits'
+  | 'name'
+  | 'credentials'
+  | 'security'
+  | 'sync'
+  | 'idleStop'
+  | 'runtime'
 > {
   const limits: Partial<Limits> = {};
   if (flags.cpus !== undefined) limits.cpus = parseCpus(flags.cpus);
@@ -136,6 +150,7 @@ export function sandboxOptions(
     credentials: flags.credentials === undefined ? undefined : parseCredentials(flags.credentials),
     sync: flags.sync,
     idleStop: flags['idle-stop'] === undefined ? undefined : parseIdleStop(flags['idle-stop'], '--idle-stop'),
+    runtime: flags.runtime === undefined ? undefined : parseRuntime(flags.runtime),
     security: {
       network: flags.network === 'none' ? 'none' : 'policy',
       policyMode: flags['network-policy'] as PolicyMode | undefined,

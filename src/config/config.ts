@@ -15,6 +15,7 @@ import {
   parseMemory,
   parsePidsLimit,
   parsePort,
+  parseRuntime,
 } from '../shared/parse.js';
 
 /** The user configuration, stored by conf as JSON; every key is described and checked by KEYS. */
@@ -26,6 +27,8 @@ export interface SbxConfig {
   ports?: string[];
   credentials?: CredentialsMode;
   networkPolicy?: PolicyMode;
+  runtime?: string;
+  runtimes?: Record<string, string>;
   syncConfig?: boolean;
   idleStop?: string;
   engine?: { host?: string; context?: string };
@@ -58,6 +61,21 @@ export const KEYS: readonly ConfigKey[] = [
     list: false,
     parse: text,
     fallback: `the built-in ${getAgent(agent).template} template`,
+  })),
+  {
+    key: 'runtime',
+    description:
+      'OCI runtime of new sandboxes, by the name the engine registered it under (e.g. runsc for gVisor; `sbx doctor` lists them).',
+    list: false,
+    parse: parseRuntime,
+    fallback: "SBX_RUNTIME, else the engine's default runtime (runc)",
+  },
+  ...agentNames().map((agent) => ({
+    key: `runtimes.${agent}`,
+    description: `OCI runtime of new ${agent} sandboxes (wins over runtime; SBX_RUNTIME wins over both).`,
+    list: false,
+    parse: parseRuntime,
+    fallback: 'SBX_RUNTIME, else runtime',
   })),
   {
     key: 'env',

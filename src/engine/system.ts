@@ -17,6 +17,11 @@ export interface EngineInfo {
   dockerRootDir: string;
   /** What this engine needs done its own way (see flavour.ts). */
   flavour: Flavour;
+  /** The OCI runtimes the engine knows by name (Docker: daemon.json "runtimes"), and its default one. */
+  runtimes: string[];
+  defaultRuntime: string;
+  /** Each runtime's program and the arguments the engine gives it (daemon.json "runtimeArgs"). */
+  runtimeDetails: Record<string, { path: string; args: string[] }>;
 }
 
 let known: { url: string; info: Promise<EngineInfo> } | undefined;
@@ -44,6 +49,8 @@ async function readEngineInfo(): Promise<EngineInfo> {
   // Docker says rootless among its security options; Podman in a field of its own.
   const rootless = security.some((s) => s.includes('rootless')) || info.Rootless === true;
   const podman = components.some((c) => /podman/i.test(c.Name));
+  const runtimes =
+    (info.Runtimes as Record<string, { path?: string; runtimeArgs?: string[] }> | undefined) ?? {};
   return {
     url: endpoint.url,
     reason: endpoint.reason,
@@ -57,6 +64,11 @@ async function readEngineInfo(): Promise<EngineInfo> {
     podman,
     dockerRootDir: String(info.DockerRootDir ?? ''),
     flavour: flavourOf({ podman, rootless }),
+    runtimes: Object.keys(runtimes).sort(),
+    runtimeDetails: Object.fromEntries(
+      Object.entries(runtimes).map(([name, r]) => [name, { path: r.path ?? '', args: r.runtimeArgs ?? [] }]),
+    ),
+    defaultRuntime: String(info.DefaultRuntime ?? ''),
   };
 }
 

@@ -7,6 +7,7 @@ import {
   inspectContainer,
   startContainer,
 } from '../engine/containers.js';
+import { execCapture } from '../engine/exec.js';
 import { engineInfo } from '../engine/system.js';
 import { ensureVolume, removeVolume } from '../engine/volumes.js';
 import { gitIdentity } from '../git/identity.js';
@@ -22,7 +23,8 @@ import {
   type SandboxRequest,
   syncWorkspace,
 } from './plan.js';
-import { securityAddition } from './security.js';
+import { checkSocketMount, chooseRuntime } from './runtime.js';
+import { isSocket, securityAddition } from './security.js';
 import { createOptions, effectiveLimits, execUser, sandboxOwner } from './spec.js';
 import { ensureTemplate, templateSpecFor } from './template-image.js';
 import { engineSeesWorkspace, syncSandbox } from './workspace-sync.js';
@@ -39,10 +41,15 @@ export async function createSandbox(
 ): Promise<Sandbox> {
   const config = await readConfig();
   const templateSpec = await templateSpecFor(req.agent, req.template);
-  const [image, engine] = await Promise.all([
-    ensureTemplate(templateSpec, req.workspace, { nocache: false, reporter: req.reporter }),
-    engineInfo(),
-  ]);
+  const engine = await engineInfo();
+  // Checked before the template is built or anything is made.
+  const runtime = chooseRuntime(req.runtime, config, req.agent.name, engine);
+  checkSocketMount(
+    runtime,
+    engine.runtimeDetails,
+    req.security.mountDockerSocket ? 'the Docker socket' : req.volumes.find((v) => isSocket(v.host))?.host,
+  );
+  const image = await ensureTemplate(templateSpec, req.workspace, { nocache: false, reporter: req.reporter });
   const agents = (image.info.Config?.Labels?.[LABEL.agents] ?? '').split(',');
   checkAgentInImage(req.agent, templateSpec, image.ref, agents);
   const endpoint = currentEndpoint();
@@ -107,6 +114,7 @@ export async function createSandbox(
         additions: [
           { env: credentials.env, binds: credentials.binds, mounts, labels: { [LABEL.credentials]: mode } },
           security.addition,
+          ...(runtime ? [{ host: { Runtime: runtime } }] : []),
           ...(wt
             ? [
                 {
@@ -146,6 +154,10 @@ export async function createSandbox(
     return reattach(raced, req);
   }
   await startContainer(id);
+  if (runtime !== undefined && runtime !== engine.defaultRuntime && !req.security.noSudo) {
+    const warning = await setuidWarning(id, name, runtime);
+    if (warning) warnings.push(warning);
+  }
   if (syncVolume)
     await syncSandbox(
       { id, name, workspace: req.workspace, uid: owner.uid, gid: owner.gid },
@@ -168,4 +180,23 @@ export async function createSandbox(
   };
   req.onCreated?.(sandbox);
   return sandbox;
+}
+
+/**
+ * Some runtimes (gVisor before setuid support, e.g. Debian 12's runsc) run every process with
+ * no_new_privs, so sudo cannot work: said once, when such a sandbox is created. sudo says why when
+ * an unprivileged user starts it, before it reads any sudoers rule.
+ */
+async function setuidWarning(id: string, name: string, runtime: string): Promise<string | undefined> {
+  const probe = await execCapture(id, [
+    'setpriv',
+    '--reuid=65534',
+    '--regid=65534',
+    '--clear-groups',
+    'sudo',
+    '-n',
+    'true',
+  ]).catch(() => undefined);
+  if (!probe || !/no new privileges/i.test(`${probe.stdout}${probe.stderr}`)) return undefined;
+  return `the runtime ${runtime} does not honour setuid programs, so sudo does not work in ${name} (as with --no-sudo); run what needs root with \`sbx exec -u root ${name} -- COMMAND\`, or use a gVisor release with setuid support (see docs/runtimes.md).`;
 }

@@ -42,6 +42,8 @@ export interface PortSummary {
 export interface SandboxSummary extends SandboxRef {
   /** When it was last used (ISO 8601): now while it runs, else when it stopped (see lastUsedOf). */
   lastUsed: string;
+  /** The OCI runtime it runs under, as the engine names it (runc, runsc for gVisor...). */
+  runtime: string;
   ports: PortSummary[];
   limits: { cpus: number; memory: number; pidsLimit: number };
 }
@@ -126,6 +128,7 @@ export function summarize(ref: SandboxRef, info: ContainerInfo, forwarder?: Cont
     ...ref,
     state: info.State.Running ? (info.State.Paused ? 'paused' : 'running') : 'stopped',
     lastUsed: lastUsedOf(info),
+    runtime: info.HostConfig.Runtime || 'runc',
     ports,
     limits: {
       cpus: (info.HostConfig.NanoCpus ?? 0) / 1e9,

@@ -4,6 +4,7 @@ import { extraCaCerts, HOST_LOCAL_CA_DIR } from '../config/tls-proxy.js';
 import { type EngineInfo, engineInfo } from '../engine/system.js';
 import { SbxError } from '../shared/errors.js';
 import { formatBytes } from '../shared/parse.js';
+import { GVISOR, registerHint } from './runtime.js';
 import { templateStatuses } from './template-image.js';
 
 export interface Check {
@@ -68,6 +69,18 @@ export async function runChecks(workspace: string): Promise<Check[]> {
     });
   } catch (err) {
     checks.push(failed('engine', err));
+  }
+
+  if (engine) {
+    const gvisor = engine.runtimes.includes(GVISOR);
+    checks.push({
+      name: 'runtimes',
+      status: 'ok',
+      detail: `the engine has the runtimes ${engine.runtimes.join(', ') || '(none listed)'}${engine.defaultRuntime ? ` (default ${engine.defaultRuntime})` : ''}; gVisor (${GVISOR}) is ${gvisor ? 'among them: `--runtime runsc` runs a sandbox on its own application kernel' : 'not among them'}`,
+      ...(gvisor
+        ? {}
+        : { fix: `For a stronger wall than the shared kernel: ${registerHint(GVISOR, engine.podman)}` }),
+    });
   }
 
   if (engine?.rootless) {

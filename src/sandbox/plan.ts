@@ -41,6 +41,8 @@ export interface SandboxRequest {
   sync?: boolean | undefined;
   /** --idle-stop in seconds (0: never); undefined means the configured idleStop, else never. */
   idleStop?: number | undefined;
+  /** --runtime: the OCI runtime (e.g. runsc); undefined means the configured one, else the engine's default. */
+  runtime?: string | undefined;
   /** A branch sandbox (--branch): the worktree that is its workspace. */
   worktree?: Worktree | undefined;
   version: string;
@@ -183,6 +185,11 @@ export function reattachPlan(info: ContainerInfo, req: SandboxRequest): { sandbo
       `the sandbox ${name} ${labels[LABEL.sync] ? 'has a synced copy of' : 'mounts'} the workspace; --${req.sync ? '' : 'no-'}sync applies only when a sandbox is created.`,
     );
   }
+  const runtime = info.HostConfig.Runtime ?? '';
+  if (req.runtime !== undefined && req.runtime !== runtime)
+    warnings.push(
+      `the sandbox ${name} runs under the runtime ${runtime || "the engine's default"}; --runtime ${req.runtime} applies only when a sandbox is created.`,
+    );
   if (req.idleStop !== undefined && String(req.idleStop) !== (labels[LABEL.idleStop] ?? '0'))
     warnings.push(
       `the sandbox ${name} exists, so --idle-stop did not change it; idle stop is set when a sandbox is created.`,

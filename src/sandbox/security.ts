@@ -120,7 +120,7 @@ export async function securityAddition(options: {
   return { addition, warnings, network };
 }
 
-function isSocket(path: string): boolean {
+export function isSocket(path: string): boolean {
   try {
     return statSync(path).isSocket();
   } catch {

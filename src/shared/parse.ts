@@ -195,6 +195,17 @@ export function parsePidsLimit(arg: string): number {
   return value;
 }
 
+/** An OCI runtime name as the engine registers it (daemon.json "runtimes"), e.g. runsc or runc. */
+export function parseRuntime(arg: string): string {
+  const value = arg.trim();
+  if (!/^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$/.test(value))
+    throw usageError(
+      `Invalid runtime name "${arg}".`,
+      'Give the name the engine registered the runtime under (see `sbx doctor`), e.g. runsc for gVisor or runc.',
+    );
+  return value;
+}
+
 /** Bytes as people read them (docker-like, binary units): 8589934592 → "8GiB", 1536 → "1.5KiB", 12 → "12B". */
 export function formatBytes(bytes: number): string {
   for (const [unit, size] of [
