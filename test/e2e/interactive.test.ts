@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { after, describe, it } from 'node:test';
-import { BIN, RUN_ID, TEST_LABEL, workspace } from '../helpers/cli.js';
+import { BIN, PROXY, RUN_ID, STATE_PREFIX, TEST_LABEL, workspace } from '../helpers/cli.js';
 import { cleanupTestResources, containersOf } from '../helpers/engine.js';
 
 const SOCKET = `sbx-test-${process.pid}`;
@@ -62,7 +62,9 @@ describe('sbx run shell on a terminal', {
   it('forwards keys, follows resizes, sends Ctrl-C to the sandbox, exits with its code and restores the terminal', async () => {
     const ws = await workspace();
     tmux('new-session', '-d', '-s', 'main', '-x', '100', '-y', '30', '-c', ws, 'bash --norc --noprofile');
-    line(`export PS1='host$ ' SBX_LABELS=${TEST_LABEL}=${RUN_ID}; stty -g > ../before-${RUN_ID}`);
+    line(
+      `export PS1='host$ ' SBX_LABELS=${TEST_LABEL}=${RUN_ID} SBX_STATE_PREFIX=${STATE_PREFIX} SBX_PROXY_NAME=${PROXY}; stty -g > ../before-${RUN_ID}`,
+    );
     line(`node ${BIN} run shell`);
     await waitFor(/@[0-9a-f]{12}:/); // the sandbox's bash prompt (hostname = container id)
     line('echo $((6 * 7))');
