@@ -13,6 +13,8 @@ export interface ProcessRequest {
     uid: number;
     gid: number;
     syncVolume?: string | null | undefined;
+    /** Secrets bound to it: the host's values of these variables are never passed in. */
+    secrets?: string[] | undefined;
   };
   /** Whose settings and API keys the process gets (shell: none). */
   agent: AgentSpec;
@@ -70,6 +72,7 @@ export async function runInSandbox(req: ProcessRequest): Promise<number> {
           term: terminal ? (process.env.TERM ?? 'xterm-256color') : undefined,
           hostEnv: process.env,
           vars: req.vars,
+          bound: req.sandbox.secrets,
           // Joining the background session needs a terminal; without one the command just runs.
           session: req.session === 'attach' && !terminal ? undefined : req.session,
         }),

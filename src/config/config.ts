@@ -28,6 +28,7 @@ export interface SbxConfig {
   syncConfig?: boolean;
   engine?: { host?: string; context?: string };
   sync?: { exclude?: string[] };
+  agentKeys?: 'proxy' | 'env';
 }
 
 export interface ConfigKey {
@@ -125,6 +126,17 @@ export const KEYS: readonly ConfigKey[] = [
       throw usageError(`"${raw}" is not a policy.`, 'Give allow or deny.');
     },
     fallback: 'allow',
+  },
+  {
+    key: 'agentKeys',
+    description:
+      "How agents' API keys from the host reach them: proxy (the sandbox gets a placeholder, the egress proxy puts the key into requests to the agent's API) or env (the key itself is passed in, where anything in the sandbox can read it).",
+    list: false,
+    parse: (raw) => {
+      if (raw === 'proxy' || raw === 'env') return raw;
+      throw usageError(`"${raw}" is not a way to pass keys.`, 'Give proxy or env.');
+    },
+    fallback: 'proxy',
   },
   {
     key: 'syncConfig',

@@ -18,6 +18,56 @@ export interface Policy {
   hostAddresses: string[];
   /** The proxy this sandbox's traffic goes on through (the host's, when sbx made it), and its NO_PROXY. */
   upstream?: { url: string; noProxy: string[] } | undefined;
+  /** Secrets the proxy injects (their hosts are the only ones whose TLS it terminates). */
+  secrets?: Injection[] | undefined;
+  /** The certificate (for every secret's host, signed by sbx's CA) and key the proxy presents there. */
+  tls?: { cert: string; key: string } | undefined;
+  /** Extra CA certificates (PEM) the proxy trusts, besides the system's, when it verifies those hosts. */
+  trust?: string[] | undefined;
+}
+
+/** One secret as the proxy applies it: on requests to its hosts, the placeholder becomes the value. */
+export interface Injection {
+  name: string;
+  hosts: string[];
+  /** Lower case. */
+  header: string;
+  /** `{}` stands for the value: used when the request has no such header. */
+  format: string;
+  placeholder: string;
+  value: string;
+}
+
+/** The secrets bound to a host (the proxy terminates TLS for it when there is any). */
+export function injectionsFor(policy: Policy, host: string): Injection[] {
+  return (policy.secrets ?? []).filter((s) => s.hosts.some((h) => matches(h.split(':')[0]!, host, 0)));
+}
+
+/**
+ * A request's headers with the secrets put in: in the configured header, the placeholder becomes
+ * the value; a request without that header gets it, in the secret's format. A header holding
+ * something else (the agent's own credential) is left alone. Returns the names of what was injected.
+ */
+export function injectHeaders(
+  headers: Record<string, string | string[] | undefined>,
+  injections: Injection[],
+): { headers: Record<string, string | string[] | undefined>; injected: string[] } {
+  const out = { ...headers };
+  const injected: string[] = [];
+  for (const s of injections) {
+    const current = out[s.header];
+    if (current === undefined) {
+      out[s.header] = s.format.replace('{}', s.value);
+      injected.push(s.name);
+      continue;
+    }
+    const values = Array.isArray(current) ? current : [current];
+    if (!values.some((v) => v.includes(s.placeholder))) continue;
+    const swapped = values.map((v) => v.split(s.placeholder).join(s.value));
+    out[s.header] = Array.isArray(current) ? swapped : swapped[0];
+    injected.push(s.name);
+  }
+  return { headers: out, injected };
 }
 
 /** Whether NO_PROXY sends a host around the upstream proxy: `*`, exact names, `.suffix` or `suffix` domains. */

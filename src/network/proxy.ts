@@ -27,6 +27,7 @@ import { engineInfo } from '../engine/system.js';
 import { ensureVolume, putArchive } from '../engine/volumes.js';
 import { SbxError } from '../shared/errors.js';
 import { extraLabels, LABEL } from '../shared/labels.js';
+import { refreshSecretPolicy } from './egress-secrets.js';
 import type { Policy } from './policy.js';
 
 /**
@@ -147,10 +148,22 @@ const answers = (id: string) =>
 export async function startSandbox(id: string, network: string | null | undefined): Promise<void> {
   if (network && network !== 'none') {
     await ensureProxy();
+    await refreshSecrets(network);
     const forwarder = await inspectForwarder(network);
     if (forwarder && !forwarder.State.Running) await startContainer(forwarder.Id);
   }
   await startContainer(id);
+}
+
+/**
+ * A starting sandbox's secrets, fresh: values resolved again (a --command runs; its failure stops the
+ * start), a new certificate. Only the policy file changes; the sandbox keeps its placeholders.
+ */
+async function refreshSecrets(network: string): Promise<void> {
+  const policy = await readPolicy(network);
+  if (!policy?.secrets?.length) return;
+  const fresh = await refreshSecretPolicy(policy);
+  if (fresh) await writePolicy({ ...policy, ...fresh });
 }
 
 /** Creates the proxy container (not started); undefined when another sbx has just made one. */

@@ -10,12 +10,14 @@ import {
 import { engineInfo } from '../engine/system.js';
 import { ensureVolume, removeVolume } from '../engine/volumes.js';
 import { gitIdentity } from '../git/identity.js';
+import { putCa, secretPolicy, trustCa } from '../network/egress-secrets.js';
 import { detachSandbox } from '../network/proxy.js';
 import { SbxError } from '../shared/errors.js';
 import { extraLabels, LABEL } from '../shared/labels.js';
 import { parsePort } from '../shared/parse.js';
 import { credentialsPlan, hostHome, prepareCredentials, statefulAgents } from './credentials.js';
 import type { Sandbox, SandboxRequest } from './lifecycle.js';
+import { agentKeysWarning, sandboxSecrets } from './secrets.js';
 import { securityAddition } from './security.js';
 import { createOptions, effectiveLimits, execUser, sandboxOwner } from './spec.js';
 import { ensureTemplate, templateSpecFor } from './template-image.js';
@@ -55,6 +57,9 @@ export async function createSandbox(
       { hint: 'Drop --no-sync: the sandbox then works on a synced copy (see `sbx sync --help`).' },
     );
   const sync = !sees;
+  // Secrets are resolved before anything is made: a --command that fails starts nothing.
+  const bindings = req.security.network === 'none' ? [] : sandboxSecrets(req.agent, config);
+  const secrets = await secretPolicy(bindings);
   if (sync && req.worktree)
     throw new SbxError(
       'usage',
@@ -89,6 +94,7 @@ export async function createSandbox(
     labels: extraLabels(),
     mountedRoots: req.worktree ? [req.worktree.gitDir] : [],
     synced: sync,
+    secrets: secrets && { ...secrets, bindings },
   });
   if (sync && req.volumes.length > 0 && !isLocalEndpoint(currentEndpoint()))
     warnings.push(
@@ -98,7 +104,7 @@ export async function createSandbox(
     warnings.push(
       `the engine at ${currentEndpoint().url} is another machine: -p ports are published on its 127.0.0.1, reach them with an SSH tunnel (ssh -L).`,
     );
-  warnings.push(...security.warnings);
+  warnings.push(...security.warnings, ...agentKeysWarning(req.agent, config));
   if (req.security.noSudo && owner.uid === 0)
     warnings.push(
       `the agent runs as root in ${name} (as the workspace's owner ${engine.rootless ? 'on a rootless Docker engine, which maps only root inside to you' : 'is root'}), so --no-sudo takes nothing from it.`,
@@ -163,7 +169,9 @@ export async function createSandbox(
       );
     return reattach(raced, req);
   }
+  if (secrets) await putCa(id);
   await startContainer(id);
+  if (secrets) await trustCa(id);
   if (syncVolume)
     await syncSandbox({ id, name, workspace: req.workspace, uid: owner.uid, gid: owner.gid }, 'push');
   const sandbox = {
@@ -177,6 +185,7 @@ export async function createSandbox(
     created: true,
     credentials: mode,
     syncVolume,
+    secrets: bindings.map((b) => b.name),
     warnings,
   };
   req.onCreated?.(sandbox);

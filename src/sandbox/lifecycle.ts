@@ -1,4 +1,5 @@
 import type { AgentSpec } from '../agents/registry.js';
+import { readConfig } from '../config/config.js';
 import { type ContainerInfo, inspectContainer, listContainers } from '../engine/containers.js';
 import type { Worktree } from '../git/worktree.js';
 import { startSandbox } from '../network/proxy.js';
@@ -8,6 +9,7 @@ import type { CredentialsMode } from '../shared/parse.js';
 import { bindOf, type Limits, type PortMapping, portKey, type VolumeMount } from '../shared/parse.js';
 import type { ImageReporter } from '../templates/build.js';
 import { DOCKER_SOCKET_WARNING, sandboxName } from './identity.js';
+import { agentKeysWarning } from './secrets.js';
 import type { SecurityRequest } from './security.js';
 
 export interface SandboxRequest {
@@ -49,6 +51,8 @@ export interface Sandbox {
   credentials: CredentialsMode;
   /** The workspace is a synced copy in this volume (the engine cannot see the host's files). */
   syncVolume?: string | undefined;
+  /** The secrets bound to it: their variables hold placeholders, the proxy injects the values. */
+  secrets: string[];
   warnings: string[];
 }
 
@@ -141,6 +145,8 @@ export async function reattach(info: ContainerInfo, req: SandboxRequest): Promis
   }
   const warnings: string[] = [];
   if (labels[LABEL.dockerSocket] === 'true') warnings.push(DOCKER_SOCKET_WARNING);
+  const secrets = labels[LABEL.secrets]?.split(',').filter(Boolean) ?? [];
+  warnings.push(...agentKeysWarning(req.agent, await readConfig(), process.env, secrets));
   const security = req.security;
   if (
     security.policyMode ||
@@ -180,6 +186,7 @@ export async function reattach(info: ContainerInfo, req: SandboxRequest): Promis
     created: false,
     credentials: mode as CredentialsMode,
     syncVolume: labels[LABEL.sync],
+    secrets,
     warnings,
   };
 }

@@ -1,6 +1,7 @@
 import { statSync } from 'node:fs';
 import { upstreamProxy } from '../config/tls-proxy.js';
 import { currentEndpoint, isLocalEndpoint } from '../engine/connection.js';
+import type { SecretBinding, SecretPolicy } from '../network/egress-secrets.js';
 import {
   addressIn,
   attachSandbox,
@@ -21,6 +22,7 @@ import { LABEL } from '../shared/labels.js';
 import type { PolicyMode, PortMapping, VolumeMount } from '../shared/parse.js';
 import { fileGuards } from './guards.js';
 import { DOCKER_SOCKET_WARNING } from './identity.js';
+import { unusedSecretWarnings } from './secrets.js';
 import { type Addition, portBindings } from './spec.js';
 
 /** Capabilities a sandbox does without: nothing an agent's apt, npm, pip, git or build needs. */
@@ -55,6 +57,8 @@ export async function securityAddition(options: {
   mountedRoots: string[];
   /** The workspace is synced into a volume, not mounted. */
   synced: boolean;
+  /** Secrets bound to the sandbox (values resolved), for its policy and its placeholders. */
+  secrets?: { policy: SecretPolicy; env: string[]; bindings: SecretBinding[] } | undefined;
 }): Promise<{ addition: Addition; warnings: string[]; network: string }> {
   const { request, workspace } = options;
   // Checked before anything is made: bad input changes nothing.
@@ -110,9 +114,15 @@ export async function securityAddition(options: {
       settings,
       hostAddresses: await hostAddresses(),
     });
+    const secrets = options.secrets;
+    if (secrets) {
+      warnings.push(...unusedSecretWarnings(secrets.bindings, policy));
+      addition.env.push(...secrets.env);
+      addition.labels[LABEL.secrets] = secrets.bindings.map((b) => b.name).join(',');
+    }
     const attached = await attachSandbox(
       options.name,
-      { ...policy, upstream: upstreamProxy() },
+      { ...policy, upstream: upstreamProxy(), ...(secrets?.policy ?? {}) },
       options.labels,
     );
     network = attached.network;
