@@ -11,6 +11,10 @@ interface Decision {
   port: number;
   allowed: boolean;
   rule: string;
+  /** Requests inside TLS the proxy terminated (hosts with a secret): their path, and what it injected. */
+  path?: string;
+  terminated?: boolean;
+  injected?: string[];
 }
 
 export default class NetworkLog extends BaseCommand {
@@ -19,7 +23,7 @@ export default class NetworkLog extends BaseCommand {
   };
 
   static override description =
-    "The egress proxy's decisions for a sandbox: time, host, port, allowed or refused, and the rule that decided. --json prints one object per decision; --follow keeps printing new ones.";
+    "The egress proxy's decisions for a sandbox: time, host, port, allowed or refused, and the rule that decided; on hosts sbx injects secrets into, each request's method and path, and the secrets injected (names). --json prints one object per decision; --follow keeps printing new ones.";
 
   static override enableJsonFlag = true;
 
@@ -44,7 +48,7 @@ export default class NetworkLog extends BaseCommand {
     const { args, flags } = await this.parse(NetworkLog);
     const network = policyNetwork(await resolveSandbox(args.sandbox));
     const format = (d: Decision) =>
-      `${d.time}  ${d.allowed ? 'allowed' : 'REFUSED'}  ${d.method} ${d.host}:${d.port}  (${d.rule})`;
+      `${d.time}  ${d.allowed ? 'allowed' : 'REFUSED'}  ${d.method} ${d.host}:${d.port}${d.path ?? ''}  (${d.rule})${d.injected?.length ? `  injected: ${d.injected.join(', ')}` : ''}`;
     if (flags.follow) {
       await followLog(network, (line) => {
         this.log(this.jsonEnabled() ? line : format(JSON.parse(line) as Decision));

@@ -24,6 +24,72 @@ export interface Policy {
   tls?: { cert: string; key: string } | undefined;
   /** Extra CA certificates (PEM) the proxy trusts, besides the system's, when it verifies those hosts. */
   trust?: string[] | undefined;
+  /**
+   * `METHOD host/path` rules (`*` any method; in paths `*` is one segment's part, `**` anything): on
+   * a host the proxy terminates, once a rule names it, only the requests a rule matches go through.
+   */
+  requestRules?: string[] | undefined;
+}
+
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', '*'];
+
+/** A request rule's problem in words, or undefined when it is valid. */
+export function requestRuleProblem(rule: string): string | undefined {
+  const parts = rule.trim().split(/\s+/);
+  if (parts.length !== 2) return 'write METHOD HOST/PATH, e.g. "GET api.github.com/repos/my-org/**"';
+  const [method = '', target = ''] = parts;
+  if (!METHODS.includes(method.toUpperCase())) return `${method} is not a method (${METHODS.join(', ')})`;
+  const slash = target.indexOf('/');
+  if (slash === -1) return 'add the path after the host: HOST/PATH (HOST/** for every path)';
+  const host = target.slice(0, slash);
+  return patternProblem(host, 'allow');
+}
+
+interface RequestRule {
+  text: string;
+  method: string;
+  host: string;
+  path: RegExp;
+}
+
+function parseRule(text: string): RequestRule {
+  const [method = '*', target = ''] = text.trim().split(/\s+/);
+  const slash = target.indexOf('/');
+  const glob = target.slice(slash);
+  const pattern = glob
+    .split(/(\*\*|\*)/)
+    .map((part) =>
+      part === '**' ? '.*' : part === '*' ? '[^/]*' : part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'),
+    )
+    .join('');
+  return {
+    text,
+    method: method.toUpperCase(),
+    host: target.slice(0, slash),
+    path: new RegExp(`^${pattern}$`),
+  };
+}
+
+/** The host part of each rule (to tell which name hosts sbx does not terminate). */
+export const requestRuleHost = (rule: string) => parseRule(rule).host;
+
+/**
+ * The decision on one request inside a terminated host: allowed when no rule names the host, or when
+ * one matches its method and path (query left out).
+ */
+export function decideRequest(policy: Policy, host: string, method: string, path: string): Decision {
+  const rules = (policy.requestRules ?? []).map(parseRule).filter((r) => matches(r.host, host, 0));
+  if (rules.length === 0) return { allowed: true, rule: 'no request rule for this host' };
+  const bare = path.split('?')[0] ?? '/';
+  const match = rules.find(
+    (r) => (r.method === '*' || r.method === method.toUpperCase()) && r.path.test(bare),
+  );
+  return match
+    ? { allowed: true, rule: `allow-request ${match.text}` }
+    : {
+        allowed: false,
+        rule: `no request rule allows it (rules for ${host}: ${rules.map((r) => r.text).join('; ')})`,
+      };
 }
 
 /** One secret as the proxy applies it: on requests to its hosts, the placeholder becomes the value. */

@@ -28,6 +28,7 @@ import {
   bypassesUpstream,
   decideAddress,
   decideHost,
+  decideRequest,
   type Injection,
   injectHeaders,
   injectionsFor,
@@ -264,17 +265,35 @@ interface Terminated {
 const inner = createServer((req: IncomingMessage, res: ServerResponse) => {
   const t = (req.socket as TLSSocket & { sbx?: Terminated }).sbx;
   if (!t) return void res.writeHead(500).end();
+  const path = req.url ?? '/';
+  const verdict = decideRequest(t.policy, t.host, req.method ?? 'GET', path);
+  if (!verdict.allowed) {
+    record(t.policy, {
+      method: req.method,
+      host: t.host,
+      port: t.port,
+      path: path.split('?')[0],
+      allowed: false,
+      rule: verdict.rule,
+      terminated: true,
+    });
+    res
+      .writeHead(403, { 'Content-Type': 'text/plain' })
+      .end(
+        `sbx egress policy: ${req.method} ${t.host}${path.split('?')[0]} refused for sandbox ${t.policy.sandbox}: ${verdict.rule}.\n`,
+      );
+    return;
+  }
   const { headers, injected } = injectHeaders(req.headers, t.injections);
   for (const hop of ['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization'])
     delete headers[hop];
-  const path = req.url ?? '/';
   record(t.policy, {
     method: req.method,
     host: t.host,
     port: t.port,
     path: path.split('?')[0],
     allowed: true,
-    rule: t.rule,
+    rule: verdict.rule === 'no request rule for this host' ? t.rule : verdict.rule,
     terminated: true,
     ...(injected.length > 0 ? { injected } : {}),
   });

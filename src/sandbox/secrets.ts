@@ -16,7 +16,7 @@ import {
   writeSecrets,
 } from '../config/secrets.js';
 import type { SecretBinding } from '../network/egress-secrets.js';
-import { decideHost, type Policy, patternProblem } from '../network/policy.js';
+import { decideHost, matches, type Policy, patternProblem, requestRuleHost } from '../network/policy.js';
 import { SbxError, usageError } from '../shared/errors.js';
 
 export function hostProblem(host: string): string | undefined {
@@ -182,4 +182,18 @@ export function unusedSecretWarnings(bindings: SecretBinding[], policy: Policy):
           `the secret ${b.name} goes to ${h}, which this sandbox's network policy refuses: it will never be used (allow the host, e.g. --allow-host ${h}).`,
       ),
   );
+}
+
+/** Request rules naming hosts no secret is bound to: sbx does not see those requests, so they apply to nothing. */
+export function unterminatedRuleWarnings(rules: string[], bindings: SecretBinding[]): string[] {
+  const terminated = bindings.flatMap((b) => b.hosts);
+  return rules
+    .filter((rule) => {
+      const host = requestRuleHost(rule);
+      return !terminated.some((t) => t === host || matches(t, host.replace(/^\*\./, 'x.'), 0));
+    })
+    .map(
+      (rule) =>
+        `the request rule "${rule}" names a host whose TLS sbx does not terminate (no secret is bound to it), so it applies to nothing there: that host keeps host-level rules only.`,
+    );
 }

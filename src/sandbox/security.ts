@@ -22,7 +22,7 @@ import { LABEL } from '../shared/labels.js';
 import type { PolicyMode, PortMapping, VolumeMount } from '../shared/parse.js';
 import { fileGuards } from './guards.js';
 import { DOCKER_SOCKET_WARNING } from './identity.js';
-import { unusedSecretWarnings } from './secrets.js';
+import { unterminatedRuleWarnings, unusedSecretWarnings } from './secrets.js';
 import { type Addition, portBindings } from './spec.js';
 
 /** Capabilities a sandbox does without: nothing an agent's apt, npm, pip, git or build needs. */
@@ -34,6 +34,8 @@ export interface SecurityRequest {
   policyMode: PolicyMode | undefined;
   allowHosts: string[];
   blockHosts: string[];
+  /** --allow-request rules (METHOD HOST/PATH), applied on the hosts the proxy terminates. */
+  allowRequests?: string[] | undefined;
   noSudo: boolean;
   mountDockerSocket: boolean;
 }
@@ -110,11 +112,13 @@ export async function securityAddition(options: {
       mode: request.policyMode ?? options.configMode ?? 'allow',
       allowFlags: request.allowHosts,
       blockFlags: request.blockHosts,
+      requestRules: request.allowRequests ?? [],
       agentHosts: options.agentHosts,
       settings,
       hostAddresses: await hostAddresses(),
     });
     const secrets = options.secrets;
+    warnings.push(...unterminatedRuleWarnings(policy.requestRules ?? [], secrets?.bindings ?? []));
     if (secrets) {
       warnings.push(...unusedSecretWarnings(secrets.bindings, policy));
       addition.env.push(...secrets.env);

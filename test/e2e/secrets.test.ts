@@ -178,6 +178,70 @@ describe('secrets: sandboxes get placeholders, the proxy injects the values on t
     assert.equal((await run(['secret', 'rm', 'BAD_TOKEN'])).code, 0);
   });
 
+  it('applies request rules on the terminated host: 403 naming the rule, logged with method and path', async () => {
+    const ws6 = await workspace();
+    const made = await run([
+      'create',
+      'shell',
+      ws6,
+      ...TEMPLATE,
+      ...ALLOW,
+      '--allow-request',
+      `GET ${HOSTS.api}/allowed/**`,
+      '--allow-request',
+      `POST ${HOSTS.api}/v1/*/items`,
+      '--allow-request',
+      `GET ${HOSTS.other}/**`,
+    ]);
+    assert.equal(made.code, 0, made.stderr);
+    assert.match(
+      made.stderr,
+      new RegExp(`request rule "GET ${HOSTS.other}/\\*\\*" names a host whose TLS sbx does not terminate`),
+    );
+    const status = (method: string, path: string) =>
+      `curl -s -o /dev/null -w '%{http_code} ' -X ${method} https://${HOSTS.api}:${PORT}${path}`;
+    const r = await run([
+      'exec',
+      ws6,
+      '--',
+      'sh',
+      '-c',
+      [
+        status('GET', '/allowed/a/b?q=1'),
+        status('POST', '/allowed/a'),
+        status('POST', '/v1/x/items'),
+        status('POST', '/v1/x/y/items'),
+        `curl -s https://${HOSTS.api}:${PORT}/secret-stuff`,
+      ].join('; '),
+    ]);
+    assert.equal(
+      r.stdout,
+      `200 403 200 403 sbx egress policy: GET ${HOSTS.api}/secret-stuff refused for sandbox ${(await containersOf(ws6))[0]!.Names[0]!.slice(1)}: no request rule allows it (rules for ${HOSTS.api}: GET ${HOSTS.api}/allowed/**; POST ${HOSTS.api}/v1/*/items).\n`,
+      r.stderr,
+    );
+    const log = (await run(['network', 'log', ws6])).stdout;
+    assert.match(
+      log,
+      new RegExp(
+        `allowed  GET ${HOSTS.api}:${PORT}/allowed/a/b  \\(allow-request GET ${HOSTS.api}/allowed/\\*\\*\\)  injected: TEST_TOKEN`,
+      ),
+    );
+    assert.match(
+      log,
+      new RegExp(`REFUSED  POST ${HOSTS.api}:${PORT}/allowed/a  \\(no request rule allows it`),
+    );
+    const bad = await run([
+      'create',
+      'shell',
+      await workspace(),
+      ...TEMPLATE,
+      '--allow-request',
+      'GET api.secret.test',
+    ]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /Invalid --allow-request "GET api\.secret\.test": add the path/);
+  });
+
   it('keeps the value out of every place a sandbox or a bystander can look', async () => {
     const [sandbox] = await containersOf(ws);
     // Inside, as root: every process's environment, and every file that can have changed since the

@@ -7,7 +7,14 @@ import { describe, it } from 'node:test';
 import { getAgent } from '../../src/agents/registry.js';
 import { issueLeaf, makeCa } from '../../src/config/egress-ca.js';
 import { readSecrets, resolveSecret, type StoredSecret, writeSecrets } from '../../src/config/secrets.js';
-import { type Injection, injectHeaders, injectionsFor, type Policy } from '../../src/network/policy.js';
+import {
+  decideRequest,
+  type Injection,
+  injectHeaders,
+  injectionsFor,
+  type Policy,
+  requestRuleProblem,
+} from '../../src/network/policy.js';
 import {
   agentKeysWarning,
   checkSecret,
@@ -63,6 +70,48 @@ describe('header injection', () => {
     assert.equal(injectionsFor(p, 'wild.test').length, 0);
     assert.equal(injectionsFor(p, 'example.test').length, 0);
     assert.equal(injectionsFor(policy({}), 'api.example.test').length, 0);
+  });
+});
+
+describe('request rules', () => {
+  const p = policy({
+    requestRules: [
+      'GET api.example.test/repos/my-org/**',
+      'post api.example.test/v1/*/items',
+      '* *.wild.test/**',
+    ],
+  });
+  it('let through only matching requests on a host a rule names; other hosts are not concerned', () => {
+    assert.deepEqual(decideRequest(p, 'api.example.test', 'GET', '/repos/my-org/a/b?x=1'), {
+      allowed: true,
+      rule: 'allow-request GET api.example.test/repos/my-org/**',
+    });
+    assert.equal(decideRequest(p, 'api.example.test', 'POST', '/repos/my-org/a').allowed, false);
+    assert.equal(decideRequest(p, 'api.example.test', 'GET', '/repos/other-org/a').allowed, false);
+    assert.equal(decideRequest(p, 'api.example.test', 'POST', '/v1/x/items').allowed, true);
+    assert.equal(
+      decideRequest(p, 'api.example.test', 'POST', '/v1/x/y/items').allowed,
+      false,
+      '* is one segment',
+    );
+    assert.equal(decideRequest(p, 'a.wild.test', 'DELETE', '/anything').allowed, true);
+    assert.equal(decideRequest(p, 'elsewhere.test', 'DELETE', '/x').allowed, true);
+    assert.match(
+      decideRequest(p, 'api.example.test', 'DELETE', '/x').rule,
+      /no request rule allows it \(rules for api\.example\.test: GET api\.example\.test\/repos\/my-org\/\*\*; post/,
+    );
+    // Dots and other regular-expression characters in a path are literal.
+    const dots = policy({ requestRules: ['GET a.test/v1.0/x'] });
+    assert.equal(decideRequest(dots, 'a.test', 'GET', '/v1.0/x').allowed, true);
+    assert.equal(decideRequest(dots, 'a.test', 'GET', '/v1x0/x').allowed, false);
+  });
+
+  it('refuses malformed rules', () => {
+    assert.equal(requestRuleProblem('GET api.example.test/**'), undefined);
+    assert.match(requestRuleProblem('api.example.test/**')!, /METHOD HOST\/PATH/);
+    assert.match(requestRuleProblem('FETCH a.test/x')!, /not a method/);
+    assert.match(requestRuleProblem('GET a.test')!, /add the path/);
+    assert.match(requestRuleProblem('GET https://a.test/x')!, /./);
   });
 });
 
