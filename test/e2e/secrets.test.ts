@@ -223,7 +223,7 @@ describe('secrets: sandboxes get placeholders, the proxy injects the values on t
     assert.match(
       log,
       new RegExp(
-        `allowed  GET ${HOSTS.api}:${PORT}/allowed/a/b  \\(allow-request GET ${HOSTS.api}/allowed/\\*\\*\\)  injected: TEST_TOKEN`,
+        `allowed  GET ${HOSTS.api}:${PORT}/allowed/a/b  \\(allow-request GET ${HOSTS.api}/allowed/\\*\\*\\)  injected: CMD_KEY, TEST_TOKEN`,
       ),
     );
     assert.match(
