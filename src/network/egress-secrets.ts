@@ -116,9 +116,18 @@ export async function putCa(containerId: string): Promise<void> {
   await putArchive(containerId, CA_FOLDER, archive as unknown as Readable);
 }
 
-/** Adds sbx's CA to a started sandbox's system store (which NODE_EXTRA_CA_CERTS and CA_ENV point at). */
-export async function trustCa(containerId: string): Promise<void> {
-  const { code, stderr } = await execCapture(containerId, ['update-ca-certificates']);
-  if (code !== 0)
-    throw new Error(`update-ca-certificates failed in the sandbox (exit ${code}): ${stderr.trim()}`);
+/**
+ * Adds sbx's CA to a started sandbox's system store (which NODE_EXTRA_CA_CERTS and CA_ENV point at).
+ * An image without update-ca-certificates (a custom one) gets a warning: its clients will refuse
+ * the hosts sbx injects into until they trust the CA.
+ */
+export async function trustCa(containerId: string): Promise<string | undefined> {
+  const { code, stdout, stderr } = await execCapture(containerId, [
+    'sh',
+    '-c',
+    'update-ca-certificates >/dev/null',
+  ]).catch((err: Error) => ({ code: -1, stdout: '', stderr: err.message }));
+  return code === 0
+    ? undefined
+    : `update-ca-certificates failed in the sandbox (exit ${code}: ${(stderr || stdout).trim().split('\n').slice(-1)[0]}), so its programs do not trust sbx's CA and requests to the hosts its secrets go to will fail; build the template FROM sbx/base, or install ca-certificates in it.`;
 }

@@ -171,7 +171,10 @@ export async function createSandbox(
   }
   if (secrets) await putCa(id);
   await startContainer(id);
-  if (secrets) await trustCa(id);
+  if (secrets) {
+    const problem = await trustCa(id);
+    if (problem) warnings.push(problem);
+  }
   if (syncVolume)
     await syncSandbox({ id, name, workspace: req.workspace, uid: owner.uid, gid: owner.gid }, 'push');
   const sandbox = {

@@ -448,6 +448,12 @@ describe('secrets: bad input is refused with a hint and changes nothing', { time
     const shared = await bad(['ls']);
     assert.equal(shared.code, 78);
     assert.match(shared.stderr, /can be read by other users \(mode 644\)[\s\S]*chmod 600/);
+    const doctor = await sbx(['doctor'], { env: { SBX_CONFIG_DIR: own } });
+    assert.equal(doctor.code, 78, 'doctor fails on it');
+    assert.match(
+      doctor.stdout + doctor.stderr,
+      /FAIL\s+secrets: The secret store .* can be read by other users/,
+    );
     chmodSync(join(own, 'secrets.json'), 0o600);
     const ls = JSON.parse((await bad(['ls', '--json'])).stdout) as Array<Record<string, unknown>>;
     assert.deepEqual(ls, [
