@@ -51,10 +51,31 @@ export const viewOfSecret = (s: StoredSecret): SecretView => ({
 
 /** A secret's name is also the variable its placeholder is given in inside sandboxes. */
 export function secretNameProblem(name: string): string | undefined {
-  return /^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(name)
-    ? undefined
-    : 'a secret name is a variable name: letters, digits and _, not starting with a digit, at most 64';
+  if (!/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(name))
+    return 'a secret name is a variable name: letters, digits and _, not starting with a digit, at most 64';
+  if (
+    RESERVED_NAMES.includes(name.toUpperCase()) ||
+    /^(SBX_|LD_|NODE_|GIT_|SSL_)/i.test(name) ||
+    /_PROXY$/i.test(name)
+  )
+    return `${name} is a variable the sandbox itself needs (its placeholder would replace it)`;
+  return undefined;
 }
+
+/** Variables a placeholder must not replace: the sandbox's own, and those that steer its programs. */
+const RESERVED_NAMES = [
+  'PATH',
+  'HOME',
+  'USER',
+  'SHELL',
+  'TERM',
+  'PWD',
+  'LANG',
+  'HOSTNAME',
+  'TMPDIR',
+  'REQUESTS_CA_BUNDLE',
+  'CURL_CA_BUNDLE',
+];
 
 /** Headers that are the connection's own, not credentials: never set from a secret. */
 const RESERVED_HEADERS = [

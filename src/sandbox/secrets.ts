@@ -59,7 +59,7 @@ export function checkSecret(secret: StoredSecret, others: StoredSecret[]): void 
       `--format "${secret.format}" must hold {} exactly once, where the value goes.`,
       'For example: --format "Bearer {}".',
     );
-  if (secret.source.kind === 'env' && secretNameProblem(secret.source.env))
+  if (secret.source.kind === 'env' && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(secret.source.env))
     throw usageError(
       `--from-env ${secret.source.env} is not a variable name.`,
       'Give the name of a variable set on the host, e.g. --from-env GITHUB_TOKEN.',

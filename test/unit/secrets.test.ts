@@ -133,6 +133,8 @@ describe('secret checks', () => {
   it('refuses bad names, hosts, headers, formats and sources', () => {
     checkSecret(secret({}), []);
     refuses({ name: 'a-b' }, /not a valid secret name/);
+    for (const name of ['PATH', 'HTTPS_PROXY', 'NODE_OPTIONS', 'SBX_UID', 'LD_PRELOAD'])
+      refuses({ name }, /a variable the sandbox itself needs/);
     refuses({ hosts: [] }, /needs a host/);
     refuses({ hosts: ['a.test:8443'] }, /without a port/);
     refuses({ hosts: ['*'] }, /named hosts only/);
