@@ -23,7 +23,14 @@ import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statS
 import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import { connect, isIP, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { rootCertificates, type TLSSocket, TLSSocket as TlsSocket, connect as tlsConnect } from 'node:tls';
+import {
+  createSecureContext,
+  rootCertificates,
+  type SecureContext,
+  type TLSSocket,
+  TLSSocket as TlsSocket,
+  connect as tlsConnect,
+} from 'node:tls';
 import {
   bypassesUpstream,
   decideAddress,
@@ -250,7 +257,22 @@ const systemCas = [
   ...rootCertificates,
   ...(existsSync(SYSTEM_BUNDLE) ? [readFileSync(SYSTEM_BUNDLE, 'utf8')] : []),
 ];
-const trustOf = (policy: SandboxPolicy) => [...systemCas, ...(policy.trust ?? [])];
+/**
+ * TLS contexts of a policy, made once (parsing ~150 CAs and a key takes tens of milliseconds): the
+ * one that verifies upstreams, and the one that presents sbx's certificate to the sandbox.
+ */
+const contexts = new WeakMap<SandboxPolicy, { upstream: SecureContext; sandbox: SecureContext }>();
+function contextsOf(policy: SandboxPolicy) {
+  let found = contexts.get(policy);
+  if (!found) {
+    found = {
+      upstream: createSecureContext({ ca: [...systemCas, ...(policy.trust ?? [])] }),
+      sandbox: createSecureContext({ cert: policy.tls!.cert, key: policy.tls!.key }),
+    };
+    contexts.set(policy, found);
+  }
+  return found;
+}
 
 interface Terminated {
   policy: SandboxPolicy;
@@ -260,6 +282,9 @@ interface Terminated {
   rule: string;
   injections: Injection[];
 }
+
+/** TLS sessions to upstreams, resumed by the next request (a full handshake per request costs). */
+const sessions = new Map<string, Buffer>();
 
 /** Requests inside the TLS the proxy terminates: secrets put in, then sent on over verified TLS. */
 const inner = createServer((req: IncomingMessage, res: ServerResponse) => {
@@ -301,15 +326,18 @@ const inner = createServer((req: IncomingMessage, res: ServerResponse) => {
     if (!res.headersSent) res.writeHead(502, { 'Content-Type': 'text/plain' });
     res.end(`sbx proxy: ${t.host}:${t.port}: ${reason}\n`);
   };
+  const sessionKey = `${t.policy.network} ${t.host}:${t.port}`;
   open(t.address, t.host, t.port, upstreamOf(t.policy, t.host)).then(
     (raw) => {
       const secure = tlsConnect({
         socket: raw,
         ...(isIP(t.host) ? {} : { servername: t.host }),
         host: t.host,
-        ca: trustOf(t.policy),
+        secureContext: contextsOf(t.policy).upstream,
+        ...(sessions.has(sessionKey) ? { session: sessions.get(sessionKey) } : {}),
         ALPNProtocols: ['http/1.1'],
       });
+      secure.on('session', (session: Buffer) => sessions.set(sessionKey, session));
       secure.once('error', (err) => fail(`TLS to the upstream failed verification or broke: ${err.message}`));
       secure.once('secureConnect', () => {
         const upstream = httpRequest(
@@ -343,8 +371,7 @@ function terminate(client: Socket, head: Buffer, t: Terminated): void {
   if (head.length > 0) client.unshift(head);
   const secure = new TlsSocket(client, {
     isServer: true,
-    cert: t.policy.tls!.cert,
-    key: t.policy.tls!.key,
+    secureContext: contextsOf(t.policy).sandbox,
     ALPNProtocols: ['http/1.1'],
   }) as TLSSocket & { sbx?: Terminated };
   secure.sbx = t;
