@@ -56,6 +56,10 @@ The value comes from standard input (never an argument, which shells keep in his
       multiple: true,
       required: true,
     }),
+    query: Flags.string({
+      description:
+        'A query parameter that may carry the placeholder too (e.g. key): it is replaced there as well.',
+    }),
   };
 
   static override summary = 'Store a secret the egress proxy injects for sandboxes.';
@@ -73,6 +77,7 @@ The value comes from standard input (never an argument, which shells keep in his
       header: flags.header,
       format: flags.format,
       source,
+      query: flags.query,
     });
     for (const w of warnings) this.warn(w);
     if (!this.jsonEnabled())

@@ -35,6 +35,8 @@ export interface KeyBinding {
   hosts: string[];
   header: string;
   format: string;
+  /** A query parameter some clients send it in instead (the placeholder there is replaced too). */
+  query?: string;
 }
 
 /** The keys' endpoints and headers, as the agents' SDKs send them (checked against the installed versions). */
@@ -57,6 +59,7 @@ const GEMINI_KEYS: KeyBinding[] = [
     hosts: ['generativelanguage.googleapis.com'],
     header: 'x-goog-api-key',
     format: '{}',
+    query: 'key',
   },
 ];
 

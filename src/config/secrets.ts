@@ -23,6 +23,8 @@ export interface StoredSecret {
   /** The header's value, `{}` standing for the secret (e.g. `Bearer {}`). */
   format: string;
   source: SecretSource;
+  /** A query parameter that may carry the placeholder too (e.g. Google's `key`). */
+  query?: string | undefined;
 }
 
 /** What `sbx secret ls` shows: never a value. */
@@ -32,6 +34,7 @@ export interface SecretView {
   header: string;
   format: string;
   source: string;
+  query?: string;
 }
 
 export const secretsFile = () => join(configDir(), 'secrets.json');
@@ -41,6 +44,7 @@ export const viewOfSecret = (s: StoredSecret): SecretView => ({
   hosts: s.hosts,
   header: s.header,
   format: s.format,
+  ...(s.query ? { query: s.query } : {}),
   source:
     s.source.kind === 'stdin'
       ? 'stored (stdin)'

@@ -22,6 +22,7 @@ export interface SecretBinding {
   format: string;
   source: SecretSource;
   origin: 'store' | 'agent';
+  query?: string | undefined;
 }
 
 /** What a sandbox's policy carries for its secrets (see Policy). */
@@ -64,6 +65,7 @@ export async function secretPolicy(
       header: b.header.toLowerCase(),
       format: b.format,
       origin: b.origin,
+      ...(b.query ? { query: b.query } : {}),
       placeholder: previous.find((p) => p.name === b.name)?.placeholder ?? placeholderOf(b.name),
       value: await resolveSecret(b),
     });

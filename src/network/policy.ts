@@ -102,6 +102,26 @@ export interface Injection {
   format: string;
   placeholder: string;
   value: string;
+  /** A query parameter that may carry it too (Google's `key`): the placeholder there becomes the value. */
+  query?: string | undefined;
+}
+
+/** A request target with each secret's placeholder in its query parameter replaced by the value. */
+export function injectQuery(target: string, injections: Injection[]): { target: string; injected: string[] } {
+  const at = target.indexOf('?');
+  if (at === -1) return { target, injected: [] };
+  const injected: string[] = [];
+  const params = target
+    .slice(at + 1)
+    .split('&')
+    .map((pair) => {
+      const [name = '', value = ''] = pair.split('=');
+      const s = injections.find((i) => i.query === name && decodeURIComponent(value) === i.placeholder);
+      if (!s) return pair;
+      injected.push(s.name);
+      return `${name}=${encodeURIComponent(s.value)}`;
+    });
+  return { target: `${target.slice(0, at)}?${params.join('&')}`, injected };
 }
 
 /** The secrets bound to a host (the proxy terminates TLS for it when there is any). */

@@ -39,6 +39,7 @@ import {
   type Injection,
   injectHeaders,
   injectionsFor,
+  injectQuery,
   inSubnet,
   type Policy,
 } from './policy.js';
@@ -309,7 +310,10 @@ const inner = createServer((req: IncomingMessage, res: ServerResponse) => {
       );
     return;
   }
-  const { headers, injected } = injectHeaders(req.headers, t.injections);
+  const viaQuery = injectQuery(path, t.injections);
+  const viaHeaders = injectHeaders(req.headers, t.injections);
+  const headers = viaHeaders.headers;
+  const injected = [...new Set([...viaHeaders.injected, ...viaQuery.injected])];
   for (const hop of ['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization'])
     delete headers[hop];
   record(t.policy, {
@@ -343,7 +347,7 @@ const inner = createServer((req: IncomingMessage, res: ServerResponse) => {
         const upstream = httpRequest(
           {
             method: req.method,
-            path,
+            path: viaQuery.target,
             headers: {
               ...headers,
               host: String(headers.host ?? (t.port === 443 ? t.host : `${t.host}:${t.port}`)),

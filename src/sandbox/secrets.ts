@@ -54,6 +54,8 @@ export function checkSecret(secret: StoredSecret, others: StoredSecret[]): void 
       `--header ${secret.header} cannot carry a secret: ${header}.`,
       'Give a header name such as Authorization or x-api-key.',
     );
+  if (secret.query !== undefined && !/^[A-Za-z0-9_.-]+$/.test(secret.query))
+    throw usageError(`--query ${secret.query} is not a query parameter name.`, 'For example: --query key.');
   if (secret.format.split('{}').length !== 2)
     throw usageError(
       `--format "${secret.format}" must hold {} exactly once, where the value goes.`,
@@ -94,6 +96,7 @@ export interface SecretRequest {
   header: string;
   format: string;
   source: SecretSource;
+  query?: string | undefined;
 }
 
 /** Stores (or replaces) a secret; returns what `secret ls` shows of it. Bad input stores nothing. */
@@ -104,6 +107,7 @@ export function setSecret(req: SecretRequest): { secret: SecretView; warnings: s
     header: req.header.toLowerCase(),
     format: req.format,
     source: req.source,
+    ...(req.query ? { query: req.query } : {}),
   };
   const all = readSecrets();
   checkSecret(secret, all);
@@ -151,6 +155,7 @@ export function sandboxSecrets(
         format: key.format,
         source: { kind: 'env', env: key.env },
         origin: 'agent',
+        ...(key.query ? { query: key.query } : {}),
       });
   }
   return bindings;

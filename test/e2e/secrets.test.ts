@@ -77,7 +77,9 @@ describe('secrets: sandboxes get placeholders, the proxy injects the values on t
       if (!up) await new Promise((r) => setTimeout(r, 200));
     }
     // The secrets: one stored from stdin (Authorization, the default), one from a command (its own header).
-    const set = await run(['secret', 'set', 'TEST_TOKEN', '--host', HOSTS.api], { input: `${REAL}\n` });
+    const set = await run(['secret', 'set', 'TEST_TOKEN', '--host', HOSTS.api, '--query', 'key'], {
+      input: `${REAL}\n`,
+    });
     assert.equal(set.code, 0, set.stderr);
     const cmd = await run([
       'secret',
@@ -122,6 +124,10 @@ describe('secrets: sandboxes get placeholders, the proxy injects the values on t
       'set from the command, absent from the request',
     );
     assert.equal(replaced.url, '/v1/things?x=1');
+    const query = JSON.parse(
+      await echo(`curl -sS "https://${HOSTS.api}:${PORT}/q?alt=1&key=$TEST_TOKEN"`),
+    ) as Echo;
+    assert.equal(query.url, `/q?alt=1&key=${REAL}`, "the placeholder in the secret's query parameter too");
     const set = JSON.parse(await echo(`curl -sS -X POST -d hello https://${HOSTS.api}:${PORT}/`)) as Echo;
     assert.equal(set.headers.authorization, `Bearer ${REAL}`);
     // Python and git find sbx's CA too (requests' bundle variable, git's).

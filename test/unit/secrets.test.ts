@@ -12,6 +12,7 @@ import {
   type Injection,
   injectHeaders,
   injectionsFor,
+  injectQuery,
   type Policy,
   requestRuleProblem,
 } from '../../src/network/policy.js';
@@ -60,6 +61,24 @@ describe('header injection', () => {
     // The placeholder in another header is not swapped: only the configured header carries the value.
     const other = injectHeaders({ 'x-other': 'sbx-secret-token-abc', authorization: 'x' }, s);
     assert.equal(other.headers['x-other'], 'sbx-secret-token-abc');
+  });
+
+  it("replaces the placeholder in the secret's query parameter (Google's key=), nowhere else in the URL", () => {
+    const s = [injection({ query: 'key', value: 'R/+=' })];
+    assert.deepEqual(injectQuery('/v1/models?alt=sse&key=sbx-secret-token-abc', s), {
+      target: '/v1/models?alt=sse&key=R%2F%2B%3D',
+      injected: ['TOKEN'],
+    });
+    assert.deepEqual(injectQuery('/sbx-secret-token-abc?other=sbx-secret-token-abc', s), {
+      target: '/sbx-secret-token-abc?other=sbx-secret-token-abc',
+      injected: [],
+    });
+    assert.deepEqual(injectQuery('/no-query', s), { target: '/no-query', injected: [] });
+    assert.deepEqual(
+      injectQuery('/x?key=sbx-secret-token-abc', [injection({})]).injected,
+      [],
+      'no query bound',
+    );
   });
 
   it('applies only to the bound hosts (exact or *.domain)', () => {
