@@ -34,6 +34,8 @@ export default class Start extends BaseCommand {
     const refs = argv as string[];
     if (refs.length === 0)
       throw usageError('Name at least one sandbox to start.', 'See `sbx ls` for their names.');
-    return forEachSandbox(refs, (s) => startSandbox(s.id, s.network), { json: this.jsonEnabled() });
+    return forEachSandbox(refs, (s) => startSandbox(s.id, s.network, s.secrets), {
+      json: this.jsonEnabled(),
+    });
   }
 }

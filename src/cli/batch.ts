@@ -45,6 +45,6 @@ export async function resolveSandbox(ref: string | undefined): Promise<SandboxRe
 /** The sandbox a process is to run in (exec, shell): resolved, and started when it is stopped. */
 export async function runningSandbox(ref: string | undefined): Promise<SandboxRef> {
   const sandbox = await resolveSandbox(ref);
-  if (sandbox.state !== 'running') await startSandbox(sandbox.id, sandbox.network);
+  if (sandbox.state !== 'running') await startSandbox(sandbox.id, sandbox.network, sandbox.secrets);
   return sandbox;
 }

@@ -143,12 +143,16 @@ const answers = (id: string) =>
 /**
  * Starts a sandbox with what its network needs, which may have stopped with it (a reboot: Podman
  * applies restart policies only through its systemd unit; or by hand): the egress proxy, made or
- * replaced as needed, and the sandbox's port forwarder.
+ * replaced as needed, the sandbox's port forwarder, and its secrets' values (resolved again).
  */
-export async function startSandbox(id: string, network: string | null | undefined): Promise<void> {
+export async function startSandbox(
+  id: string,
+  network: string | null | undefined,
+  secrets: readonly string[] = [],
+): Promise<void> {
   if (network && network !== 'none') {
     await ensureProxy();
-    await refreshSecrets(network);
+    if (secrets.length > 0) await refreshSecrets(network);
     const forwarder = await inspectForwarder(network);
     if (forwarder && !forwarder.State.Running) await startContainer(forwarder.Id);
   }

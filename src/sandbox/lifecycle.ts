@@ -174,7 +174,7 @@ export async function reattach(info: ContainerInfo, req: SandboxRequest): Promis
       `the sandbox ${name} ${labels[LABEL.sync] ? 'has a synced copy of' : 'mounts'} the workspace; --${req.sync ? '' : 'no-'}sync applies only when a sandbox is created.`,
     );
   }
-  if (!info.State.Running) await startSandbox(info.Id, labels[LABEL.network]);
+  if (!info.State.Running) await startSandbox(info.Id, labels[LABEL.network], secrets);
   return {
     id: info.Id,
     name,
