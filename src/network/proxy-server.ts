@@ -342,7 +342,7 @@ const inner = createServer((req: IncomingMessage, res: ServerResponse) => {
         ALPNProtocols: ['http/1.1'],
       });
       secure.on('session', (session: Buffer) => sessions.set(sessionKey, session));
-      secure.once('error', (err) => fail(`TLS to the upstream failed verification or broke: ${err.message}`));
+      secure.on('error', (err) => fail(`TLS to the upstream failed verification or broke: ${err.message}`));
       secure.once('secureConnect', () => {
         const upstream = httpRequest(
           {
