@@ -453,7 +453,7 @@ describe('sbx doctor', { timeout: 120_000 }, () => {
     assert.match(engine.detail, expected);
     assert.deepEqual(
       ok.checks.map((c) => c.name),
-      ['config', 'ca-certificates', 'engine', 'disk', 'templates'],
+      ['config', 'ca-certificates', 'engine', 'secrets', 'egress-ca', 'disk', 'templates'],
     );
     assert.match(ok.checks.find((c) => c.name === 'ca-certificates')!.detail, /extra CA certificate/);
 
