@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,7 +8,17 @@ import { issueLeaf, makeCa } from '../../src/config/egress-ca.js';
 import { PROXY, type Result, RUN_ID, type RunOptions, sbx, TEST_LABEL, workspace } from '../helpers/cli.js';
 import { cleanupTestResources, containersOf, docker, FITTING_LIMITS } from '../helpers/engine.js';
 
-after(() => cleanupTestResources());
+/** Folders this file made on the host (its config folder holds the test's secret store): removed at the end. */
+const tempDirs: string[] = [];
+const tempDir = (prefix: string) => {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  tempDirs.push(dir);
+  return dir;
+};
+after(async () => {
+  await cleanupTestResources();
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+});
 
 /**
  * The suite's stand-in upstream: one HTTPS server (node, from the base image) answering every
@@ -23,14 +33,14 @@ const ECHO = `const big=Buffer.alloc(1<<20);require('https').createServer({cert:
 /** A value nobody else could have: searched for everywhere a sandbox or a bystander can look. */
 const REAL = `real-${RUN_ID}-${Math.random().toString(36).slice(2)}-value`;
 
-const config = mkdtempSync(join(tmpdir(), 'sbx-secrets-config-'));
+const config = tempDir('sbx-secrets-config-');
 /** A host file holding a value for --command to print (so the command's text holds no value). */
 const valueFile = (suffix: string) => {
-  const file = join(mkdtempSync(join(tmpdir(), 'sbx-secrets-value-')), 'value');
+  const file = join(tempDir('sbx-secrets-value-'), 'value');
   writeFileSync(file, `${REAL}-${suffix}\n`, { mode: 0o600 });
   return file;
 };
-const trusted = mkdtempSync(join(tmpdir(), 'sbx-secrets-ca-'));
+const trusted = tempDir('sbx-secrets-ca-');
 /** Every sbx call of this file: its own config folder, the test CA trusted, a prebuilt template (no rebuild). */
 const run = (args: string[], options: RunOptions = {}): Promise<Result> =>
   sbx(args, { ...options, env: { SBX_CONFIG_DIR: config, SBX_CA_CERTS: trusted, ...options.env } });
@@ -448,7 +458,7 @@ describe('secrets: sandboxes get placeholders, the proxy injects the values on t
 });
 
 describe('secrets: bad input is refused with a hint and changes nothing', { timeout: 120_000 }, () => {
-  const own = mkdtempSync(join(tmpdir(), 'sbx-secrets-bad-'));
+  const own = tempDir('sbx-secrets-bad-');
   const bad = (args: string[], input?: string) =>
     sbx(['secret', ...args], { env: { SBX_CONFIG_DIR: own }, ...(input === undefined ? {} : { input }) });
 
