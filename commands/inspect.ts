@@ -66,6 +66,12 @@ export default class Inspect extends BaseCommand {
             : (d.network ?? "Docker's default network (made before policies)"),
       ],
       [
+        'Secrets',
+        d.injection?.secrets.length
+          ? `${d.injection.secrets.map((s) => `${s.name} -> ${s.hosts.join(' ')} (${s.header})`).join('\n')}\nTLS terminated by the proxy for: ${d.injection.terminatedHosts.join(' ')}`
+          : '(none; TLS is never terminated)',
+      ],
+      [
         'Hardening',
         `capabilities dropped: ${d.capabilitiesDropped.join(', ') || 'none'}; sudo: ${d.sudo ? 'yes' : 'no'}`,
       ],

@@ -11,7 +11,7 @@ export default class NetworkLog extends BaseCommand {
   };
 
   static override description =
-    "The egress proxy's decisions for a sandbox: time, host, port, allowed or refused, and the rule that decided. --json prints one object per decision; --follow keeps printing new ones.";
+    "The egress proxy's decisions for a sandbox: time, host, port, allowed or refused, and the rule that decided; on hosts sbx injects secrets into, each request's method and path, and the secrets injected (names). --json prints one object per decision; --follow keeps printing new ones.";
 
   static override enableJsonFlag = true;
 
@@ -36,7 +36,7 @@ export default class NetworkLog extends BaseCommand {
     const { args, flags } = await this.parse(NetworkLog);
     const sandbox = await resolveSandbox(args.sandbox);
     const format = (d: LogEntry) =>
-      `${d.time}  ${d.allowed ? 'allowed' : 'REFUSED'}  ${d.method} ${d.host}:${d.port}  (${d.rule})`;
+      `${d.time}  ${d.allowed ? 'allowed' : 'REFUSED'}  ${d.method} ${d.host}:${d.port}${d.path ?? ''}  (${d.rule})${d.injected?.length ? `  injected: ${d.injected.join(', ')}` : ''}`;
     if (flags.follow) {
       await followNetworkLog(sandbox, (d) => this.log(this.jsonEnabled() ? JSON.stringify(d) : format(d)));
       return [];

@@ -21,7 +21,47 @@ export interface AgentSpec {
   apiKeyEnv: string[];
   /** Hosts the agent needs when the network policy is deny-by-default. */
   allowedHosts: string[];
+  /**
+   * Keys of apiKeyEnv the egress proxy injects instead (config agentKeys, default proxy): the
+   * sandbox gets a placeholder in the variable, the proxy puts the host's value into this header
+   * on requests to these hosts.
+   */
+  injectedKeys?: KeyBinding[];
 }
+
+/** An API key the proxy puts into requests: where (hosts, header) and how (`{}` is the key). */
+export interface KeyBinding {
+  env: string;
+  hosts: string[];
+  header: string;
+  format: string;
+  /** A query parameter some clients send it in instead (the placeholder there is replaced too). */
+  query?: string;
+}
+
+/** The keys' endpoints and headers, as the agents' SDKs send them (checked against the installed versions). */
+const ANTHROPIC_KEYS: KeyBinding[] = [
+  { env: 'ANTHROPIC_API_KEY', hosts: ['api.anthropic.com'], header: 'x-api-key', format: '{}' },
+  {
+    env: 'CLAUDE_CODE_OAUTH_TOKEN',
+    hosts: ['api.anthropic.com'],
+    header: 'authorization',
+    format: 'Bearer {}',
+  },
+  { env: 'ANTHROPIC_AUTH_TOKEN', hosts: ['api.anthropic.com'], header: 'authorization', format: 'Bearer {}' },
+];
+const OPENAI_KEYS: KeyBinding[] = [
+  { env: 'OPENAI_API_KEY', hosts: ['api.openai.com'], header: 'authorization', format: 'Bearer {}' },
+];
+const GEMINI_KEYS: KeyBinding[] = [
+  {
+    env: 'GEMINI_API_KEY',
+    hosts: ['generativelanguage.googleapis.com'],
+    header: 'x-goog-api-key',
+    format: '{}',
+    query: 'key',
+  },
+];
 
 /**
  * An agent's state, as sbx keeps it in one volume per agent. Paths are relative to the home folder
@@ -78,6 +118,7 @@ export const AGENTS: readonly AgentSpec[] = [
       ],
     },
     apiKeyEnv: ['ANTHROPIC_API_KEY', 'ANTHROPIC_AUTH_TOKEN', 'CLAUDE_CODE_OAUTH_TOKEN', 'ANTHROPIC_BASE_URL'],
+    injectedKeys: ANTHROPIC_KEYS,
     allowedHosts: [
       'api.anthropic.com',
       'console.anthropic.com',
@@ -109,6 +150,7 @@ export const AGENTS: readonly AgentSpec[] = [
       'GOOGLE_CLOUD_LOCATION',
       'GOOGLE_GENAI_USE_VERTEXAI',
     ],
+    injectedKeys: GEMINI_KEYS,
     allowedHosts: [
       'generativelanguage.googleapis.com',
       'cloudcode-pa.googleapis.com',
@@ -132,6 +174,7 @@ export const AGENTS: readonly AgentSpec[] = [
       import: [['.codex/auth.json', '.codex/auth.json']],
     },
     apiKeyEnv: ['OPENAI_API_KEY', 'OPENAI_BASE_URL'],
+    injectedKeys: OPENAI_KEYS,
     allowedHosts: ['api.openai.com', 'auth.openai.com', 'chatgpt.com', ...PACKAGE_HOSTS],
   },
   {
@@ -149,6 +192,7 @@ export const AGENTS: readonly AgentSpec[] = [
       import: [['.local/share/opencode/auth.json', '.local/share/opencode/auth.json']],
     },
     apiKeyEnv: ['ANTHROPIC_API_KEY', 'OPENAI_API_KEY', 'GEMINI_API_KEY', 'OPENROUTER_API_KEY'],
+    injectedKeys: [...ANTHROPIC_KEYS, ...OPENAI_KEYS, ...GEMINI_KEYS],
     allowedHosts: [
       'opencode.ai',
       '*.opencode.ai',

@@ -9,7 +9,11 @@ import { errorText } from './render.js';
 import { withTerminal } from './terminal.js';
 
 export interface ProcessRequest {
-  sandbox: SandboxRecord & { syncVolume?: string | null | undefined };
+  sandbox: SandboxRecord & {
+    syncVolume?: string | null | undefined;
+    /** Secrets bound to it: the host's values of these variables are never passed in. */
+    secrets?: string[] | undefined;
+  };
   /** Whose settings and API keys the process gets (shell: none). */
   agent: AgentSpec;
   cmd: string[];
@@ -67,6 +71,7 @@ export async function runInSandbox(req: ProcessRequest): Promise<number> {
           term: terminal ? (process.env.TERM ?? 'xterm-256color') : undefined,
           hostEnv: process.env,
           vars: req.vars,
+          bound: req.sandbox.secrets,
           // Joining the background session needs a terminal; without one the command just runs.
           session: req.session === 'attach' && !terminal ? undefined : req.session,
         }),

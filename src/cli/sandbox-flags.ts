@@ -1,5 +1,5 @@
 import { Flags } from '@oclif/core';
-import { checkPatterns } from '../network/settings.js';
+import { checkPatterns, checkRequestRules } from '../network/settings.js';
 import type { SandboxRequest } from '../sandbox/plan.js';
 import {
   CREDENTIAL_MODES,
@@ -31,6 +31,11 @@ export const createFlags = {
   'allow-host': Flags.string({
     description:
       'Allow a host through the egress proxy: api.example.com, *.example.com (subdomains), optionally :PORT. Repeatable.',
+    ...repeatable,
+  }),
+  'allow-request': Flags.string({
+    description:
+      'On a host sbx injects a secret into (whose requests it sees): let through only matching requests, METHOD HOST/PATH ("GET api.github.com/repos/my-org/**"). Repeatable.',
     ...repeatable,
   }),
   'block-host': Flags.string({
@@ -113,7 +118,7 @@ export const envFlags = {
 
 type CreateFlagValues = {
   [K in keyof typeof createFlags]?:
-    | (K extends 'publish' | 'volume' | 'allow-host' | 'block-host'
+    | (K extends 'publish' | 'volume' | 'allow-host' | 'allow-request' | 'block-host'
         ? string[]
         : K extends 'no-sudo' | 'mount-docker-socket' | 'sync'
           ? boolean
@@ -156,6 +161,7 @@ export function sandboxOptions(
       policyMode: flags['network-policy'] as PolicyMode | undefined,
       allowHosts: checkPatterns(flags['allow-host'] ?? [], 'allow', '--allow-host'),
       blockHosts: checkPatterns(flags['block-host'] ?? [], 'deny', '--block-host'),
+      allowRequests: checkRequestRules(flags['allow-request'] ?? []),
       noSudo: Boolean(flags['no-sudo']),
       mountDockerSocket: Boolean(flags['mount-docker-socket']),
     },

@@ -45,3 +45,38 @@ export async function withTerminal<T>(
     process.off('exit', restore);
   }
 }
+
+/**
+ * A secret's value from standard input: all of it (one final newline dropped) when piped; on a
+ * terminal, one line typed without echo.
+ */
+export async function readSecretInput(name: string): Promise<string> {
+  const { stdin, stderr } = process;
+  if (!stdin.isTTY) {
+    const chunks: Buffer[] = [];
+    for await (const chunk of stdin) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks)
+      .toString('utf8')
+      .replace(/\r?\n$/, '');
+  }
+  stderr.write(`Value of ${name} (not shown): `);
+  stdin.setRawMode(true);
+  stdin.resume();
+  try {
+    return await new Promise<string>((resolve, reject) => {
+      let value = '';
+      stdin.on('data', (d: Buffer) => {
+        for (const ch of d.toString('utf8')) {
+          if (ch === '\r' || ch === '\n') return resolve(value);
+          if (ch === '\u0003') return reject(new Error('interrupted'));
+          if (ch === '\u007f') value = value.slice(0, -1);
+          else value += ch;
+        }
+      });
+    });
+  } finally {
+    stdin.setRawMode(false);
+    stdin.pause();
+    stderr.write('\n');
+  }
+}

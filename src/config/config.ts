@@ -33,6 +33,7 @@ export interface SbxConfig {
   idleStop?: string;
   engine?: { host?: string; context?: string };
   sync?: { exclude?: string[] };
+  agentKeys?: 'proxy' | 'env';
 }
 
 export interface ConfigKey {
@@ -156,6 +157,17 @@ export const KEYS: readonly ConfigKey[] = [
       return raw.trim();
     },
     fallback: 'off',
+  },
+  {
+    key: 'agentKeys',
+    description:
+      "How agents' API keys from the host reach them: proxy (the sandbox gets a placeholder, the egress proxy puts the key into requests to the agent's API) or env (the key itself is passed in, where anything in the sandbox can read it).",
+    list: false,
+    parse: (raw) => {
+      if (raw === 'proxy' || raw === 'env') return raw;
+      throw usageError(`"${raw}" is not a way to pass keys.`, 'Give proxy or env.');
+    },
+    fallback: 'proxy',
   },
   {
     key: 'syncConfig',

@@ -18,6 +18,142 @@ export interface Policy {
   hostAddresses: string[];
   /** The proxy this sandbox's traffic goes on through (the host's, when sbx made it), and its NO_PROXY. */
   upstream?: { url: string; noProxy: string[] } | undefined;
+  /** Secrets the proxy injects (their hosts are the only ones whose TLS it terminates). */
+  secrets?: Injection[] | undefined;
+  /** The certificate (for every secret's host, signed by sbx's CA) and key the proxy presents there. */
+  tls?: { cert: string; key: string } | undefined;
+  /** Extra CA certificates (PEM) the proxy trusts, besides the system's, when it verifies those hosts. */
+  trust?: string[] | undefined;
+  /**
+   * `METHOD host/path` rules (`*` any method; in paths `*` is one segment's part, `**` anything): on
+   * a host the proxy terminates, once a rule names it, only the requests a rule matches go through.
+   */
+  requestRules?: string[] | undefined;
+}
+
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', '*'];
+
+/** A request rule's problem in words, or undefined when it is valid. */
+export function requestRuleProblem(rule: string): string | undefined {
+  const parts = rule.trim().split(/\s+/);
+  if (parts.length !== 2) return 'write METHOD HOST/PATH, e.g. "GET api.github.com/repos/my-org/**"';
+  const [method = '', target = ''] = parts;
+  if (!METHODS.includes(method.toUpperCase())) return `${method} is not a method (${METHODS.join(', ')})`;
+  const slash = target.indexOf('/');
+  if (slash === -1) return 'add the path after the host: HOST/PATH (HOST/** for every path)';
+  const host = target.slice(0, slash);
+  return patternProblem(host, 'allow');
+}
+
+interface RequestRule {
+  text: string;
+  method: string;
+  host: string;
+  path: RegExp;
+}
+
+function parseRule(text: string): RequestRule {
+  const [method = '*', target = ''] = text.trim().split(/\s+/);
+  const slash = target.indexOf('/');
+  const glob = target.slice(slash);
+  const pattern = glob
+    .split(/(\*\*|\*)/)
+    .map((part) =>
+      part === '**' ? '.*' : part === '*' ? '[^/]*' : part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'),
+    )
+    .join('');
+  return {
+    text,
+    method: method.toUpperCase(),
+    host: target.slice(0, slash),
+    path: new RegExp(`^${pattern}$`),
+  };
+}
+
+/** The host part of each rule (to tell which name hosts sbx does not terminate). */
+export const requestRuleHost = (rule: string) => parseRule(rule).host;
+
+/**
+ * The decision on one request inside a terminated host: allowed when no rule names the host, or when
+ * one matches its method and path (query left out).
+ */
+export function decideRequest(policy: Policy, host: string, method: string, path: string): Decision {
+  const rules = (policy.requestRules ?? []).map(parseRule).filter((r) => matches(r.host, host, 0));
+  if (rules.length === 0) return { allowed: true, rule: 'no request rule for this host' };
+  const bare = path.split('?')[0] ?? '/';
+  const match = rules.find(
+    (r) => (r.method === '*' || r.method === method.toUpperCase()) && r.path.test(bare),
+  );
+  return match
+    ? { allowed: true, rule: `allow-request ${match.text}` }
+    : {
+        allowed: false,
+        rule: `no request rule allows it (rules for ${host}: ${rules.map((r) => r.text).join('; ')})`,
+      };
+}
+
+/** One secret as the proxy applies it: on requests to its hosts, the placeholder becomes the value. */
+export interface Injection {
+  name: string;
+  hosts: string[];
+  /** Lower case. */
+  header: string;
+  /** `{}` stands for the value: used when the request has no such header. */
+  format: string;
+  placeholder: string;
+  value: string;
+  /** A query parameter that may carry it too (Google's `key`): the placeholder there becomes the value. */
+  query?: string | undefined;
+}
+
+/** A request target with each secret's placeholder in its query parameter replaced by the value. */
+export function injectQuery(target: string, injections: Injection[]): { target: string; injected: string[] } {
+  const at = target.indexOf('?');
+  if (at === -1) return { target, injected: [] };
+  const injected: string[] = [];
+  const params = target
+    .slice(at + 1)
+    .split('&')
+    .map((pair) => {
+      const [name = '', value = ''] = pair.split('=');
+      const s = injections.find((i) => i.query === name && decodeURIComponent(value) === i.placeholder);
+      if (!s) return pair;
+      injected.push(s.name);
+      return `${name}=${encodeURIComponent(s.value)}`;
+    });
+  return { target: `${target.slice(0, at)}?${params.join('&')}`, injected };
+}
+
+/** The secrets bound to a host (the proxy terminates TLS for it when there is any). */
+export function injectionsFor(policy: Policy, host: string): Injection[] {
+  return (policy.secrets ?? []).filter((s) => s.hosts.some((h) => matches(h.split(':')[0]!, host, 0)));
+}
+
+/**
+ * A request's headers with the secrets put in: in the configured header, the placeholder becomes
+ * the value; a request without that header gets it, in the secret's format. A header holding
+ * something else (the agent's own credential) is left alone. Returns the names of what was injected.
+ */
+export function injectHeaders(
+  headers: Record<string, string | string[] | undefined>,
+  injections: Injection[],
+): { headers: Record<string, string | string[] | undefined>; injected: string[] } {
+  const out = { ...headers };
+  const injected: string[] = [];
+  for (const s of injections) {
+    const current = out[s.header];
+    if (current === undefined) {
+      out[s.header] = s.format.replace('{}', s.value);
+      injected.push(s.name);
+      continue;
+    }
+    const values = Array.isArray(current) ? current : [current];
+    if (!values.some((v) => v.includes(s.placeholder))) continue;
+    const swapped = values.map((v) => v.split(s.placeholder).join(s.value));
+    out[s.header] = Array.isArray(current) ? swapped : swapped[0];
+    injected.push(s.name);
+  }
+  return { headers: out, injected };
 }
 
 /** A sandbox's policy as sbx writes it to the proxy's state and the proxy reads it: one file per network. */
@@ -40,6 +176,10 @@ export interface LogEntry {
   port: number;
   allowed: boolean;
   rule: string;
+  /** Requests inside TLS the proxy terminated (hosts with a secret): their path, and what it injected. */
+  path?: string;
+  terminated?: boolean;
+  injected?: string[];
 }
 
 /** Whether NO_PROXY sends a host around the upstream proxy: `*`, exact names, `.suffix` or `suffix` domains. */

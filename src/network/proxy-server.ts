@@ -8,20 +8,38 @@
  *   /state/policies/<sandbox>.json   { sandbox, subnet, mode, allow, deny, hostAddresses }
  *   /state/log/<sandbox>.jsonl       one decision per line
  *
+ * For the hosts a sandbox's secrets are bound to (and only those) the proxy terminates TLS with the
+ * certificate sbx issued for them, puts the secret into the request in place of its placeholder, and
+ * forwards it over TLS it verifies (system CAs plus the policy's extra ones); everything else stays
+ * a tunnel it never decrypts.
+ *
  * Policy files are re-read when they change, so `sbx network allow|block` applies to the next request.
  * A policy may name an upstream proxy (the host's, behind a company's explicit proxy): allowed
  * traffic then goes on through it, except to its NO_PROXY hosts.
  */
 
 import { lookup } from 'node:dns/promises';
-import { appendFileSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { createServer, request as httpRequest, type IncomingMessage } from 'node:http';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import { connect, isIP, type Socket } from 'node:net';
 import { join } from 'node:path';
+import {
+  createSecureContext,
+  rootCertificates,
+  type SecureContext,
+  type TLSSocket,
+  TLSSocket as TlsSocket,
+  connect as tlsConnect,
+} from 'node:tls';
 import {
   bypassesUpstream,
   decideAddress,
   decideHost,
+  decideRequest,
+  type Injection,
+  injectHeaders,
+  injectionsFor,
+  injectQuery,
   inSubnet,
   type LogEntry,
   type SandboxPolicy,
@@ -229,6 +247,137 @@ const server = createServer(async (req: IncomingMessage, res) => {
   req.pipe(upstream);
 });
 
+/** The system's CAs (node's own, and the image's store with the user's extra CAs) plus a policy's. */
+const SYSTEM_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
+const systemCas = [
+  ...rootCertificates,
+  ...(existsSync(SYSTEM_BUNDLE) ? [readFileSync(SYSTEM_BUNDLE, 'utf8')] : []),
+];
+/**
+ * TLS contexts of a policy, made once (parsing ~150 CAs and a key takes tens of milliseconds): the
+ * one that verifies upstreams, and the one that presents sbx's certificate to the sandbox.
+ */
+const contexts = new WeakMap<SandboxPolicy, { upstream: SecureContext; sandbox: SecureContext }>();
+function contextsOf(policy: SandboxPolicy) {
+  let found = contexts.get(policy);
+  if (!found) {
+    found = {
+      upstream: createSecureContext({ ca: [...systemCas, ...(policy.trust ?? [])] }),
+      sandbox: createSecureContext({ cert: policy.tls!.cert, key: policy.tls!.key }),
+    };
+    contexts.set(policy, found);
+  }
+  return found;
+}
+
+interface Terminated {
+  policy: SandboxPolicy;
+  host: string;
+  port: number;
+  address: string;
+  rule: string;
+  injections: Injection[];
+}
+
+/** TLS sessions to upstreams, resumed by the next request (a full handshake per request costs). */
+const sessions = new Map<string, Buffer>();
+
+/** Requests inside the TLS the proxy terminates: secrets put in, then sent on over verified TLS. */
+const inner = createServer((req: IncomingMessage, res: ServerResponse) => {
+  const t = (req.socket as TLSSocket & { sbx?: Terminated }).sbx;
+  if (!t) return void res.writeHead(500).end();
+  const path = req.url ?? '/';
+  const verdict = decideRequest(t.policy, t.host, req.method ?? 'GET', path);
+  if (!verdict.allowed) {
+    record(t.policy, {
+      method: req.method ?? 'GET',
+      host: t.host,
+      port: t.port,
+      path: path.split('?')[0] ?? path,
+      allowed: false,
+      rule: verdict.rule,
+      terminated: true,
+    });
+    res
+      .writeHead(403, { 'Content-Type': 'text/plain' })
+      .end(
+        `sbx egress policy: ${req.method} ${t.host}${path.split('?')[0]} refused for sandbox ${t.policy.sandbox}: ${verdict.rule}.\n`,
+      );
+    return;
+  }
+  const viaQuery = injectQuery(path, t.injections);
+  const viaHeaders = injectHeaders(req.headers, t.injections);
+  const headers = viaHeaders.headers;
+  const injected = [...new Set([...viaHeaders.injected, ...viaQuery.injected])];
+  for (const hop of ['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization'])
+    delete headers[hop];
+  record(t.policy, {
+    method: req.method ?? 'GET',
+    host: t.host,
+    port: t.port,
+    path: path.split('?')[0] ?? path,
+    allowed: true,
+    rule: verdict.rule === 'no request rule for this host' ? t.rule : verdict.rule,
+    terminated: true,
+    ...(injected.length > 0 ? { injected } : {}),
+  });
+  const fail = (reason: string) => {
+    if (!res.headersSent) res.writeHead(502, { 'Content-Type': 'text/plain' });
+    res.end(`sbx proxy: ${t.host}:${t.port}: ${reason}\n`);
+  };
+  const sessionKey = `${t.policy.network} ${t.host}:${t.port}`;
+  open(t.address, t.host, t.port, upstreamOf(t.policy, t.host)).then(
+    (raw) => {
+      const secure = tlsConnect({
+        socket: raw,
+        ...(isIP(t.host) ? {} : { servername: t.host }),
+        host: t.host,
+        secureContext: contextsOf(t.policy).upstream,
+        ...(sessions.has(sessionKey) ? { session: sessions.get(sessionKey) } : {}),
+        ALPNProtocols: ['http/1.1'],
+      });
+      secure.on('session', (session: Buffer) => sessions.set(sessionKey, session));
+      secure.on('error', (err) => fail(`TLS to the upstream failed verification or broke: ${err.message}`));
+      secure.once('secureConnect', () => {
+        const upstream = httpRequest(
+          {
+            method: req.method,
+            path: viaQuery.target,
+            headers: {
+              ...headers,
+              host: String(headers.host ?? (t.port === 443 ? t.host : `${t.host}:${t.port}`)),
+            } as Record<string, string | string[]>,
+            setHost: false,
+            createConnection: () => secure,
+          },
+          (answer) => {
+            res.writeHead(answer.statusCode ?? 502, answer.headers);
+            answer.pipe(res);
+          },
+        );
+        upstream.on('error', (err) => fail(err.message));
+        res.on('close', () => secure.destroy());
+        req.pipe(upstream);
+      });
+    },
+    (err: Error) => fail(err.message),
+  );
+});
+
+/** Answers a CONNECT to a host with secrets as the host itself, with sbx's certificate for it. */
+function terminate(client: Socket, head: Buffer, t: Terminated): void {
+  client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+  if (head.length > 0) client.unshift(head);
+  const secure = new TlsSocket(client, {
+    isServer: true,
+    secureContext: contextsOf(t.policy).sandbox,
+    ALPNProtocols: ['http/1.1'],
+  }) as TLSSocket & { sbx?: Terminated };
+  secure.sbx = t;
+  secure.on('error', () => client.destroy());
+  inner.emit('connection', secure);
+}
+
 server.on('connect', async (req: IncomingMessage, client: Socket, head: Buffer) => {
   client.on('error', () => {});
   const policy = policyOf(client);
@@ -243,6 +392,16 @@ server.on('connect', async (req: IncomingMessage, client: Socket, head: Buffer) 
     rule: 'address' in outcome ? outcome.rule : outcome.refused,
   });
   if (!('address' in outcome)) return forbid(client, refusal(host, port, outcome.refused, policy.sandbox));
+  const injections = injectionsFor(policy, host);
+  if (injections.length > 0 && policy.tls)
+    return terminate(client, head, {
+      policy,
+      host,
+      port,
+      address: outcome.address,
+      rule: outcome.rule,
+      injections,
+    });
   let upstream: Socket;
   try {
     upstream = await open(outcome.address, host, port, upstreamOf(policy, host));

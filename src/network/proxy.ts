@@ -28,9 +28,8 @@ import { engineInfo } from '../engine/system.js';
 import { ensureVolume, putArchive } from '../engine/volumes.js';
 import { SbxError } from '../shared/errors.js';
 import { extraLabels, LABEL } from '../shared/labels.js';
-import type { PolicyMode } from '../shared/parse.js';
+import { refreshSecretPolicy } from './egress-secrets.js';
 import type { Policy, SandboxPolicy } from './policy.js';
-import { effectivePolicy, type Settings } from './settings.js';
 
 /**
  * The one filtering proxy of an engine, shared by every sandbox; its state (a volume of the same name
@@ -146,10 +145,11 @@ const answers = (id: string) =>
 /**
  * What a sandbox's network needs before the sandbox starts, which may have stopped with it (a reboot:
  * Podman applies restart policies only through its systemd unit; or by hand): the egress proxy,
- * made or replaced as needed, and the sandbox's port forwarder.
+ * made or replaced as needed, the sandbox's port forwarder, and its secrets' values (resolved again).
  */
-export async function ensureSandboxNetwork(network: string): Promise<void> {
+export async function ensureSandboxNetwork(network: string, secrets: readonly string[] = []): Promise<void> {
   await ensureProxy();
+  if (secrets.length > 0) await refreshSecrets(network);
   const forwarder = await inspectForwarder(network);
   if (forwarder && !forwarder.State.Running) await startContainer(forwarder.Id);
 }
@@ -158,6 +158,17 @@ export async function ensureSandboxNetwork(network: string): Promise<void> {
 export async function stopForwarder(network: string): Promise<void> {
   const forwarder = await inspectForwarder(network);
   if (forwarder?.State.Running) await stopContainer(forwarder.Id, 1);
+}
+
+/**
+ * A starting sandbox's secrets, fresh: values resolved again (a --command runs; its failure stops the
+ * start), a new certificate. Only the policy file changes; the sandbox keeps its placeholders.
+ */
+async function refreshSecrets(network: string): Promise<void> {
+  const policy = await readPolicy(network);
+  if (!policy?.secrets?.length) return;
+  const fresh = await refreshSecretPolicy(policy);
+  if (fresh) await writePolicy({ ...policy, ...fresh });
 }
 
 /** Creates the proxy container (not started); undefined when another sbx has just made one. */
@@ -224,42 +235,25 @@ export async function attachSandbox(
 }
 
 /**
- * A new sandbox's only way out, made before the sandbox exists: its policy (the mode, the flags'
- * hosts, the agent's own hosts and the settings files, with the host's addresses refused and the
- * host's own proxy as the upstream), its internal network joined by the proxy, and its port
- * forwarder. Returns how the sandbox joins that network.
+ * A new sandbox's only way out, made before the sandbox exists: its internal network joined by the
+ * proxy, its policy written (the host's own proxy as its upstream), and its port forwarder. Returns
+ * how the sandbox joins that network.
  */
-export async function sandboxEgress(options: {
-  sandbox: string;
-  mode: PolicyMode;
-  allowHosts: string[];
-  blockHosts: string[];
-  agentHosts: string[];
-  settings: Settings[];
+export async function sandboxEgress(
+  sandbox: string,
+  policy: Policy,
   /** Host ports to publish, as the engine's port bindings (none: no forwarder). */
-  ports: Record<string, Array<{ HostIp: string; HostPort: string }>> | undefined;
-  labels: Record<string, string>;
-}): Promise<{
+  ports: Record<string, Array<{ HostIp: string; HostPort: string }>> | undefined,
+  labels: Record<string, string>,
+): Promise<{
   network: string;
   aliases: string[];
   address: string | undefined;
   extraHosts: string[];
   env: string[];
 }> {
-  const policy = effectivePolicy({
-    mode: options.mode,
-    allowFlags: options.allowHosts,
-    blockFlags: options.blockHosts,
-    agentHosts: options.agentHosts,
-    settings: options.settings,
-    hostAddresses: await hostAddresses(),
-  });
-  const { network, subnet } = await attachSandbox(
-    options.sandbox,
-    { ...policy, upstream: upstreamProxy() },
-    options.labels,
-  );
-  if (options.ports) await ensureForwarder(network, subnet, options.ports, options.labels);
+  const { network, subnet } = await attachSandbox(sandbox, { ...policy, upstream: upstreamProxy() }, labels);
+  if (ports) await ensureForwarder(network, subnet, ports, labels);
   return {
     network,
     aliases: [SANDBOX_ALIAS],

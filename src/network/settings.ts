@@ -2,11 +2,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { configDir } from '../config/config.js';
 import { SbxError, usageError } from '../shared/errors.js';
-import { type Policy, type PolicyMode, patternProblem } from './policy.js';
+import { type Policy, type PolicyMode, patternProblem, requestRuleProblem } from './policy.js';
 
 /** The settings file's shape (user: `<config dir>/settings.json`; workspace: `.sbx/settings.json`). */
 export interface Settings {
-  network?: { allowedDomains?: string[]; deniedDomains?: string[] };
+  network?: { allowedDomains?: string[]; deniedDomains?: string[]; requestRules?: string[] };
   filesystem?: { denyRead?: string[]; denyWrite?: string[] };
 }
 
@@ -40,7 +40,7 @@ export function readSettings(file: string): Settings {
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed))
     throw broken('it is not a JSON object');
   const shape: Record<string, string[]> = {
-    network: ['allowedDomains', 'deniedDomains'],
+    network: ['allowedDomains', 'deniedDomains', 'requestRules'],
     filesystem: ['denyRead', 'denyWrite'],
   };
   for (const [section, value] of Object.entries(parsed)) {
@@ -57,7 +57,10 @@ export function readSettings(file: string): Settings {
         throw broken(`${section}.${key} must be a list of strings`);
       if (section === 'network') {
         for (const pattern of list as string[]) {
-          const problem = patternProblem(pattern, key === 'allowedDomains' ? 'allow' : 'deny');
+          const problem =
+            key === 'requestRules'
+              ? requestRuleProblem(pattern)
+              : patternProblem(pattern, key === 'allowedDomains' ? 'allow' : 'deny');
           if (problem) throw broken(`${section}.${key} has "${pattern}": ${problem}`);
         }
       }
@@ -79,6 +82,19 @@ export function checkPatterns(patterns: string[], list: 'allow' | 'deny', flag: 
   return patterns;
 }
 
+/** Checks request rules typed on the command line. */
+export function checkRequestRules(rules: string[]): string[] {
+  for (const rule of rules) {
+    const problem = requestRuleProblem(rule);
+    if (problem)
+      throw usageError(
+        `Invalid --allow-request "${rule}": ${problem}.`,
+        'Rules are METHOD HOST/PATH: "GET api.github.com/repos/my-org/**" (* any method; * in a path is one segment, ** any).',
+      );
+  }
+  return rules;
+}
+
 /**
  * The policy of a new sandbox: the mode, and allow/deny lists merged from the settings files and the
  * flags (deny always beats allow when deciding). In deny mode the agent's own hosts are allowed too.
@@ -87,11 +103,16 @@ export function effectivePolicy(options: {
   mode: PolicyMode;
   allowFlags: string[];
   blockFlags: string[];
+  requestRules?: string[];
   agentHosts: string[];
   settings: Settings[];
   hostAddresses: string[];
 }): Policy {
   const unique = (items: string[]) => [...new Set(items.map((i) => i.toLowerCase()))];
+  const requestRules = [
+    ...options.settings.flatMap((s) => s.network?.requestRules ?? []),
+    ...(options.requestRules ?? []),
+  ];
   return {
     mode: options.mode,
     allow: unique([
@@ -101,5 +122,6 @@ export function effectivePolicy(options: {
     ]),
     deny: unique([...options.settings.flatMap((s) => s.network?.deniedDomains ?? []), ...options.blockFlags]),
     hostAddresses: options.hostAddresses,
+    ...(requestRules.length > 0 ? { requestRules } : {}),
   };
 }

@@ -11,6 +11,7 @@ import { execCapture } from '../engine/exec.js';
 import { engineInfo } from '../engine/system.js';
 import { ensureVolume, removeVolume } from '../engine/volumes.js';
 import { gitIdentity } from '../git/identity.js';
+import { putCa, secretPolicy, trustCa } from '../network/egress-secrets.js';
 import { detachSandbox } from '../network/proxy.js';
 import { SbxError } from '../shared/errors.js';
 import { extraLabels, LABEL } from '../shared/labels.js';
@@ -24,6 +25,7 @@ import {
   syncWorkspace,
 } from './plan.js';
 import { checkSocketMount, chooseRuntime } from './runtime.js';
+import { agentKeysWarning, sandboxSecrets } from './secrets.js';
 import { isSocket, securityAddition } from './security.js';
 import { createOptions, effectiveLimits, execUser, sandboxOwner } from './spec.js';
 import { ensureTemplate, templateSpecFor } from './template-image.js';
@@ -58,6 +60,9 @@ export async function createSandbox(
     req.sync === true ? false : await engineSeesWorkspace(req.workspace, image.ref),
     endpoint.url,
   );
+  // Secrets are resolved before anything is made: a --command that fails starts nothing.
+  const bindings = req.security.network === 'none' ? [] : sandboxSecrets(req.agent, config);
+  const secrets = await secretPolicy(bindings);
   const syncVolume = sync ? `${name}-workspace` : undefined;
   const owner = sandboxOwner(statSync(req.workspace), engine.flavour.userMapping);
   const git = await gitIdentity(req.workspace);
@@ -77,6 +82,7 @@ export async function createSandbox(
     labels: extraLabels(),
     mountedRoots: req.worktree ? [req.worktree.gitDir] : [],
     synced: sync,
+    secrets: secrets && { ...secrets, bindings },
   });
   const warnings = [
     ...creationWarnings({
@@ -90,6 +96,7 @@ export async function createSandbox(
     }),
     ...credentials.warnings,
     ...security.warnings,
+    ...agentKeysWarning(req.agent, config),
   ];
   const wt = req.worktree;
   let id: string | undefined;
@@ -153,10 +160,15 @@ export async function createSandbox(
       );
     return reattach(raced, req);
   }
+  if (secrets) await putCa(id);
   await startContainer(id);
   if (runtime !== undefined && runtime !== engine.defaultRuntime && !req.security.noSudo) {
     const warning = await setuidWarning(id, name, runtime);
     if (warning) warnings.push(warning);
+  }
+  if (secrets) {
+    const problem = await trustCa(id);
+    if (problem) warnings.push(problem);
   }
   if (syncVolume)
     await syncSandbox(
@@ -176,6 +188,7 @@ export async function createSandbox(
     created: true,
     credentials: mode,
     syncVolume,
+    secrets: bindings.map((b) => b.name),
     warnings,
   };
   req.onCreated?.(sandbox);

@@ -24,6 +24,8 @@ export interface SandboxRef extends SandboxRecord {
   network: string | null;
   /** A branch sandbox's branch (its workspace is a worktree), else null. */
   branch: string | null;
+  /** The secrets bound to it (names; their variables hold placeholders, the proxy injects the values). */
+  secrets: string[];
   /** A synced sandbox's workspace volume (its engine cannot see the host's files), else null. */
   syncVolume: string | null;
 }
@@ -77,6 +79,7 @@ export async function listSandboxes(): Promise<SandboxRef[]> {
         gid: Number(labels[LABEL.gid] ?? 1000),
         network: labels[LABEL.network] ?? null,
         branch: labels[LABEL.branch] ?? null,
+        secrets: labels[LABEL.secrets]?.split(',').filter(Boolean) ?? [],
         syncVolume: labels[LABEL.sync] ?? null,
       };
     })
@@ -222,6 +225,11 @@ export interface SandboxDetails extends SandboxSummary {
   envNames: string[];
   /** The effective egress policy (as the proxy applies it now), or null without a network. */
   policy: PolicyView | null;
+  /** Secrets the proxy injects for it (never a value), and the hosts whose TLS the proxy terminates for that. */
+  injection: {
+    secrets: Array<{ name: string; hosts: string[]; header: string }>;
+    terminatedHosts: string[];
+  } | null;
   /** A branch sandbox's worktree: the repository it belongs to and the ref the branch was made from. */
   worktree: { path: string; branch: string; repository: string; from: string | null } | null;
   dockerSocket: boolean;
@@ -256,6 +264,12 @@ export async function sandboxDetails(ref: SandboxRef): Promise<SandboxDetails> {
     })),
     envNames: [...env.keys()].sort(),
     policy: policy ? viewOf(policy) : null,
+    injection: policy
+      ? {
+          secrets: (policy.secrets ?? []).map((s) => ({ name: s.name, hosts: s.hosts, header: s.header })),
+          terminatedHosts: [...new Set((policy.secrets ?? []).flatMap((s) => s.hosts))],
+        }
+      : null,
     worktree: ref.branch
       ? {
           path: ref.workspace,

@@ -1,7 +1,10 @@
 import { existsSync, statfsSync } from 'node:fs';
 import { configFile, readConfig } from '../config/config.js';
+import { caDir, caProblem } from '../config/egress-ca.js';
+import { readSecrets, secretsFile } from '../config/secrets.js';
 import { extraCaCerts, HOST_LOCAL_CA_DIR } from '../config/tls-proxy.js';
 import { type EngineInfo, engineInfo } from '../engine/system.js';
+import { engineKey } from '../network/egress-secrets.js';
 import { SbxError } from '../shared/errors.js';
 import { formatBytes } from '../shared/parse.js';
 import { GVISOR, registerHint } from './runtime.js';
@@ -82,6 +85,8 @@ export async function runChecks(workspace: string): Promise<Check[]> {
         : { fix: `For a stronger wall than the shared kernel: ${registerHint(GVISOR, engine.podman)}` }),
     });
   }
+  checks.push(secretsCheck());
+  if (engine) checks.push(caCheck());
 
   if (engine?.rootless) {
     // How the engine's user namespace is bridged (see sandboxOwner): files stay the user's.
@@ -134,4 +139,48 @@ export async function runChecks(workspace: string): Promise<Check[]> {
     }
   }
   return checks;
+}
+
+/** The secret store: readable by its owner only, and valid. */
+function secretsCheck(): Check {
+  try {
+    const secrets = readSecrets();
+    return {
+      name: 'secrets',
+      status: 'ok',
+      detail: existsSync(secretsFile())
+        ? `${secrets.length} secret${secrets.length === 1 ? '' : 's'} in ${secretsFile()} (mode 600, yours only)`
+        : `no secrets stored (${secretsFile()} is made by \`sbx secret set\`)`,
+    };
+  } catch (err) {
+    if (!(err instanceof SbxError)) throw err;
+    return {
+      name: 'secrets',
+      status: 'fail',
+      detail: err.message,
+      ...(err.hint ? { fix: err.hint } : {}),
+      exitCode: err.exitCode,
+    };
+  }
+}
+
+/** The engine's CA (made on the first sandbox with a secret): its key must be the user's alone. */
+function caCheck(): Check {
+  const key = engineKey();
+  const problem = caProblem(key);
+  if (problem)
+    return {
+      name: 'egress-ca',
+      status: 'fail',
+      detail: `sbx's certificate authority for this engine: ${problem}`,
+      fix: `chmod 600 ${caDir(key)}/ca.key, or remove ${caDir(key)} (sbx makes a new one; recreate sandboxes made since)`,
+      exitCode: 78,
+    };
+  return {
+    name: 'egress-ca',
+    status: 'ok',
+    detail: existsSync(`${caDir(key)}/ca.key`)
+      ? `sbx's certificate authority for this engine is in ${caDir(key)} (key mode 600, never in a container)`
+      : 'no certificate authority yet for this engine: sbx makes one for the first sandbox with a secret',
+  };
 }

@@ -3,6 +3,7 @@
  * stop it with its port forwarder, remove it with its network, sync state and (asked) worktree.
  * Commands call these and never the engine.
  */
+import { readConfig } from '../config/config.js';
 import {
   type ContainerInfo,
   inspectContainer,
@@ -19,6 +20,7 @@ import type { SyncReport } from '../sync/sync.js';
 import { resolveSandbox, type SandboxRef } from './discovery.js';
 import { sandboxName } from './identity.js';
 import { reattachPlan, type Sandbox, type SandboxRequest } from './plan.js';
+import { agentKeysWarning } from './secrets.js';
 
 /**
  * Finds the workspace's sandbox by its name and labels, or creates it, and makes sure it runs.
@@ -47,13 +49,23 @@ async function renamedDefault(workspace: string): Promise<ContainerInfo | undefi
 /** An existing container for a request: checked (see reattachPlan), and started when it is stopped. */
 export async function reattach(info: ContainerInfo, req: SandboxRequest): Promise<Sandbox> {
   const { sandbox, start } = reattachPlan(info, req);
-  if (start) await startSandbox({ id: info.Id, network: info.Config.Labels?.[LABEL.network] ?? null });
+  sandbox.warnings.push(...agentKeysWarning(req.agent, await readConfig(), process.env, sandbox.secrets));
+  if (start)
+    await startSandbox({
+      id: info.Id,
+      network: info.Config.Labels?.[LABEL.network] ?? null,
+      secrets: sandbox.secrets,
+    });
   return sandbox;
 }
 
-/** Starts a sandbox, with its egress proxy and port forwarder first; one that runs is left as it is. */
-export async function startSandbox(sandbox: Pick<SandboxRef, 'id' | 'network'>): Promise<void> {
-  if (sandbox.network && sandbox.network !== 'none') await ensureSandboxNetwork(sandbox.network);
+/**
+ * Starts a sandbox, with its egress proxy, port forwarder and its secrets' fresh values first; one that
+ * runs is left as it is.
+ */
+export async function startSandbox(sandbox: Pick<SandboxRef, 'id' | 'network' | 'secrets'>): Promise<void> {
+  if (sandbox.network && sandbox.network !== 'none')
+    await ensureSandboxNetwork(sandbox.network, sandbox.secrets);
   await startContainer(sandbox.id);
 }
 

@@ -61,6 +61,8 @@ export interface Sandbox extends SandboxRecord {
   credentials: CredentialsMode;
   /** The workspace is a synced copy in this volume (the engine cannot see the host's files). */
   syncVolume?: string | undefined;
+  /** The secrets bound to it: their variables hold placeholders, the proxy injects the values. */
+  secrets: string[];
   warnings: string[];
 }
 
@@ -207,6 +209,7 @@ export function reattachPlan(info: ContainerInfo, req: SandboxRequest): { sandbo
       created: false,
       credentials: mode as CredentialsMode,
       syncVolume: labels[LABEL.sync],
+      secrets: labels[LABEL.secrets]?.split(',').filter(Boolean) ?? [],
       warnings,
     },
   };

@@ -1,12 +1,19 @@
 import { statSync } from 'node:fs';
 import { currentEndpoint, isLocalEndpoint } from '../engine/connection.js';
-import { sandboxEgress } from '../network/proxy.js';
-import { DEFAULT_DENY_WRITE, WORKSPACE_SETTINGS, workspaceSettings } from '../network/settings.js';
+import type { SecretBinding, SecretPolicy } from '../network/egress-secrets.js';
+import { hostAddresses, sandboxEgress } from '../network/proxy.js';
+import {
+  DEFAULT_DENY_WRITE,
+  effectivePolicy,
+  WORKSPACE_SETTINGS,
+  workspaceSettings,
+} from '../network/settings.js';
 import { usageError } from '../shared/errors.js';
 import { LABEL } from '../shared/labels.js';
 import type { PolicyMode, PortMapping, VolumeMount } from '../shared/parse.js';
 import { fileGuards } from './guards.js';
 import { DOCKER_SOCKET_WARNING } from './identity.js';
+import { unterminatedRuleWarnings, unusedSecretWarnings } from './secrets.js';
 import { type Addition, portBindings } from './spec.js';
 
 /** Capabilities a sandbox does without: nothing an agent's apt, npm, pip, git or build needs. */
@@ -18,6 +25,8 @@ export interface SecurityRequest {
   policyMode: PolicyMode | undefined;
   allowHosts: string[];
   blockHosts: string[];
+  /** --allow-request rules (METHOD HOST/PATH), applied on the hosts the proxy terminates. */
+  allowRequests?: string[] | undefined;
   noSudo: boolean;
   mountDockerSocket: boolean;
 }
@@ -41,6 +50,8 @@ export async function securityAddition(options: {
   mountedRoots: string[];
   /** The workspace is synced into a volume, not mounted. */
   synced: boolean;
+  /** Secrets bound to the sandbox (values resolved), for its policy and its placeholders. */
+  secrets?: { policy: SecretPolicy; env: string[]; bindings: SecretBinding[] } | undefined;
 }): Promise<{ addition: Addition; warnings: string[]; network: string }> {
   const { request, workspace } = options;
   // Checked before anything is made: bad input changes nothing.
@@ -88,16 +99,28 @@ export async function securityAddition(options: {
         'UDP ports cannot be published under a network policy (only TCP is forwarded).',
         'Publish TCP ports only.',
       );
-    const egress = await sandboxEgress({
-      sandbox: options.name,
+    const policy = effectivePolicy({
       mode: request.policyMode ?? options.configMode ?? 'allow',
-      allowHosts: request.allowHosts,
-      blockHosts: request.blockHosts,
+      allowFlags: request.allowHosts,
+      blockFlags: request.blockHosts,
+      requestRules: request.allowRequests ?? [],
       agentHosts: options.agentHosts,
       settings,
-      ports: options.ports.length > 0 ? portBindings(options.ports) : undefined,
-      labels: options.labels,
+      hostAddresses: await hostAddresses(),
     });
+    const secrets = options.secrets;
+    warnings.push(...unterminatedRuleWarnings(policy.requestRules ?? [], secrets?.bindings ?? []));
+    if (secrets) {
+      warnings.push(...unusedSecretWarnings(secrets.bindings, policy));
+      addition.env.push(...secrets.env);
+      addition.labels[LABEL.secrets] = secrets.bindings.map((b) => b.name).join(',');
+    }
+    const egress = await sandboxEgress(
+      options.name,
+      { ...policy, ...(secrets?.policy ?? {}) },
+      options.ports.length > 0 ? portBindings(options.ports) : undefined,
+      options.labels,
+    );
     network = egress.network;
     addition.network = network;
     addition.aliases = egress.aliases;

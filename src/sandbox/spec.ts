@@ -187,7 +187,7 @@ export function execUser(uid: number, gid: number): ExecUser {
 
 /**
  * The environment of one exec: identity, terminal, the agent's own settings, its API keys from the
- * host (this agent's only), then the user's -e/--env-file (which win). Not the host's proxy settings:
+ * host (this agent's only, except those bound as secrets: the proxy injects them), then the user's -e/--env-file (which win). Not the host's proxy settings:
  * a sandbox's way out is sbx's egress proxy (its own variables), which chains to the host's.
  * Without a user (exec -u) the engine sets HOME from that user's account.
  */
@@ -198,6 +198,8 @@ export function execEnv(options: {
   hostEnv: NodeJS.ProcessEnv;
   vars: EnvVar[];
   session?: 'attach' | 'detach' | undefined;
+  /** Secrets bound to the sandbox: their variables keep the placeholders, never the host's values. */
+  bound?: string[] | undefined;
 }): string[] {
   const env: Record<string, string> = {
     ...(options.user ? { HOME: options.user.home, USER: options.user.name } : {}),
@@ -207,6 +209,7 @@ export function execEnv(options: {
     ...options.agent.env,
   };
   for (const name of options.agent.apiKeyEnv) {
+    if (options.bound?.includes(name)) continue;
     const value = options.hostEnv[name];
     if (value) env[name] = value;
   }

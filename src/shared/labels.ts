@@ -32,6 +32,8 @@ export const LABEL = {
   templateSource: 'dev.sbx.template.source',
   /** On sandbox networks: the sandbox it belongs to (also on the sandbox: its network). */
   network: 'dev.sbx.network',
+  /** The secrets bound to a sandbox (names only; their placeholders are its variables). */
+  secrets: 'dev.sbx.secrets',
   /** The egress proxy's name: on the proxy, its state volume and the sandbox networks it serves. */
   /** On the proxy also the hash of the proxy code it runs. */
   proxy: 'dev.sbx.proxy',

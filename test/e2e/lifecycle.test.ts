@@ -465,7 +465,7 @@ describe('sbx doctor', { timeout: 120_000 }, () => {
     assert.match(engine.detail, expected);
     assert.deepEqual(
       ok.checks.map((c) => c.name),
-      ['config', 'ca-certificates', 'engine', 'runtimes', 'disk', 'templates'],
+      ['config', 'ca-certificates', 'engine', 'runtimes', 'secrets', 'egress-ca', 'disk', 'templates'],
     );
     const runtimes = ok.checks.find((c) => c.name === 'runtimes')!.detail;
     assert.match(runtimes, /the engine has the runtimes .*runc/);

@@ -22,6 +22,7 @@ const sandbox = (id: string, name: string, workspace: string, isDefault = true):
   gid: 1000,
   network: null,
   branch: null,
+  secrets: [],
   syncVolume: null,
 });
 const all = [

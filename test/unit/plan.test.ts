@@ -66,6 +66,7 @@ describe('reattachPlan', () => {
         created: false,
         credentials: 'sandbox',
         syncVolume: undefined,
+        secrets: [],
         warnings: [],
       },
     );
