@@ -113,12 +113,13 @@ export async function removeImage(ref: string): Promise<void> {
 /**
  * The layers of an image, oldest first, as keys that are equal exactly when two images share that
  * layer (and everything below it), with each layer's own size: from the image's history, whose
- * entries name the intermediate image where the engine knows it.
+ * entries name the intermediate image where the engine knows it. An image gone meanwhile has none.
  */
 export async function imageLayers(id: string): Promise<Array<{ key: string; size: number }>> {
-  const history = (await call(`history of image ${id.slice(7, 19)}`, (docker) =>
+  // An image removed since it was listed (another sbx's prune, a docker rmi) has no layers left.
+  const history = ((await callOrMissing(`history of image ${id.slice(7, 19)}`, (docker) =>
     docker.getImage(id).history(),
-  )) as Array<{ Id: string; Created: number; CreatedBy: string; Size: number }>;
+  )) ?? []) as Array<{ Id: string; Created: number; CreatedBy: string; Size: number }>;
   const { createHash } = await import('node:crypto');
   let below = '';
   return history.reverse().map((h) => {
