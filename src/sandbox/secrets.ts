@@ -8,7 +8,6 @@ import {
   headerProblem,
   readSecrets,
   removeSecret,
-  type SecretSource,
   type SecretView,
   type StoredSecret,
   secretNameProblem,
@@ -90,17 +89,8 @@ export function checkSecret(secret: StoredSecret, others: StoredSecret[]): void 
   }
 }
 
-export interface SecretRequest {
-  name: string;
-  hosts: string[];
-  header: string;
-  format: string;
-  source: SecretSource;
-  query?: string | undefined;
-}
-
-/** Stores (or replaces) a secret; returns what `secret ls` shows of it. Bad input stores nothing. */
-export function setSecret(req: SecretRequest): { secret: SecretView; warnings: string[] } {
+/** Stores (or replaces) a secret, hosts and header as typed; returns what `secret ls` shows of it. Bad input stores nothing. */
+export function setSecret(req: StoredSecret): { secret: SecretView; warnings: string[] } {
   const secret: StoredSecret = {
     name: req.name,
     hosts: req.hosts.map((h) => h.toLowerCase()),

@@ -8,7 +8,6 @@
  * Without the bypass (the agent called directly in the sandbox) the same call does not run.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -27,23 +26,12 @@ import {
 } from '../helpers/cli.js';
 import { cleanupTestResources, docker, FITTING_LIMITS } from '../helpers/engine.js';
 import { FINAL, PROOF_FILE, type Recorded } from '../helpers/stand-in-api.js';
+import { NO_TMUX, terminal } from '../helpers/terminal.js';
 
-const TMUX = `sbx-test-${process.pid}-agents`;
-const tmux = (...args: string[]) => execFileSync('tmux', ['-L', TMUX, ...args]).toString();
-const hasTmux = (() => {
-  try {
-    execFileSync('tmux', ['-V']);
-    return true;
-  } catch {
-    return false;
-  }
-})();
+const term = terminal(`sbx-test-${process.pid}-agents`);
 
 after(async () => {
-  if (hasTmux)
-    try {
-      tmux('kill-server');
-    } catch {}
+  term.kill();
   await cleanupTestResources();
 });
 
@@ -356,25 +344,15 @@ describe('agents at work: a real tool call, no prompt, through the egress proxy'
   }
 
   describe('Claude Code on a terminal', {
-    skip: hasTmux ? false : 'tmux is installed by test/run.sh',
+    skip: NO_TMUX,
   }, () => {
-    const screen = () => tmux('capture-pane', '-p', '-J', '-t', 'main', '-S', '-200');
-    const waitFor = async (pattern: RegExp, timeoutMs = 90_000): Promise<string> => {
-      for (const deadline = Date.now() + timeoutMs; ; ) {
-        const text = screen();
-        if (pattern.test(text)) return text;
-        if (Date.now() > deadline) assert.fail(`timed out waiting for ${pattern} on the screen:\n${text}`);
-        await new Promise((r) => setTimeout(r, 200));
-      }
-    };
-    const line = (text: string) => {
-      tmux('send-keys', '-t', 'main', '-l', text);
-      tmux('send-keys', '-t', 'main', 'Enter');
-    };
+    const screen = () => term.screen(true);
+    const waitFor = (pattern: RegExp, timeoutMs = 90_000) => term.waitFor(pattern, timeoutMs, true);
+    const { line } = term;
 
     it('shows the tool running and the final answer, with no approval dialog', async () => {
       const ws = await workspace();
-      tmux('new-session', '-d', '-s', 'main', '-x', '120', '-y', '40', '-c', ws, 'bash --norc --noprofile');
+      term.open(ws, 120, 40);
       const env = `SBX_LABELS=${TEST_LABEL}=${RUN_ID} SBX_STATE_PREFIX=${STATE_PREFIX} SBX_PROXY_NAME=${PROXY} NO_PROXY=${noProxy().NO_PROXY}`;
       // A bearer token, not an API key: an interactive Claude Code asks once whether to use an API key
       // found in its environment (a login question, not a tool approval).
@@ -400,9 +378,9 @@ describe('agents at work: a real tool call, no prompt, through the egress proxy'
       assert.equal(readFileSync(join(ws, PROOF_FILE), 'utf8'), 'sbx-at-work\n');
       assert.match(toolResults(seen).join('\n'), /TOOL-RAN\s+0\b/);
       // Ctrl-C twice quits Claude Code; sbx exits with its code.
-      tmux('send-keys', '-t', 'main', 'C-c');
+      term.key('C-c');
       await new Promise((r) => setTimeout(r, 300));
-      tmux('send-keys', '-t', 'main', 'C-c');
+      term.key('C-c');
       await waitFor(/^host\$\s*$/m, 30_000);
       line('echo SBX_EXIT=$?');
       await waitFor(/SBX_EXIT=0/, 10_000);

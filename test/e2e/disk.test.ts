@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { BIN, PROXY, type Result, RUN_ID, STATE_PREFIX, sbx, TEST_LABEL, workspace } from '../helpers/cli.js';
-import { cleanupTestResources, containersOf, docker } from '../helpers/engine.js';
+import { cleanupTestResources, containersOf, docker, until } from '../helpers/engine.js';
+import { NO_TMUX, terminal } from '../helpers/terminal.js';
 
 after(() => cleanupTestResources());
 
@@ -38,15 +38,6 @@ interface Plan {
   removed: boolean;
   failed: unknown[];
 }
-
-const until = async <T>(what: string, probe: () => Promise<T | undefined>, ms = 60_000): Promise<T> => {
-  for (const deadline = Date.now() + ms; Date.now() < deadline; ) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    await new Promise((resolve) => setTimeout(resolve, 500));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-};
 
 const exists = {
   image: (id: string) =>
@@ -215,39 +206,20 @@ describe('sbx df and sbx prune', { timeout: 900_000 }, () => {
   });
 });
 
-const hasTmux = (() => {
-  try {
-    execFileSync('tmux', ['-V']);
-    return true;
-  } catch {
-    return false;
-  }
-})();
-
 describe('sbx prune on a terminal', {
-  skip: hasTmux ? false : 'tmux is installed by test/run.sh',
+  skip: NO_TMUX,
   timeout: 300_000,
 }, () => {
-  const socket = `sbx-disk-${process.pid}`;
-  const tmux = (...args: string[]) => execFileSync('tmux', ['-L', socket, ...args]).toString();
-  const line = (text: string) => {
-    tmux('send-keys', '-t', 'main', '-l', text);
-    tmux('send-keys', '-t', 'main', 'Enter');
-  };
-  const screen = () => tmux('capture-pane', '-p', '-t', 'main', '-S', '-200');
+  const { screen, line, open, kill } = terminal(`sbx-disk-${process.pid}`);
   const shows = (pattern: RegExp) =>
-    until(`${pattern} on the screen`, async () => (pattern.test(screen()) ? true : undefined), 60_000);
-  after(() => {
-    try {
-      tmux('kill-server');
-    } catch {}
-  });
+    until(`${pattern} on the screen`, async () => pattern.test(screen()), 60_000);
+  after(kill);
 
   it('asks before removing: "n" removes nothing, "y" removes', async () => {
     const ws = await workspace();
     const s = json<{ name: string }>(await sbx(['create', 'shell', ws, '--json']));
     assert.equal((await sbx(['stop', s.name])).code, 0);
-    tmux('new-session', '-d', '-s', 'main', '-x', '160', '-y', '40', '-c', ws, 'bash --norc --noprofile');
+    open(ws, 160, 40);
     line(
       `export PS1='host$ ' SBX_LABELS=${TEST_LABEL}=${RUN_ID} SBX_STATE_PREFIX=${STATE_PREFIX} SBX_PROXY_NAME=${PROXY}; clear`,
     );

@@ -1,37 +1,10 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { after, describe, it } from 'node:test';
 import { BIN, PROXY, RUN_ID, STATE_PREFIX, TEST_LABEL, workspace } from '../helpers/cli.js';
 import { cleanupTestResources, containersOf } from '../helpers/engine.js';
+import { NO_TMUX, terminal } from '../helpers/terminal.js';
 
-const SOCKET = `sbx-test-${process.pid}`;
-const tmux = (...args: string[]) => execFileSync('tmux', ['-L', SOCKET, ...args]).toString();
-const hasTmux = (() => {
-  try {
-    execFileSync('tmux', ['-V']);
-    return true;
-  } catch {
-    return false;
-  }
-})();
-
-const screen = () => tmux('capture-pane', '-p', '-t', 'main', '-S', '-200');
-const type = (text: string) => tmux('send-keys', '-t', 'main', '-l', text);
-const enter = () => tmux('send-keys', '-t', 'main', 'Enter');
-const line = (text: string) => {
-  type(text);
-  enter();
-};
-
-async function waitFor(pattern: RegExp, timeoutMs = 60_000): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const text = screen();
-    if (pattern.test(text)) return text;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${pattern} on the screen:\n${text}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const { tmux, screen, key, line, waitFor, open, kill } = terminal(`sbx-test-${process.pid}`);
 
 /**
  * Types a command until its output shows: a tmux client that has just attached swallows keys that
@@ -49,19 +22,17 @@ async function typeUntil(command: string, pattern: RegExp): Promise<string> {
 }
 
 after(async () => {
-  try {
-    tmux('kill-server');
-  } catch {}
+  kill();
   await cleanupTestResources();
 });
 
 describe('sbx run shell on a terminal', {
-  skip: hasTmux ? false : 'tmux is installed by test/run.sh',
+  skip: NO_TMUX,
   timeout: 300_000,
 }, () => {
   it('forwards keys, follows resizes, sends Ctrl-C to the sandbox, exits with its code and restores the terminal', async () => {
     const ws = await workspace();
-    tmux('new-session', '-d', '-s', 'main', '-x', '100', '-y', '30', '-c', ws, 'bash --norc --noprofile');
+    open(ws, 100, 30);
     line(
       `export PS1='host$ ' SBX_LABELS=${TEST_LABEL}=${RUN_ID} SBX_STATE_PREFIX=${STATE_PREFIX} SBX_PROXY_NAME=${PROXY}; stty -g > ../before-${RUN_ID}`,
     );
@@ -76,7 +47,7 @@ describe('sbx run shell on a terminal', {
     await waitFor(/^40 120$/m);
     line('sleep 60; echo NOT-INTERRUPTED');
     await new Promise((r) => setTimeout(r, 500));
-    tmux('send-keys', '-t', 'main', 'C-c');
+    key('C-c');
     line('echo still-$((1 + 1))-inside');
     await waitFor(/^still-2-inside$/m);
     assert.doesNotMatch(screen(), /^NOT-INTERRUPTED$/m);

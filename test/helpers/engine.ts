@@ -61,10 +61,15 @@ export async function execIn(container: string, cmd: string[], engine: Docker = 
   return Buffer.concat(chunks).toString();
 }
 
-/** Polls until check() is true, every 100 ms; fails with `what` after the deadline. */
-export async function until(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+/** Polls `probe` every 100 ms until it gives a value (neither undefined nor false) and returns it; fails naming `what` after the deadline. */
+export async function until<T>(
+  what: string,
+  probe: () => Promise<T | undefined | false>,
+  timeoutMs = 60_000,
+): Promise<T> {
   for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; ) {
-    if (await check()) return;
+    const value = await probe();
+    if (value !== undefined && value !== false) return value;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   throw new Error(`timed out waiting for ${what}`);
