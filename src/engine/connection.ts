@@ -206,7 +206,9 @@ function fromUrl(
  * Connections to an engine over SSH, made as the Docker CLI makes them: the system's ssh (so the
  * user's ~/.ssh/config, keys, agent and known_hosts apply) running `docker system dial-stdio` on the
  * remote host, whose stdio carries the engine's HTTP. SBX_SSH_COMMAND replaces "ssh" (like
- * GIT_SSH_COMMAND). Idle connections are kept for the next request of the same command.
+ * GIT_SSH_COMMAND). Idle connections are kept for the next request of the same command, and at most
+ * four are open at once: sshd drops handshakes beyond its MaxStartups (10 unauthenticated by default),
+ * which parallel engine calls (a listing's inspections) would otherwise exceed.
  */
 function sshAgent(url: string, env: NodeJS.ProcessEnv): Agent {
   const target = new URL(url);
@@ -225,7 +227,7 @@ function sshAgent(url: string, env: NodeJS.ProcessEnv): Agent {
     'system',
     'dial-stdio',
   ];
-  const agent = new Agent({ keepAlive: true });
+  const agent = new Agent({ keepAlive: true, maxSockets: 4 });
   agent.createConnection = () => {
     debug('ssh %s', args.join(' '));
     const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
