@@ -25,6 +25,7 @@ export interface SbxConfig {
   ports?: string[];
   credentials?: CredentialsMode;
   networkPolicy?: PolicyMode;
+  devcontainer?: 'auto' | 'never';
   syncConfig?: boolean;
   engine?: { host?: string; context?: string };
   sync?: { exclude?: string[] };
@@ -125,6 +126,17 @@ export const KEYS: readonly ConfigKey[] = [
       throw usageError(`"${raw}" is not a policy.`, 'Give allow or deny.');
     },
     fallback: 'allow',
+  },
+  {
+    key: 'devcontainer',
+    description:
+      "Build new sandboxes from the workspace's dev container (.devcontainer/devcontainer.json or .devcontainer.json) when it has one: auto, or never. --template always wins.",
+    list: false,
+    parse: (raw) => {
+      if (raw === 'auto' || raw === 'never') return raw;
+      throw usageError(`"${raw}" is not auto or never.`, 'Give auto or never.');
+    },
+    fallback: 'auto',
   },
   {
     key: 'syncConfig',

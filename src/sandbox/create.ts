@@ -15,6 +15,7 @@ import { SbxError } from '../shared/errors.js';
 import { extraLabels, LABEL } from '../shared/labels.js';
 import { parsePort } from '../shared/parse.js';
 import { credentialsPlan, hostHome, prepareCredentials, statefulAgents } from './credentials.js';
+import { devcontainerAddition, devcontainerFor, ensureDevcontainer, runLifecycle } from './devcontainer.js';
 import {
   checkAgentInImage,
   creationWarnings,
@@ -38,9 +39,12 @@ export async function createSandbox(
   reattach: (info: ContainerInfo, req: SandboxRequest) => Promise<Sandbox>,
 ): Promise<Sandbox> {
   const config = await readConfig();
-  const templateSpec = await templateSpecFor(req.agent, req.template);
+  const dc = devcontainerFor(req, config);
+  const templateSpec = dc ? dc.file.path : await templateSpecFor(req.agent, req.template);
   const [image, engine] = await Promise.all([
-    ensureTemplate(templateSpec, req.workspace, { nocache: false, reporter: req.reporter }),
+    dc
+      ? ensureDevcontainer(dc, req.workspace, req.agent, config, { nocache: false, reporter: req.reporter })
+      : ensureTemplate(templateSpec, req.workspace, { nocache: false, reporter: req.reporter }),
     engineInfo(),
   ]);
   const agents = (image.info.Config?.Labels?.[LABEL.agents] ?? '').split(',');
@@ -58,7 +62,9 @@ export async function createSandbox(
   const stateful = statefulAgents(agents);
   const credentials = credentialsPlan(mode, stateful, execUser(owner.uid, owner.gid).home, hostHome());
   const mounts = await prepareCredentials(credentials, stateful, mode, hostHome(), extraLabels());
-  const ports = req.ports.length > 0 ? req.ports : (config.ports ?? []).map((p) => parsePort(p));
+  const asked = req.ports.length > 0 ? req.ports : (config.ports ?? []).map((p) => parsePort(p));
+  const fromDc = dc ? devcontainerAddition(dc, asked) : undefined;
+  const ports = fromDc ? fromDc.ports : asked;
   const security = await securityAddition({
     name,
     workspace: req.workspace,
@@ -83,6 +89,7 @@ export async function createSandbox(
     }),
     ...credentials.warnings,
     ...security.warnings,
+    ...(dc?.notes ?? []).map((note) => `dev container: ${note}`),
   ];
   const wt = req.worktree;
   let id: string | undefined;
@@ -106,6 +113,7 @@ export async function createSandbox(
         additions: [
           { env: credentials.env, binds: credentials.binds, mounts, labels: { [LABEL.credentials]: mode } },
           security.addition,
+          ...(fromDc ? [fromDc.addition] : []),
           ...(wt
             ? [
                 {
@@ -152,6 +160,11 @@ export async function createSandbox(
       undefined,
       req.syncReport,
     );
+  if (dc) {
+    const ref = { id, name, workspace: req.workspace, uid: owner.uid, gid: owner.gid };
+    await runLifecycle(ref, 'postCreateCommand', dc.createCommands, req.hookOutput);
+    await runLifecycle(ref, 'postStartCommand', dc.startCommands, req.hookOutput);
+  }
   const sandbox = {
     id,
     name,
@@ -163,6 +176,7 @@ export async function createSandbox(
     created: true,
     credentials: mode,
     syncVolume,
+    devcontainer: dc?.file.path,
     warnings,
   };
   req.onCreated?.(sandbox);

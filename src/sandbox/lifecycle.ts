@@ -47,7 +47,14 @@ async function renamedDefault(workspace: string): Promise<ContainerInfo | undefi
 /** An existing container for a request: checked (see reattachPlan), and started when it is stopped. */
 export async function reattach(info: ContainerInfo, req: SandboxRequest): Promise<Sandbox> {
   const { sandbox, start } = reattachPlan(info, req);
-  if (start) await startSandbox({ id: info.Id, network: info.Config.Labels?.[LABEL.network] ?? null });
+  if (start) {
+    await startSandbox({ id: info.Id, network: info.Config.Labels?.[LABEL.network] ?? null });
+    const postStart = info.Config.Labels?.[LABEL.postStart];
+    if (postStart) {
+      const { runLifecycle } = await import('./devcontainer.js');
+      await runLifecycle(sandbox, 'postStartCommand', JSON.parse(postStart) as string[][], req.hookOutput);
+    }
+  }
   return sandbox;
 }
 
