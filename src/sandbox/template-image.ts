@@ -1,13 +1,15 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { AgentSpec } from '../agents/registry.js';
+import { AGENTS, type AgentSpec } from '../agents/registry.js';
 import { configDir, readConfig } from '../config/config.js';
-import { extraCaCerts, proxyEnv } from '../config/tls-proxy.js';
+import { type CaCert, extraCaCerts, proxyEnv } from '../config/tls-proxy.js';
 import { listContainers } from '../engine/containers.js';
-import { listImages, removeImage } from '../engine/images.js';
+import { inspectImage, listImages, removeImage } from '../engine/images.js';
 import { SbxError, usageError } from '../shared/errors.js';
 import { extraLabels, LABEL } from '../shared/labels.js';
 import { ensureTemplateImage, type ImageReporter, planTemplate } from '../templates/build.js';
+import { findDevcontainer, loadDevcontainer } from '../templates/devcontainer.js';
+import { type DevcontainerPlan, planDevcontainer, projectHash } from '../templates/devcontainer-build.js';
 import { BUILTIN_DIR, builtinNames, repositoryOf, resolveTemplate } from '../templates/template.js';
 
 /** The template an agent's new sandbox starts from: --template, else the config's default, else its own. */
@@ -36,8 +38,8 @@ export async function ensureTemplate(
 
 export interface TemplateStatus {
   name: string;
-  /** built-in, workspace (.sbx/templates), or user (the config folder's templates). */
-  origin: 'built-in' | 'workspace' | 'user';
+  /** built-in, workspace (.sbx/templates), user (the config folder's templates), or the workspace's dev container. */
+  origin: 'built-in' | 'workspace' | 'user' | 'devcontainer';
   dir: string;
   /** The image the current files build: repository:content-hash. */
   image: string;
@@ -66,7 +68,7 @@ export async function templateStatuses(workspace: string): Promise<TemplateStatu
   );
   const repos = plans.map((p) => p.tag.slice(0, p.tag.lastIndexOf(':')));
   const images = await listImages([...new Set(repos)]);
-  return sources.map((s, i) => {
+  const folders: TemplateStatus[] = sources.map((s, i) => {
     const plan = plans[i]!;
     const current = images.find((img) => img.RepoTags?.includes(plan.tag));
     const older = images.some((img) => img.RepoTags?.some((t) => t.startsWith(`${repos[i]}:`)));
@@ -78,6 +80,42 @@ export async function templateStatuses(workspace: string): Promise<TemplateStatu
       agents: (current?.Labels?.[LABEL.agents] ?? '').split(',').filter(Boolean),
     };
   });
+  return [...folders, ...(await devcontainerStatuses(workspace, caCerts))];
+}
+
+/**
+ * The workspace's dev container images: one row per agent layer built from its current files, or one
+ * row (for the shell) saying whether older ones exist.
+ */
+async function devcontainerStatuses(workspace: string, caCerts: CaCert[]): Promise<TemplateStatus[]> {
+  const file = findDevcontainer(workspace);
+  if (!file) return [];
+  const dc = loadDevcontainer(file, {
+    localEnv: process.env,
+    localWorkspaceFolder: workspace,
+    containerWorkspaceFolder: workspace,
+  });
+  const project = projectHash(dc, workspace);
+  const projectId = project.build ? '' : ((await inspectImage(project.tag))?.Id ?? '');
+  const plans = [...new Set(['base', ...AGENTS.map((a) => a.template)])].map((t) =>
+    planDevcontainer(dc, workspace, t, caCerts, project, projectId),
+  );
+  const images = await listImages([plans[0]!.repository]);
+  const row = (plan: DevcontainerPlan, state: TemplateStatus['state']): TemplateStatus => {
+    const current = images.find((img) => img.RepoTags?.includes(plan.tag));
+    return {
+      name: `devcontainer (${plan.agentTemplate})`,
+      origin: 'devcontainer',
+      dir: file.path,
+      image: plan.tag,
+      hash: plan.hash,
+      state,
+      agents: (current?.Labels?.[LABEL.agents] ?? '').split(',').filter(Boolean),
+    };
+  };
+  const built = plans.filter((p) => images.some((img) => img.RepoTags?.includes(p.tag)));
+  if (built.length > 0) return built.map((p) => row(p, 'built'));
+  return [row(plans[0]!, images.length > 0 ? 'stale' : 'absent')];
 }
 
 function folderTemplates(dir: string): Array<{ name: string; dir: string }> {
