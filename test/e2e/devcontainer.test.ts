@@ -13,6 +13,7 @@ const PORT = 20_000 + (process.pid % 20_000);
 
 const devcontainerJson = (
   hello: string,
+  postCreate = 'echo created >> dc-created.txt && id -u >> dc-created.txt',
 ) => `// The project's dev container: JSONC, with comments and trailing commas.
 {
   "name": "sbx-dc-test",
@@ -27,7 +28,8 @@ const devcontainerJson = (
     "DC_WS": "\${containerWorkspaceFolder}",
     "DC_LOCAL": "\${localEnv:SBX_DC_TEST_VAR}",
   },
-  "postCreateCommand": "echo created >> dc-created.txt && id -u >> dc-created.txt",
+  "postCreateCommand": "${postCreate}",
+  "postStartCommand": ["sh", "-c", "echo started >> dc-started.txt"],
   "forwardPorts": [${PORT}],
   "runArgs": ["--privileged"],
   "remoteUser": "vscode",
@@ -114,6 +116,14 @@ describe('sbx run in a workspace with a dev container', { timeout: 1_500_000 }, 
     assert.doesNotMatch(r.stderr, /from the dev container/);
   });
 
+  it('runs postStartCommand at each start', async () => {
+    assert.equal(readFileSync(join(ws, 'dc-started.txt'), 'utf8'), 'started\n');
+    assert.equal((await sbx(['stop', '.'], { cwd: ws })).code, 0);
+    const r = await sbx(['run', 'shell', '--', 'true'], { cwd: ws });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(readFileSync(join(ws, 'dc-started.txt'), 'utf8'), 'started\nstarted\n');
+  });
+
   it('publishes forwardPorts on 127.0.0.1', async () => {
     const name = (await containersOf(ws))[0]!.Names[0]!.replace(/^\//, '');
     const r = await sbx([
@@ -143,21 +153,47 @@ describe('sbx run in a workspace with a dev container', { timeout: 1_500_000 }, 
   });
 
   it('does not rebuild an unchanged dev container, and rebuilds an edited one', async () => {
-    assert.equal((await sbx(['rm', '-f'], { cwd: ws })).code, 0);
+    assert.equal((await sbx(['rm', '-f', '.'], { cwd: ws })).code, 0);
     const same = await sbx(['run', 'shell', '--debug', '--', 'true'], { cwd: ws });
     assert.equal(same.code, 0, same.stderr);
     assert.match(same.stderr, /inspect image sbx\/devcontainer-/, 'the debug log shows the image lookup');
     assert.doesNotMatch(same.stderr, /build image/, 'no build call');
 
-    assert.equal((await sbx(['rm', '-f'], { cwd: ws })).code, 0);
-    writeFileSync(join(ws, '.devcontainer', 'devcontainer.json'), devcontainerJson('edited'));
-    const edited = await sbx(['run', 'shell', '--debug', '--', 'sh', '-c', 'echo "hello=$DC_HELLO"'], {
-      cwd: ws,
-      timeoutMs: 600_000,
-    });
-    assert.equal(edited.code, 0, edited.stderr);
-    assert.match(edited.stderr, /build image sbx\/devcontainer-/);
-    assert.match(edited.stdout, /hello=edited/);
+    assert.equal((await sbx(['rm', '-f', '.'], { cwd: ws })).code, 0);
+    // The edit also makes postCreateCommand fail: the sandbox is kept, and the error says how to retry.
+    writeFileSync(
+      join(ws, '.devcontainer', 'devcontainer.json'),
+      devcontainerJson('edited', 'echo about to fail && exit 3'),
+    );
+    const edited = await sbx(['run', 'shell', '--debug', '--', 'true'], { cwd: ws, timeoutMs: 600_000 });
+    assert.match(edited.stderr, /build image sbx\/devcontainer-/, 'an edited dev container is rebuilt');
+    assert.equal(edited.code, 65, edited.stderr);
+    assert.match(edited.stderr, /about to fail/, 'its output is shown');
+    assert.match(edited.stderr, /postCreateCommand\) failed .*exited with 3\. The sandbox is kept/);
+    assert.match(edited.stderr, /Hint: .*sbx shell .*retry with `sbx exec /);
+    const [kept] = await containersOf(ws);
+    assert.ok(kept, 'the sandbox is kept for inspection');
+    const look = await sbx([
+      'exec',
+      kept.Names[0]!.replace(/^\//, ''),
+      '--',
+      'sh',
+      '-c',
+      'echo "hello=$DC_HELLO"',
+    ]);
+    assert.match(look.stdout, /hello=edited/);
+  });
+
+  it('runs Claude Code with its bypass flag on the dev container', async () => {
+    assert.equal((await sbx(['rm', '-f', '.'], { cwd: ws })).code, 0);
+    writeFileSync(join(ws, '.devcontainer', 'devcontainer.json'), devcontainerJson('from-devcontainer'));
+    const r = await sbx(['run', 'claude', '--', '-p', 'hi'], { cwd: ws, timeoutMs: 900_000 });
+    assert.match(r.stdout + r.stderr, /Not logged in/i, r.stderr);
+    assert.doesNotMatch(r.stdout + r.stderr, /cannot be used with root/i);
+    assert.match(
+      r.stderr,
+      /for claude \(sbx\/devcontainer-[^:]+:claude-[0-9a-f]{12}\), from the dev container/,
+    );
   });
 
   it('refuses malformed JSONC with its line and column, and creates nothing', async () => {
