@@ -254,7 +254,7 @@ describe('the image of a dev container', () => {
     const text = layerDockerfile('sbx/devcontainer-x-project:abc', load(ws), 'claude');
     assert.match(text, /^FROM sbx\/devcontainer-x-project:abc\nUSER root\nRUN command -v apt-get/);
     assert.equal(text.match(/^FROM /gm)?.length, 1);
-    assert.match(text, /apt-get update[^]*sudo tini tmux/);
+    assert.match(text, /apt-get update[\s\S]*sudo tini tmux/);
     assert.match(text, /useradd --create-home \$\(getent passwd 1000/);
     assert.match(text, /npm install -g @anthropic-ai\/claude-code/);
     assert.match(text, /ENTRYPOINT \["\/usr\/local\/bin\/sbx-init"\]/);
