@@ -8,7 +8,7 @@ import { inspectImage, listImages, removeImage } from '../engine/images.js';
 import { SbxError, usageError } from '../shared/errors.js';
 import { extraLabels, LABEL } from '../shared/labels.js';
 import { ensureTemplateImage, type ImageReporter, planTemplate } from '../templates/build.js';
-import { findDevcontainer, loadDevcontainer } from '../templates/devcontainer.js';
+import { type Devcontainer, findDevcontainer, loadDevcontainer } from '../templates/devcontainer.js';
 import { type DevcontainerPlan, planDevcontainer, projectHash } from '../templates/devcontainer-build.js';
 import { BUILTIN_DIR, builtinNames, repositoryOf, resolveTemplate } from '../templates/template.js';
 
@@ -90,11 +90,18 @@ export async function templateStatuses(workspace: string): Promise<TemplateStatu
 async function devcontainerStatuses(workspace: string, caCerts: CaCert[]): Promise<TemplateStatus[]> {
   const file = findDevcontainer(workspace);
   if (!file) return [];
-  const dc = loadDevcontainer(file, {
-    localEnv: process.env,
-    localWorkspaceFolder: workspace,
-    containerWorkspaceFolder: workspace,
-  });
+  let dc: Devcontainer;
+  try {
+    dc = loadDevcontainer(file, {
+      localEnv: process.env,
+      localWorkspaceFolder: workspace,
+      containerWorkspaceFolder: workspace,
+    });
+  } catch (err) {
+    // A dev container sbx cannot read says so when a sandbox is made from it; the list still shows the rest.
+    if (err instanceof SbxError) return [];
+    throw err;
+  }
   const project = projectHash(dc, workspace);
   const projectId = project.build ? '' : ((await inspectImage(project.tag))?.Id ?? '');
   const plans = [...new Set(['base', ...AGENTS.map((a) => a.template)])].map((t) =>
