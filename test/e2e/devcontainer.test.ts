@@ -1,12 +1,24 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { sbx, workspace } from '../helpers/cli.js';
+import { sbx, TEST_USER, workspace } from '../helpers/cli.js';
 import { cleanupTestResources, containersOf, docker, until } from '../helpers/engine.js';
 
 after(() => cleanupTestResources());
+
+const hasTestUser = (() => {
+  try {
+    return execFileSync('id', ['-u', TEST_USER.name]).toString().trim() === String(TEST_USER.uid);
+  } catch {
+    return false;
+  }
+})();
+const noTestUser = hasTestUser
+  ? false
+  : `the host user ${TEST_USER.name} (uid ${TEST_USER.uid}, docker group) is made by test/run.sh`;
 
 // A port for forwardPorts, unlikely to be taken by another run on this host.
 const PORT = 20_000 + (process.pid % 20_000);
@@ -14,6 +26,7 @@ const PORT = 20_000 + (process.pid % 20_000);
 const devcontainerJson = (
   hello: string,
   postCreate = 'echo created >> dc-created.txt && id -u >> dc-created.txt',
+  port = PORT,
 ) => `// The project's dev container: JSONC, with comments and trailing commas.
 {
   "name": "sbx-dc-test",
@@ -30,13 +43,13 @@ const devcontainerJson = (
   },
   "postCreateCommand": "${postCreate}",
   "postStartCommand": ["sh", "-c", "echo started >> dc-started.txt"],
-  "forwardPorts": [${PORT}],
+  "forwardPorts": [${port}],
   "runArgs": ["--privileged"],
   "remoteUser": "vscode",
 }
 `;
 
-async function devcontainerWorkspace(): Promise<string> {
+async function devcontainerWorkspace(owner?: typeof TEST_USER, port = PORT): Promise<string> {
   const ws = await workspace();
   const dir = join(ws, '.devcontainer');
   mkdirSync(join(dir, 'greeter'), { recursive: true });
@@ -44,7 +57,7 @@ async function devcontainerWorkspace(): Promise<string> {
     join(dir, 'Dockerfile'),
     'FROM debian:trixie-slim\nARG TOOL\nRUN apt-get update && apt-get install -y --no-install-recommends $TOOL && rm -rf /var/lib/apt/lists/*\n',
   );
-  writeFileSync(join(dir, 'devcontainer.json'), devcontainerJson('from-devcontainer'));
+  writeFileSync(join(dir, 'devcontainer.json'), devcontainerJson('from-devcontainer', undefined, port));
   writeFileSync(
     join(dir, 'greeter', 'devcontainer-feature.json'),
     '{ "id": "greeter", "options": { "greeting": { "type": "string", "default": "hello" } } }\n',
@@ -52,6 +65,7 @@ async function devcontainerWorkspace(): Promise<string> {
   writeFileSync(join(dir, 'greeter', 'install.sh'), '#!/bin/sh\nset -e\necho "$GREETING" > /etc/greeting\n', {
     mode: 0o755,
   });
+  if (owner) execFileSync('chown', ['-R', `${owner.uid}:${owner.gid}`, ws]);
   return ws;
 }
 
@@ -80,7 +94,7 @@ describe('sbx run in a workspace with a dev container', { timeout: 1_500_000 }, 
         '--',
         'sh',
         '-c',
-        'tree --version && echo "hello=$DC_HELLO ws=$DC_WS local=$DC_LOCAL" && cat /etc/greeting && cat dc-created.txt && id -un',
+        'tree --version && echo "hello=$DC_HELLO ws=$DC_WS local=$DC_LOCAL" && cat /etc/greeting && cat dc-created.txt && id -un && grep ^CapBnd /proc/self/status',
       ],
       { cwd: ws, env: { SBX_DC_TEST_VAR: 'from-host' }, timeoutMs: 1_200_000 },
     );
@@ -105,6 +119,15 @@ describe('sbx run in a workspace with a dev container', { timeout: 1_500_000 }, 
     assert.match(c.Image, /^sbx\/devcontainer-sbx-ws-[a-z0-9]+:base-[0-9a-f]{12}$/);
     const info = await docker.getContainer(c.Id).inspect();
     assert.equal(info.HostConfig.Privileged, false, 'runArgs --privileged is not applied');
+    // From inside: the bounding set lacks what sbx drops (NET_RAW, 13) and what --privileged would give (SYS_ADMIN, 21).
+    const bnd = BigInt(`0x${/^CapBnd:\s*([0-9a-f]+)$/m.exec(r.stdout)![1]}`);
+    assert.equal(bnd & (1n << 13n), 0n, 'NET_RAW is dropped');
+    assert.equal(bnd & (1n << 21n), 0n, 'no SYS_ADMIN');
+    assert.match(
+      info.HostConfig.NetworkMode ?? '',
+      /^sbx-/,
+      "the sandbox is on its own network behind sbx's proxy",
+    );
     assert.deepEqual(info.HostConfig.CapAdd ?? [], []);
     assert.ok(info.Config.Env.includes('DC_HELLO=from-devcontainer'));
   });
@@ -194,6 +217,29 @@ describe('sbx run in a workspace with a dev container', { timeout: 1_500_000 }, 
       r.stderr,
       /for claude \(sbx\/devcontainer-[^:]+:claude-[0-9a-f]{12}\), from the dev container/,
     );
+  });
+
+  it('as a non-root host user: the agent has its UID, files written inside belong to it, Claude Code starts', {
+    skip: noTestUser,
+  }, async () => {
+    const own = await devcontainerWorkspace(TEST_USER, PORT + 1);
+    const r = await sbx(['run', 'shell', '--', 'sh', '-c', 'id -u && touch written-inside'], {
+      cwd: own,
+      asUser: TEST_USER,
+      timeoutMs: 900_000,
+    });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^4242$/m);
+    assert.equal(statSync(join(own, 'written-inside')).uid, TEST_USER.uid);
+    assert.equal(statSync(join(own, 'dc-created.txt')).uid, TEST_USER.uid);
+    assert.equal(readFileSync(join(own, 'dc-created.txt'), 'utf8'), `created\n${TEST_USER.uid}\n`);
+    assert.equal((await sbx(['rm', '-f', '.'], { cwd: own, asUser: TEST_USER })).code, 0);
+    const claude = await sbx(['run', 'claude', '--', '-p', 'hi'], {
+      cwd: own,
+      asUser: TEST_USER,
+      timeoutMs: 900_000,
+    });
+    assert.match(claude.stdout + claude.stderr, /Not logged in/i, claude.stderr);
   });
 
   it('refuses malformed JSONC with its line and column, and creates nothing', async () => {
