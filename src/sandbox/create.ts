@@ -15,7 +15,13 @@ import { SbxError } from '../shared/errors.js';
 import { extraLabels, LABEL } from '../shared/labels.js';
 import { parsePort } from '../shared/parse.js';
 import { credentialsPlan, hostHome, prepareCredentials, statefulAgents } from './credentials.js';
-import { devcontainerAddition, devcontainerFor, ensureDevcontainer, runLifecycle } from './devcontainer.js';
+import {
+  devcontainerAddition,
+  devcontainerBinds,
+  devcontainerFor,
+  ensureDevcontainer,
+  runLifecycle,
+} from './devcontainer.js';
 import {
   checkAgentInImage,
   creationWarnings,
@@ -40,6 +46,8 @@ export async function createSandbox(
 ): Promise<Sandbox> {
   const config = await readConfig();
   const dc = devcontainerFor(req, config);
+  // The dev container's bind mounts are checked like -v, before anything is built.
+  const volumes = dc ? [...req.volumes, ...devcontainerBinds(dc)] : req.volumes;
   const templateSpec = dc ? dc.file.path : await templateSpecFor(req.agent, req.template);
   const [image, engine] = await Promise.all([
     dc
@@ -72,7 +80,7 @@ export async function createSandbox(
     request: req.security,
     configMode: config.networkPolicy,
     ports,
-    volumes: req.volumes,
+    volumes,
     labels: extraLabels(),
     mountedRoots: req.worktree ? [req.worktree.gitDir] : [],
     synced: sync,
@@ -80,7 +88,7 @@ export async function createSandbox(
   const warnings = [
     ...creationWarnings({
       name,
-      req,
+      req: { ...req, volumes },
       git,
       ports,
       remote: sync && !isLocalEndpoint(endpoint) ? endpoint.url : undefined,
@@ -94,6 +102,10 @@ export async function createSandbox(
   const wt = req.worktree;
   let id: string | undefined;
   if (syncVolume) await ensureVolume(syncVolume, { ...extraLabels(), [LABEL.workspace]: req.workspace });
+  // The dev container's named volumes: made with sbx's labels, and kept when the sandbox is removed.
+  for (const m of dc?.mounts ?? [])
+    if (m.type === 'volume')
+      await ensureVolume(m.source, { ...extraLabels(), [LABEL.workspace]: req.workspace });
   try {
     id = await createContainer(
       createOptions({
@@ -105,7 +117,7 @@ export async function createSandbox(
         uid: owner.uid,
         gid: owner.gid,
         git,
-        volumes: req.volumes,
+        volumes,
         ports,
         limits: effectiveLimits(req.limits, config.limits ?? {}, engine),
         named: req.name !== undefined,

@@ -2,6 +2,7 @@
  * Sandboxes built from the workspace's dev container: which devcontainer.json applies, its image
  * (see templates/devcontainer-build.ts), what it adds to the container, and its lifecycle commands.
  */
+import { dirname } from 'node:path';
 import { PassThrough, type Writable } from 'node:stream';
 import type { AgentSpec } from '../agents/registry.js';
 import type { SbxConfig } from '../config/config.js';
@@ -9,7 +10,7 @@ import { extraCaCerts, proxyEnv } from '../config/tls-proxy.js';
 import { execAttached } from '../engine/exec.js';
 import { SbxError, usageError } from '../shared/errors.js';
 import { extraLabels, LABEL } from '../shared/labels.js';
-import type { PortMapping } from '../shared/parse.js';
+import { type PortMapping, parseVolume, type VolumeMount } from '../shared/parse.js';
 import type { ImageReporter } from '../templates/build.js';
 import { type Devcontainer, findDevcontainer, loadDevcontainer } from '../templates/devcontainer.js';
 import { ensureDevcontainerImage } from '../templates/devcontainer-build.js';
@@ -55,6 +56,12 @@ export function ensureDevcontainer(
   });
 }
 
+/** The dev container's bind mounts, checked like -v (the host path must exist). */
+export const devcontainerBinds = (dc: Devcontainer): VolumeMount[] =>
+  dc.mounts
+    .filter((m) => m.type === 'bind')
+    .map((m) => parseVolume(`${m.source}:${m.target}${m.readOnly ? ':ro' : ''}`, dirname(dc.file.path)));
+
 /** What the dev container adds to the container: its variables and labels; its ports, merged with -p. */
 export function devcontainerAddition(
   dc: Devcontainer,
@@ -64,6 +71,9 @@ export function devcontainerAddition(
   return {
     addition: {
       env: Object.entries(dc.env).map(([k, v]) => `${k}=${v}`),
+      mounts: dc.mounts
+        .filter((m) => m.type === 'volume')
+        .map((m) => ({ Type: 'volume' as const, Source: m.source, Target: m.target, ReadOnly: m.readOnly })),
       labels: {
         [LABEL.devcontainer]: dc.file.path,
         ...(dc.startCommands.length > 0 ? { [LABEL.postStart]: JSON.stringify(dc.startCommands) } : {}),

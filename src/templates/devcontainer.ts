@@ -22,6 +22,13 @@ export interface LocalFeature {
   env: Record<string, string>;
 }
 
+export interface DevcontainerMount {
+  type: 'bind' | 'volume';
+  source: string;
+  target: string;
+  readOnly: boolean;
+}
+
 export interface Devcontainer {
   file: DevcontainerFile;
   /** Where the project image comes from. */
@@ -37,6 +44,8 @@ export interface Devcontainer {
   startCommands: string[][];
   /** forwardPorts and appPort (container ports, published on 127.0.0.1 under the same number). */
   ports: number[];
+  /** mounts: binds (checked like -v when the sandbox is made) and named volumes. */
+  mounts: DevcontainerMount[];
   /** Properties sbx does not apply, each with what it did instead and why. */
   notes: string[];
 }
@@ -156,7 +165,6 @@ export const IGNORED: Readonly<Record<string, string>> = {
   userEnvProbe: '',
   initializeCommand: 'sbx does not run commands from the project on the host',
   postAttachCommand: 'not run; use postStartCommand',
-  mounts: 'not applied yet; use -v HOST:CONTAINER',
   runArgs: 'not applied: they could widen the sandbox boundary; use sbx flags (-p, -v, --cpus, --memory)',
   privileged: 'not applied: a privileged container would have no boundary',
   capAdd: 'not applied: extra capabilities would widen the sandbox boundary',
@@ -177,6 +185,7 @@ const HONOURED = new Set([
   'postStartCommand',
   'forwardPorts',
   'appPort',
+  'mounts',
   'dockerComposeFile',
   'service',
   'runServices',
@@ -289,6 +298,33 @@ export function loadDevcontainer(file: DevcontainerFile, ctx: SubstitutionContex
     }
   }
 
+  const mounts: DevcontainerMount[] = [];
+  if (json.mounts !== undefined && !Array.isArray(json.mounts))
+    throw usageError(`${path}: mounts is not a list.`);
+  for (const raw of (json.mounts as unknown[] | undefined) ?? []) {
+    const fields: Record<string, string> = {};
+    if (typeof raw === 'string') {
+      for (const part of raw.split(',')) {
+        const eq = part.indexOf('=');
+        fields[(eq < 0 ? part : part.slice(0, eq)).trim().toLowerCase()] =
+          eq < 0 ? 'true' : part.slice(eq + 1).trim();
+      }
+    } else if (isRecord(raw)) {
+      for (const [k, v] of Object.entries(raw)) fields[k.toLowerCase()] = String(v);
+    } else throw usageError(`${path}: mounts has ${JSON.stringify(raw)}, which is not a mount.`);
+    const source = sub(fields.source ?? fields.src ?? '');
+    const target = sub(fields.target ?? fields.destination ?? fields.dst ?? '');
+    const type = fields.type ?? 'volume';
+    const readOnly = ['readonly', 'ro'].some((k) => fields[k] !== undefined && fields[k] !== 'false');
+    if ((type !== 'bind' && type !== 'volume') || !source || !target) {
+      notes.push(
+        `mounts: ${JSON.stringify(raw)} not applied (sbx applies bind and named volume mounts with a source and a target)`,
+      );
+      continue;
+    }
+    mounts.push({ type, source, target, readOnly });
+  }
+
   const containerEnv = subMap(stringMap(json.containerEnv, 'containerEnv', path));
   const remoteEnv = subMap(stringMap(json.remoteEnv, 'remoteEnv', path), containerEnv);
 
@@ -296,9 +332,18 @@ export function loadDevcontainer(file: DevcontainerFile, ctx: SubstitutionContex
     if (HONOURED.has(key)) continue;
     const why = IGNORED[key];
     if (why === '') continue;
-    if (why !== undefined) notes.push(`${key}: ${why}`);
+    const shown = ['runArgs', 'privileged', 'capAdd', 'securityOpt'].includes(key)
+      ? ` ${JSON.stringify(json[key])}`
+      : '';
+    if (why !== undefined) notes.push(`${key}${shown}: ${why}`);
     else notes.push(`${key}: unknown to sbx, ignored`);
   }
+  // A cloned project's file decides these: say what of the host it brings into the sandbox.
+  const hostVars = [...new Set([...file.text.matchAll(/\$\{(?:localEnv|env):([^}:]+)/g)].map((m) => m[1]!))];
+  if (hostVars.length > 0) notes.push(`localEnv: passes the host's ${hostVars.join(', ')} into the sandbox`);
+  for (const m of mounts)
+    if (m.type === 'bind' && !`${m.source}/`.startsWith(`${ctx.localWorkspaceFolder}/`))
+      notes.push(`mounts: binds ${m.source}, outside the workspace, into the sandbox at ${m.target}`);
   if (json.service !== undefined || json.runServices !== undefined)
     notes.push('service/runServices: ignored without dockerComposeFile');
 
@@ -313,6 +358,7 @@ export function loadDevcontainer(file: DevcontainerFile, ctx: SubstitutionContex
       ...commands(json.postCreateCommand, 'postCreateCommand', path),
     ],
     startCommands: commands(json.postStartCommand, 'postStartCommand', path),
+    mounts,
     ports: [
       ...new Set([
         ...ports(json.forwardPorts, 'forwardPorts', path),

@@ -4,7 +4,7 @@ import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { sbx, TEST_USER, workspace } from '../helpers/cli.js';
+import { RUN_ID, sbx, TEST_USER, workspace } from '../helpers/cli.js';
 import { cleanupTestResources, containersOf, docker, until } from '../helpers/engine.js';
 
 after(() => cleanupTestResources());
@@ -19,6 +19,9 @@ const hasTestUser = (() => {
 const noTestUser = hasTestUser
   ? false
   : `the host user ${TEST_USER.name} (uid ${TEST_USER.uid}, docker group) is made by test/run.sh`;
+
+// The named volume of the dev container's mounts (sbx labels it, so the run's cleanup removes it).
+const VOLUME = `sbx-test-${RUN_ID}-dc-cache`;
 
 // A port for forwardPorts, unlikely to be taken by another run on this host.
 const PORT = 20_000 + (process.pid % 20_000);
@@ -45,6 +48,10 @@ const devcontainerJson = (
   "postStartCommand": ["sh", "-c", "echo started >> dc-started.txt"],
   "forwardPorts": [${port}],
   "runArgs": ["--privileged"],
+  "mounts": [
+    "source=\${localWorkspaceFolder}/.devcontainer/greeter,target=/opt/greeter,type=bind,readonly",
+    { "source": "${VOLUME}-\${localWorkspaceFolderBasename}", "target": "/cache", "type": "volume" },
+  ],
   "remoteUser": "vscode",
 }
 `;
@@ -94,7 +101,7 @@ describe('sbx run in a workspace with a dev container', { timeout: 1_500_000 }, 
         '--',
         'sh',
         '-c',
-        'tree --version && echo "hello=$DC_HELLO ws=$DC_WS local=$DC_LOCAL" && cat /etc/greeting && cat dc-created.txt && id -un && grep ^CapBnd /proc/self/status',
+        'tree --version && echo "hello=$DC_HELLO ws=$DC_WS local=$DC_LOCAL" && cat /etc/greeting && cat dc-created.txt && id -un && grep ^CapBnd /proc/self/status && test -f /opt/greeter/install.sh && ! touch /opt/greeter/x 2>/dev/null && sudo touch /cache/ok && echo mounts-ok',
       ],
       { cwd: ws, env: { SBX_DC_TEST_VAR: 'from-host' }, timeoutMs: 1_200_000 },
     );
@@ -108,9 +115,14 @@ describe('sbx run in a workspace with a dev container', { timeout: 1_500_000 }, 
       'postCreateCommand ran once, as the agent user (the owner, root here)',
     );
     assert.match(r.stdout, /^root$/m);
+    assert.match(
+      r.stdout,
+      /^mounts-ok$/m,
+      'the bind mount is there, read-only, and the named volume is writable',
+    );
     // Said once, with what was not applied.
     assert.equal(r.stderr.match(/from the dev container/g)?.length, 1, r.stderr);
-    assert.match(r.stderr, /runArgs: not applied/);
+    assert.match(r.stderr, /runArgs \["--privileged"\]: not applied/);
     assert.match(r.stderr, /remoteUser: the agent runs as sbx's agent user/);
     assert.equal(readFileSync(join(ws, 'dc-created.txt'), 'utf8'), 'created\n0\n');
 
@@ -130,6 +142,8 @@ describe('sbx run in a workspace with a dev container', { timeout: 1_500_000 }, 
     );
     assert.deepEqual(info.HostConfig.CapAdd ?? [], []);
     assert.ok(info.Config.Env.includes('DC_HELLO=from-devcontainer'));
+    const volume = info.Mounts.find((m) => m.Destination === '/cache');
+    assert.equal(volume?.Name, `${VOLUME}-${ws.split('/').pop()}`);
   });
 
   it('does not run postCreateCommand again on reattach', async () => {

@@ -115,7 +115,7 @@ describe('loadDevcontainer', () => {
         "forwardPorts": [3000, "8080"],
         "appPort": 3000,
         "runArgs": ["--privileged"], "privileged": true, "capAdd": ["SYS_ADMIN"], "securityOpt": ["seccomp=unconfined"],
-        "mounts": ["source=/,target=/host,type=bind"],
+        "mounts": ["source=\${localWorkspaceFolder}/data,target=/data,type=bind,readonly", { "source": "cache", "target": "/cache", "type": "volume" }, "type=tmpfs,target=/tmp"],
         "remoteUser": "vscode",
         "customizations": {},
         "somethingNew": 1,
@@ -141,8 +141,16 @@ describe('loadDevcontainer', () => {
     assert.deepEqual(dc.startCommands, [['run', 'me']]);
     assert.deepEqual(dc.ports, [3000, 8080]);
     const notes = dc.notes.join('\n');
-    for (const key of ['runArgs', 'privileged', 'capAdd', 'securityOpt', 'mounts', 'remoteUser'])
-      assert.match(notes, new RegExp(`^${key}: not applied|^${key}: the agent runs`, 'm'), key);
+    assert.deepEqual(dc.mounts, [
+      { type: 'bind', source: `${ws}/data`, target: '/data', readOnly: true },
+      { type: 'volume', source: 'cache', target: '/cache', readOnly: false },
+    ]);
+    assert.match(notes, /^runArgs \["--privileged"\]: not applied/m);
+    assert.match(notes, /^localEnv: passes the host's HOME_TOOL into the sandbox$/m);
+    assert.doesNotMatch(notes, /mounts: binds/, 'a bind from inside the workspace is not worth a warning');
+    assert.match(notes, /^mounts: "type=tmpfs,target=\/tmp" not applied/m);
+    for (const key of ['runArgs', 'privileged', 'capAdd', 'securityOpt', 'remoteUser'])
+      assert.match(notes, new RegExp(`^${key}( \\S+)?: not applied|^${key}: the agent runs`, 'm'), key);
     assert.match(notes, /feature ghcr\.io\/devcontainers\/features\/go:1: not installed/);
     assert.match(notes, /somethingNew: unknown to sbx, ignored/);
     assert.doesNotMatch(notes, /customizations/);
