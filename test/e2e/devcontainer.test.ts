@@ -4,10 +4,16 @@ import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { RUN_ID, sbx, TEST_USER, workspace } from '../helpers/cli.js';
+import { RUN_ID, sbx, TEST_LABEL, TEST_USER, workspace } from '../helpers/cli.js';
 import { cleanupTestResources, containersOf, docker, until } from '../helpers/engine.js';
 
-after(() => cleanupTestResources());
+after(async () => {
+  await cleanupTestResources();
+  // A layer build that failed (no apt-get) leaves its first steps as children of the project image,
+  // which the engine then does not delete by id: untag it (the steps stay as build cache).
+  for (const img of await docker.listImages({ filters: { label: [`${TEST_LABEL}=${RUN_ID}`] } }))
+    for (const tag of img.RepoTags ?? []) await docker.getImage(tag).remove().catch(() => {});
+});
 
 const hasTestUser = (() => {
   try {
