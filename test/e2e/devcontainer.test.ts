@@ -12,7 +12,11 @@ after(async () => {
   // A layer build that failed (no apt-get) leaves its first steps as children of the project image,
   // which the engine then does not delete by id: untag it (the steps stay as build cache).
   for (const img of await docker.listImages({ filters: { label: [`${TEST_LABEL}=${RUN_ID}`] } }))
-    for (const tag of img.RepoTags ?? []) await docker.getImage(tag).remove().catch(() => {});
+    for (const tag of img.RepoTags ?? [])
+      await docker
+        .getImage(tag)
+        .remove()
+        .catch(() => {});
 });
 
 const hasTestUser = (() => {
