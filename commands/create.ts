@@ -47,6 +47,7 @@ export default class Create extends BaseCommand {
       version: this.config.version,
       reporter: new ImageProgress(),
       syncReport: syncProgress(),
+      hookOutput: process.stderr,
     });
     for (const warning of sandbox.warnings) this.warn(warning);
     const { warnings: _, ...result } = sandbox;

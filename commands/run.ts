@@ -92,8 +92,11 @@ The workspace is mounted at the same absolute path and is the working directory.
       version: this.config.version,
       reporter: new ImageProgress(),
       syncReport: syncProgress(),
+      hookOutput: process.stderr,
       onCreated: (s) =>
-        process.stderr.write(`sbx: created sandbox ${s.name} for ${agent.name} (${s.image})\n`),
+        process.stderr.write(
+          `sbx: created sandbox ${s.name} for ${agent.name} (${s.image})${s.devcontainer ? `, from the dev container ${s.devcontainer}` : ''}\n`,
+        ),
     });
     for (const warning of sandbox.warnings) this.warn(warning);
     if ((flags['sync-config'] ?? (await readConfig()).syncConfig) && sandbox.credentials !== 'host') {

@@ -58,7 +58,7 @@ async function prepareRun(argv: string[]): Promise<(() => Promise<number>) | und
   if (!info) return undefined;
   if ((await readConfig()).syncConfig) return undefined;
   const { vars, unset } = await envVars({});
-  const sandbox = await reattach(info, plainRequest(workspace, agent));
+  const sandbox = await reattach(info, { ...plainRequest(workspace, agent), hookOutput: process.stderr });
   return async () => {
     if (unset.length > 0)
       process.stderr.write(`Warning: not set on this host, so not passed: ${unset.join(', ')}\n`);

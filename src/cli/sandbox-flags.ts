@@ -24,6 +24,10 @@ export const createFlags = {
     description:
       'A branch sandbox: its own git worktree on branch NAME (made from --from, default HEAD, if new) beside the repository, in <repo>.worktrees/NAME. Without NAME: a fresh sbx/AGENT-N.',
   }),
+  devcontainer: Flags.string({
+    description:
+      'The dev container a new sandbox is built from, when the workspace has several: .devcontainer/NAME/devcontainer.json (default: .devcontainer/devcontainer.json, else .devcontainer.json; config devcontainer=never turns them off).',
+  }),
   from: Flags.string({
     description: 'With --branch: the ref a new branch starts from (default: HEAD).',
     dependsOn: ['branch'],
@@ -141,6 +145,7 @@ export function sandboxOptions(
   | 'sync'
   | 'idleStop'
   | 'runtime'
+  | 'devcontainer'
 > {
   const limits: Partial<Limits> = {};
   if (flags.cpus !== undefined) limits.cpus = parseCpus(flags.cpus);
@@ -148,6 +153,7 @@ export function sandboxOptions(
   if (flags['pids-limit'] !== undefined) limits.pidsLimit = parsePidsLimit(flags['pids-limit']);
   return {
     template: flags.template,
+    devcontainer: flags.devcontainer,
     volumes: (flags.volume ?? []).map((v) => parseVolume(v)),
     ports: (flags.publish ?? []).map((p) => parsePort(p)),
     limits,

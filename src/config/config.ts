@@ -29,6 +29,7 @@ export interface SbxConfig {
   networkPolicy?: PolicyMode;
   runtime?: string;
   runtimes?: Record<string, string>;
+  devcontainer?: 'auto' | 'never';
   syncConfig?: boolean;
   idleStop?: string;
   engine?: { host?: string; context?: string };
@@ -168,6 +169,17 @@ export const KEYS: readonly ConfigKey[] = [
       throw usageError(`"${raw}" is not a way to pass keys.`, 'Give proxy or env.');
     },
     fallback: 'proxy',
+  },
+  {
+    key: 'devcontainer',
+    description:
+      "Build new sandboxes from the workspace's dev container (.devcontainer/devcontainer.json or .devcontainer.json) when it has one: auto, or never. --template always wins.",
+    list: false,
+    parse: (raw) => {
+      if (raw === 'auto' || raw === 'never') return raw;
+      throw usageError(`"${raw}" is not auto or never.`, 'Give auto or never.');
+    },
+    fallback: 'auto',
   },
   {
     key: 'syncConfig',

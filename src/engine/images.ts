@@ -27,6 +27,10 @@ export interface BuildRequest {
   labels: Record<string, string>;
   buildargs: Record<string, string>;
   nocache: boolean;
+  /** The Dockerfile's path in the context (default: Dockerfile). */
+  dockerfile?: string;
+  /** The stage to build (a multi-stage Dockerfile's target). */
+  target?: string;
   onEvent: (event: ProgressEvent) => void;
 }
 
@@ -44,6 +48,8 @@ export async function buildImage(req: BuildRequest): Promise<string> {
       nocache: req.nocache,
       rm: true,
       forcerm: true,
+      ...(req.dockerfile ? { dockerfile: req.dockerfile } : {}),
+      ...(req.target ? { target: req.target } : {}),
     }),
   );
   const events = await follow(stream, req.onEvent);

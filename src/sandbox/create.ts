@@ -18,6 +18,13 @@ import { extraLabels, LABEL } from '../shared/labels.js';
 import { parseIdleStop, parsePort } from '../shared/parse.js';
 import { credentialsPlan, hostHome, prepareCredentials, statefulAgents } from './credentials.js';
 import {
+  devcontainerAddition,
+  devcontainerBinds,
+  devcontainerFor,
+  ensureDevcontainer,
+  runLifecycle,
+} from './devcontainer.js';
+import {
   checkAgentInImage,
   creationWarnings,
   type Sandbox,
@@ -42,16 +49,24 @@ export async function createSandbox(
   reattach: (info: ContainerInfo, req: SandboxRequest) => Promise<Sandbox>,
 ): Promise<Sandbox> {
   const config = await readConfig();
-  const templateSpec = await templateSpecFor(req.agent, req.template);
+  const dc = devcontainerFor(req, config);
+  // The dev container's bind mounts are checked like -v, before anything is built.
+  const volumes = dc ? [...req.volumes, ...devcontainerBinds(dc)] : req.volumes;
+  const templateSpec = dc ? dc.file.path : await templateSpecFor(req.agent, req.template);
   const engine = await engineInfo();
   // Checked before the template is built or anything is made.
   const runtime = chooseRuntime(req.runtime, config, req.agent.name, engine);
   checkSocketMount(
     runtime,
     engine.runtimeDetails,
-    req.security.mountDockerSocket ? 'the Docker socket' : req.volumes.find((v) => isSocket(v.host))?.host,
+    req.security.mountDockerSocket ? 'the Docker socket' : volumes.find((v) => isSocket(v.host))?.host,
   );
-  const image = await ensureTemplate(templateSpec, req.workspace, { nocache: false, reporter: req.reporter });
+  const image = dc
+    ? await ensureDevcontainer(dc, req.workspace, req.agent, config, {
+        nocache: false,
+        reporter: req.reporter,
+      })
+    : await ensureTemplate(templateSpec, req.workspace, { nocache: false, reporter: req.reporter });
   const agents = (image.info.Config?.Labels?.[LABEL.agents] ?? '').split(',');
   checkAgentInImage(req.agent, templateSpec, image.ref, agents);
   const endpoint = currentEndpoint();
@@ -70,7 +85,9 @@ export async function createSandbox(
   const stateful = statefulAgents(agents);
   const credentials = credentialsPlan(mode, stateful, execUser(owner.uid, owner.gid).home, hostHome());
   const mounts = await prepareCredentials(credentials, stateful, mode, hostHome(), extraLabels());
-  const ports = req.ports.length > 0 ? req.ports : (config.ports ?? []).map((p) => parsePort(p));
+  const asked = req.ports.length > 0 ? req.ports : (config.ports ?? []).map((p) => parsePort(p));
+  const fromDc = dc ? devcontainerAddition(dc, asked) : undefined;
+  const ports = fromDc ? fromDc.ports : asked;
   const security = await securityAddition({
     name,
     workspace: req.workspace,
@@ -78,7 +95,7 @@ export async function createSandbox(
     request: req.security,
     configMode: config.networkPolicy,
     ports,
-    volumes: req.volumes,
+    volumes,
     labels: extraLabels(),
     mountedRoots: req.worktree ? [req.worktree.gitDir] : [],
     synced: sync,
@@ -87,7 +104,7 @@ export async function createSandbox(
   const warnings = [
     ...creationWarnings({
       name,
-      req,
+      req: { ...req, volumes },
       git,
       ports,
       remote: sync && !isLocalEndpoint(endpoint) ? endpoint.url : undefined,
@@ -97,10 +114,15 @@ export async function createSandbox(
     ...credentials.warnings,
     ...security.warnings,
     ...agentKeysWarning(req.agent, config),
+    ...(dc?.notes ?? []).map((note) => `dev container: ${note}`),
   ];
   const wt = req.worktree;
   let id: string | undefined;
   if (syncVolume) await ensureVolume(syncVolume, { ...extraLabels(), [LABEL.workspace]: req.workspace });
+  // The dev container's named volumes: made with sbx's labels, and kept when the sandbox is removed.
+  for (const m of dc?.mounts ?? [])
+    if (m.type === 'volume')
+      await ensureVolume(m.source, { ...extraLabels(), [LABEL.workspace]: req.workspace });
   try {
     id = await createContainer(
       createOptions({
@@ -112,7 +134,7 @@ export async function createSandbox(
         uid: owner.uid,
         gid: owner.gid,
         git,
-        volumes: req.volumes,
+        volumes,
         ports,
         limits: effectiveLimits(req.limits, config.limits ?? {}, engine),
         named: req.name !== undefined,
@@ -122,6 +144,7 @@ export async function createSandbox(
           { env: credentials.env, binds: credentials.binds, mounts, labels: { [LABEL.credentials]: mode } },
           security.addition,
           ...(runtime ? [{ host: { Runtime: runtime } }] : []),
+          ...(fromDc ? [fromDc.addition] : []),
           ...(wt
             ? [
                 {
@@ -177,6 +200,11 @@ export async function createSandbox(
       undefined,
       req.syncReport,
     );
+  if (dc) {
+    const ref = { id, name, workspace: req.workspace, uid: owner.uid, gid: owner.gid };
+    await runLifecycle(ref, 'postCreateCommand', dc.createCommands, req.hookOutput);
+    await runLifecycle(ref, 'postStartCommand', dc.startCommands, req.hookOutput);
+  }
   const sandbox = {
     id,
     name,
@@ -189,6 +217,7 @@ export async function createSandbox(
     credentials: mode,
     syncVolume,
     secrets: bindings.map((b) => b.name),
+    devcontainer: dc?.file.path,
     warnings,
   };
   req.onCreated?.(sandbox);

@@ -50,12 +50,18 @@ async function renamedDefault(workspace: string): Promise<ContainerInfo | undefi
 export async function reattach(info: ContainerInfo, req: SandboxRequest): Promise<Sandbox> {
   const { sandbox, start } = reattachPlan(info, req);
   sandbox.warnings.push(...agentKeysWarning(req.agent, await readConfig(), process.env, sandbox.secrets));
-  if (start)
+  if (start) {
     await startSandbox({
       id: info.Id,
       network: info.Config.Labels?.[LABEL.network] ?? null,
       secrets: sandbox.secrets,
     });
+    const postStart = info.Config.Labels?.[LABEL.postStart];
+    if (postStart) {
+      const { runLifecycle } = await import('./devcontainer.js');
+      await runLifecycle(sandbox, 'postStartCommand', JSON.parse(postStart) as string[][], req.hookOutput);
+    }
+  }
   return sandbox;
 }
 

@@ -3,6 +3,7 @@
  * can serve it (with which warnings). No engine calls here: lifecycle.ts and create.ts carry the
  * decisions out, and test/unit/plan.test.ts checks them.
  */
+import type { Writable } from 'node:stream';
 import type { AgentSpec } from '../agents/registry.js';
 import type { ContainerInfo } from '../engine/containers.js';
 import type { Worktree } from '../git/worktree.js';
@@ -26,6 +27,8 @@ export interface SandboxRequest {
   agent: AgentSpec;
   /** --template as typed; undefined means the configured default, else the agent's own. */
   template: string | undefined;
+  /** --devcontainer: which devcontainer.json to build from (undefined: the default one, if any). */
+  devcontainer?: string | undefined;
   volumes: VolumeMount[];
   /** -p as typed; none means the configured default ports. */
   ports: PortMapping[];
@@ -49,6 +52,8 @@ export interface SandboxRequest {
   reporter: ImageReporter;
   /** Progress of the first copy of the workspace into a synced sandbox. */
   syncReport?: SyncReport | undefined;
+  /** Where the dev container's lifecycle commands (postCreateCommand...) write their output. */
+  hookOutput?: Writable | undefined;
   /** Told once when a new sandbox is created (not on reattach). */
   onCreated?: (sandbox: Sandbox) => void;
 }
@@ -63,6 +68,8 @@ export interface Sandbox extends SandboxRecord {
   syncVolume?: string | undefined;
   /** The secrets bound to it: their variables hold placeholders, the proxy injects the values. */
   secrets: string[];
+  /** Built from this devcontainer.json. */
+  devcontainer?: string | undefined;
   warnings: string[];
 }
 

@@ -1,13 +1,15 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { AgentSpec } from '../agents/registry.js';
+import { AGENTS, type AgentSpec } from '../agents/registry.js';
 import { configDir, readConfig } from '../config/config.js';
-import { extraCaCerts, proxyEnv } from '../config/tls-proxy.js';
+import { type CaCert, extraCaCerts, proxyEnv } from '../config/tls-proxy.js';
 import { listContainers } from '../engine/containers.js';
 import { inspectImage, listImages, listLabelledImages, removeImage } from '../engine/images.js';
 import { SbxError, usageError } from '../shared/errors.js';
 import { extraLabels, LABEL } from '../shared/labels.js';
 import { ensureTemplateImage, type ImageReporter, planTemplate } from '../templates/build.js';
+import { type Devcontainer, findDevcontainer, loadDevcontainer } from '../templates/devcontainer.js';
+import { type DevcontainerPlan, planDevcontainer, projectHash } from '../templates/devcontainer-build.js';
 import {
   BUILTIN_DIR,
   builtinNames,
@@ -61,8 +63,8 @@ async function savedTemplate(spec: string, workspace: string): Promise<TemplateS
 
 export interface TemplateStatus {
   name: string;
-  /** built-in, workspace (.sbx/templates), user (the config folder's templates), or saved (sbx save). */
-  origin: 'built-in' | 'workspace' | 'user' | 'saved';
+  /** built-in, workspace (.sbx/templates), user (the config folder's templates), saved (sbx save), or the workspace's dev container. */
+  origin: 'built-in' | 'workspace' | 'user' | 'saved' | 'devcontainer';
   dir: string;
   /** The image the current files build: repository:content-hash. */
   image: string;
@@ -122,7 +124,53 @@ export async function templateStatuses(workspace: string): Promise<TemplateStatu
       agents: (current?.Labels?.[LABEL.agents] ?? '').split(',').filter(Boolean),
     };
   });
-  return [...folders, ...savedStatuses.filter((t) => !folders.some((f) => f.name === t.name))];
+  return [
+    ...folders,
+    ...savedStatuses.filter((t) => !folders.some((f) => f.name === t.name)),
+    ...(await devcontainerStatuses(workspace, caCerts)),
+  ];
+}
+
+/**
+ * The workspace's dev container images: one row per agent layer built from its current files, or one
+ * row (for the shell) saying whether older ones exist.
+ */
+async function devcontainerStatuses(workspace: string, caCerts: CaCert[]): Promise<TemplateStatus[]> {
+  const file = findDevcontainer(workspace);
+  if (!file) return [];
+  let dc: Devcontainer;
+  try {
+    dc = loadDevcontainer(file, {
+      localEnv: process.env,
+      localWorkspaceFolder: workspace,
+      containerWorkspaceFolder: workspace,
+    });
+  } catch (err) {
+    // A dev container sbx cannot read says so when a sandbox is made from it; the list still shows the rest.
+    if (err instanceof SbxError) return [];
+    throw err;
+  }
+  const project = projectHash(dc, workspace);
+  const projectId = project.build ? '' : ((await inspectImage(project.tag))?.Id ?? '');
+  const plans = [...new Set(['base', ...AGENTS.map((a) => a.template)])].map((t) =>
+    planDevcontainer(dc, workspace, t, caCerts, project, projectId),
+  );
+  const images = await listImages([plans[0]!.repository]);
+  const row = (plan: DevcontainerPlan, state: TemplateStatus['state']): TemplateStatus => {
+    const current = images.find((img) => img.RepoTags?.includes(plan.tag));
+    return {
+      name: `devcontainer (${plan.agentTemplate})`,
+      origin: 'devcontainer',
+      dir: file.path,
+      image: plan.tag,
+      hash: plan.hash,
+      state,
+      agents: (current?.Labels?.[LABEL.agents] ?? '').split(',').filter(Boolean),
+    };
+  };
+  const built = plans.filter((p) => images.some((img) => img.RepoTags?.includes(p.tag)));
+  if (built.length > 0) return built.map((p) => row(p, 'built'));
+  return [row(plans[0]!, images.length > 0 ? 'stale' : 'absent')];
 }
 
 function folderTemplates(dir: string): Array<{ name: string; dir: string }> {

@@ -23,6 +23,9 @@ export const LABEL = {
   sync: 'dev.sbx.sync-volume',
   /** Set when a sandbox was made with --no-sudo. */
   noSudo: 'dev.sbx.no-sudo',
+  /** Sandboxes built from a dev container: its devcontainer.json, and its postStartCommand (JSON). */
+  devcontainer: 'dev.sbx.devcontainer',
+  postStart: 'dev.sbx.devcontainer.post-start',
   /** Set on state volumes: the agent whose state it holds. */
   state: 'dev.sbx.state',
   /** Set on images: the agents installed in them. */

@@ -142,7 +142,7 @@ async function build(plan: TemplatePlan, options: EnsureOptions, nocache: boolea
   options.reporter.end(true);
 }
 
-async function ensurePulled(ref: string, reporter: ImageReporter): Promise<ImageInfo> {
+export async function ensurePulled(ref: string, reporter: ImageReporter): Promise<ImageInfo> {
   const present = await inspectImage(ref);
   if (present) return present;
   reporter.start(`pull ${ref}`);

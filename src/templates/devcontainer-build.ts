@@ -1,0 +1,301 @@
+/**
+ * The image of a dev container sandbox: the project's own image (its `image`, or its `build`), then
+ * sbx's layer on top (what templates/base adds, the local features, the agent's template), tagged by
+ * a hash of everything that went in, so an unchanged dev container is found and never rebuilt.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import type { Readable } from 'node:stream';
+import type { CaCert } from '../config/tls-proxy.js';
+import { buildImage, type ImageInfo, inspectImage } from '../engine/images.js';
+import { SbxError } from '../shared/errors.js';
+import { LABEL } from '../shared/labels.js';
+import { type EnsureOptions, ensurePulled, planTemplate } from './build.js';
+import { type Devcontainer, devcontainerRepository } from './devcontainer.js';
+import { BUILTIN_DIR, contentHash, contextFiles } from './template.js';
+
+/** Bumped when the way sbx layers itself on a dev container changes. */
+const FORMAT = 'sbx-devcontainer-v1';
+
+/** The exit code of the generated check that the project image has apt-get. */
+const NO_APT = 97;
+
+/** Where the project's Dockerfile goes in the context when it lies outside it. */
+const OUTSIDE_DOCKERFILE = '.sbx-devcontainer.Dockerfile';
+
+export interface DevcontainerPlan {
+  repository: string;
+  /** The project image (built from `build`) or the image it names. */
+  project: { tag: string; hash: string; build: boolean };
+  /** The final image: project + sbx's layer + the agent. */
+  tag: string;
+  hash: string;
+  /** The built-in template whose agent goes on top (base for the shell). */
+  agentTemplate: string;
+}
+
+const sha = (...parts: Array<string | Buffer>) => {
+  const h = createHash('sha256');
+  for (const p of parts) h.update(typeof p === 'string' ? `${p}\0` : p);
+  return h.digest('hex');
+};
+
+/** The project image's hash: its Dockerfile, context, args and target (or the image it names). */
+export function projectHash(
+  dc: Devcontainer,
+  workspace: string,
+): { tag: string; hash: string; build: boolean } {
+  const repository = devcontainerRepository(workspace, dc.file);
+  if (dc.source.kind === 'image')
+    return { tag: dc.source.ref, hash: sha('image', dc.source.ref), build: false };
+  const { dockerfile, context, args, target } = dc.source;
+  const hash = sha(
+    FORMAT,
+    'build',
+    readFileSync(dockerfile),
+    relative(context, dockerfile),
+    contentHash(context, [], []),
+    JSON.stringify(Object.entries(args).sort()),
+    target ?? '',
+  );
+  return { tag: `${repository}-project:${hash.slice(0, 12)}`, hash, build: true };
+}
+
+/** Every input of the final image, hashed: project, devcontainer.json, features, sbx's layer, the agent. */
+export function planDevcontainer(
+  dc: Devcontainer,
+  workspace: string,
+  agentTemplate: string,
+  caCerts: CaCert[],
+  project = projectHash(dc, workspace),
+  projectId = '',
+): DevcontainerPlan {
+  const repository = devcontainerRepository(workspace, dc.file);
+  const agentPlan = planTemplate(
+    { kind: 'folder', name: agentTemplate, dir: join(BUILTIN_DIR, agentTemplate), builtin: true },
+    caCerts,
+  );
+  const hash = sha(
+    FORMAT,
+    project.hash,
+    projectId,
+    dc.file.text,
+    ...dc.features.map((f) => `${f.id}\0${contentHash(f.dir, [], [])}\0${JSON.stringify(f.env)}`),
+    agentPlan.hash,
+  );
+  return {
+    repository,
+    project,
+    tag: `${repository}:${agentTemplate}-${hash.slice(0, 12)}`,
+    hash,
+    agentTemplate,
+  };
+}
+
+/** Single-quotes a value for /bin/sh. */
+const shq = (v: string) => `'${v.replace(/'/g, `'\\''`)}'`;
+
+/** A Dockerfile's instructions without its FROM lines. */
+const withoutFrom = (dockerfile: string) =>
+  dockerfile
+    .split('\n')
+    .filter((l) => !/^\s*FROM\s/i.test(l))
+    .join('\n');
+
+/**
+ * sbx's layer as one Dockerfile FROM the project image: a check that apt-get exists (sbx installs
+ * Node, tini, sudo, tmux and git with it), templates/base's steps (the agent user gets UID 1000 only
+ * when the image has no user with it: sbx-init gives it the workspace owner's UID anyway), the local
+ * features in order, then the agent template's steps.
+ */
+export function layerDockerfile(projectRef: string, dc: Devcontainer, agentTemplate: string): string {
+  const base = withoutFrom(readFileSync(join(BUILTIN_DIR, 'base', 'Dockerfile'), 'utf8')).replace(
+    'useradd --create-home --uid 1000 --user-group',
+    'useradd --create-home $(getent passwd 1000 >/dev/null || echo --uid 1000) --user-group',
+  );
+  const features = dc.features.map((f, i) => {
+    const env = Object.entries({
+      ...f.env,
+      _REMOTE_USER: 'agent',
+      _REMOTE_USER_HOME: '/home/agent',
+      _CONTAINER_USER: 'root',
+    })
+      .map(([k, v]) => `${k}=${shq(v)}`)
+      .join(' ');
+    return [
+      `# feature ${f.id}`,
+      `COPY features/${i}/ /tmp/sbx-features/${i}/`,
+      `RUN cd /tmp/sbx-features/${i} && chmod +x install.sh && env ${env} ./install.sh && rm -rf /tmp/sbx-features/${i}`,
+    ].join('\n');
+  });
+  const agent =
+    agentTemplate === 'base'
+      ? ''
+      : withoutFrom(readFileSync(join(BUILTIN_DIR, agentTemplate, 'Dockerfile'), 'utf8'));
+  return [
+    `FROM ${projectRef}`,
+    'USER root',
+    `RUN command -v apt-get >/dev/null 2>&1 || { echo "sbx: this image has no apt-get" >&2; exit ${NO_APT}; }`,
+    base,
+    ...features,
+    agent,
+    `LABEL dev.sbx.devcontainer=${JSON.stringify(dc.file.path)}`,
+    '',
+  ].join('\n');
+}
+
+/**
+ * Makes sure the dev container's image for an agent exists: found by its content-hash tag (no build),
+ * else the project image is built (or found), then sbx's layer on top.
+ */
+export async function ensureDevcontainerImage(
+  dc: Devcontainer,
+  workspace: string,
+  agent: { name: string; template: string },
+  options: EnsureOptions,
+): Promise<{ ref: string; info: ImageInfo; built: boolean; hash: string }> {
+  const project = projectHash(dc, workspace);
+  let projectId = '';
+  if (!project.build) {
+    const info = await ensurePulled(project.tag, options.reporter);
+    projectId = info.Id;
+  }
+  const plan = planDevcontainer(dc, workspace, agent.template, options.caCerts, project, projectId);
+  const existing = options.nocache ? undefined : await inspectImage(plan.tag);
+  if (existing) return { ref: plan.tag, info: existing, built: false, hash: plan.hash };
+
+  if (project.build && (options.nocache || !(await inspectImage(project.tag)))) {
+    await buildProject(dc, project.tag, options);
+  }
+  await buildLayer(dc, plan, agent.name, options);
+  const info = await inspectImage(plan.tag);
+  if (!info)
+    throw new SbxError('buildFailed', `The image ${plan.tag} was built but the engine cannot find it.`);
+  return { ref: plan.tag, info, built: true, hash: plan.hash };
+}
+
+async function run(
+  what: string,
+  options: EnsureOptions,
+  fail: (err: SbxError) => SbxError,
+  build: () => Promise<unknown>,
+) {
+  options.reporter.start(what);
+  try {
+    await build();
+  } catch (err) {
+    options.reporter.end(false);
+    if (err instanceof SbxError && err.kind === 'buildFailed') throw fail(err);
+    throw err;
+  }
+  options.reporter.end(true);
+}
+
+async function buildProject(dc: Devcontainer, tag: string, options: EnsureOptions): Promise<void> {
+  if (dc.source.kind !== 'build') return;
+  const { dockerfile, context, args, target } = dc.source;
+  const rel = relative(context, dockerfile);
+  const inside = !rel.startsWith('..') && contextFiles(context).files.some((f) => f.path === rel);
+  const { default: tar } = await import('tar-fs');
+  const pack = tar.pack(context, {
+    entries: contextFiles(context).files.map((f) => f.path),
+    finalize: false,
+    finish: (p) => {
+      if (!inside) p.entry({ name: OUTSIDE_DOCKERFILE, mode: 0o644 }, readFileSync(dockerfile));
+      p.finalize();
+    },
+  });
+  await run(
+    `dev container image (${dc.file.path})`,
+    options,
+    (err) =>
+      new SbxError(
+        'buildFailed',
+        `Building the dev container's image from ${dockerfile} failed: ${err.message}`,
+        {
+          cause: err,
+          hint: 'The output of the failing step is shown above. Fix the Dockerfile (or devcontainer.json), then run sbx again; nothing was created.',
+        },
+      ),
+    () =>
+      buildImage({
+        context: pack as unknown as Readable,
+        tags: [tag],
+        labels: { ...options.labels, [LABEL.templateSource]: dc.file.path },
+        buildargs: { ...options.buildargs, ...args },
+        nocache: options.nocache,
+        dockerfile: inside ? rel : OUTSIDE_DOCKERFILE,
+        ...(target ? { target } : {}),
+        onEvent: (e) => options.reporter.event(e),
+      }),
+  );
+}
+
+async function buildLayer(
+  dc: Devcontainer,
+  plan: DevcontainerPlan,
+  agentName: string,
+  options: EnsureOptions,
+): Promise<void> {
+  const baseDir = join(BUILTIN_DIR, 'base');
+  const agentDir = join(BUILTIN_DIR, plan.agentTemplate);
+  const dockerfile = layerDockerfile(plan.project.tag, dc, plan.agentTemplate);
+  const { default: tar } = await import('tar-fs');
+  const pack = tar.pack(baseDir, {
+    entries: contextFiles(baseDir)
+      .files.map((f) => f.path)
+      .filter((p) => p !== 'Dockerfile'),
+    finalize: false,
+    finish: (p) => {
+      const add = (name: string, full: string, mode: number) =>
+        p.entry({ name, mode: mode & 0o111 ? 0o755 : 0o644 }, readFileSync(full));
+      if (plan.agentTemplate !== 'base')
+        for (const f of contextFiles(agentDir).files)
+          if (f.path !== 'Dockerfile') add(f.path, join(agentDir, f.path), f.mode);
+      dc.features.forEach((feature, i) => {
+        for (const f of contextFiles(feature.dir).files)
+          add(`features/${i}/${f.path}`, join(feature.dir, f.path), f.mode);
+      });
+      for (const cert of options.caCerts) p.entry({ name: `certs/${cert.name}`, mode: 0o644 }, cert.pem);
+      p.entry({ name: 'Dockerfile', mode: 0o644 }, dockerfile);
+      p.finalize();
+    },
+  });
+  await run(
+    `sbx's layer for ${agentName} on the dev container (${plan.tag})`,
+    options,
+    (err) => {
+      if (new RegExp(`non-zero (exit )?code:? ${NO_APT}\\b`).test(err.message))
+        return new SbxError(
+          'buildFailed',
+          `The dev container's image (${dc.source.kind === 'image' ? dc.source.ref : 'built from its Dockerfile'}) has no apt-get: ${agentName === 'shell' ? 'the shell' : agentName} cannot run there, because sbx installs what every sandbox needs (Node.js, tini, sudo, tmux, git, the CA certificates) with apt, and the agents need a glibc system (Alpine's musl and other distributions are not supported).`,
+          {
+            cause: err,
+            hint: 'Base the dev container on a Debian or Ubuntu image (e.g. debian:trixie-slim, mcr.microsoft.com/devcontainers/base:debian), or run with --template NAME to use an sbx template instead.',
+          },
+        );
+      return new SbxError(
+        'buildFailed',
+        `Adding sbx's layer for ${agentName} on the dev container ${dc.file.path} failed: ${err.message}`,
+        {
+          cause: err,
+          hint: 'The output of the failing step is shown above; a local feature whose install.sh failed is named in it. Fix it and run sbx again; nothing was created.',
+        },
+      );
+    },
+    () =>
+      buildImage({
+        context: pack as unknown as Readable,
+        tags: [plan.tag],
+        labels: {
+          ...options.labels,
+          [LABEL.templateHash]: plan.hash,
+          [LABEL.templateSource]: dc.file.path,
+        },
+        buildargs: options.buildargs,
+        nocache: options.nocache,
+        onEvent: (e) => options.reporter.event(e),
+      }),
+  );
+}

@@ -1,0 +1,393 @@
+/**
+ * A workspace's dev container (devcontainer.json): found, parsed as JSONC, checked and reduced to
+ * what sbx honours, with what it refuses or ignores and why. Pure apart from reading the files; the
+ * image is built by devcontainer-build.ts and the sandbox layer applies the rest.
+ */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { type ParseError, parse, printParseErrorCode } from 'jsonc-parser';
+import { notFoundError, usageError } from '../shared/errors.js';
+
+export interface DevcontainerFile {
+  /** The devcontainer.json's absolute path. */
+  path: string;
+  /** Its raw text (hashed into the image tag). */
+  text: string;
+}
+
+/** A local feature (./folder with install.sh), installed in order with its options as variables. */
+export interface LocalFeature {
+  id: string;
+  dir: string;
+  env: Record<string, string>;
+}
+
+export interface DevcontainerMount {
+  type: 'bind' | 'volume';
+  source: string;
+  target: string;
+  readOnly: boolean;
+}
+
+export interface Devcontainer {
+  file: DevcontainerFile;
+  /** Where the project image comes from. */
+  source:
+    | { kind: 'image'; ref: string }
+    | { kind: 'build'; dockerfile: string; context: string; args: Record<string, string>; target?: string };
+  features: LocalFeature[];
+  /** containerEnv then remoteEnv, substituted. */
+  env: Record<string, string>;
+  /** onCreateCommand, updateContentCommand, postCreateCommand: run once at creation, in this order. */
+  createCommands: string[][];
+  /** postStartCommand: at each start. */
+  startCommands: string[][];
+  /** forwardPorts and appPort (container ports, published on 127.0.0.1 under the same number). */
+  ports: number[];
+  /** mounts: binds (checked like -v when the sandbox is made) and named volumes. */
+  mounts: DevcontainerMount[];
+  /** Properties sbx does not apply, each with what it did instead and why. */
+  notes: string[];
+}
+
+/** The devcontainer.json files sbx looks for, in order, relative to the workspace. */
+const DEFAULT_PATHS = ['.devcontainer/devcontainer.json', '.devcontainer.json'];
+
+/**
+ * The workspace's devcontainer.json: `chosen` (--devcontainer, a path relative to the workspace or
+ * absolute), else .devcontainer/devcontainer.json, else .devcontainer.json. Undefined when none.
+ */
+export function findDevcontainer(workspace: string, chosen?: string): DevcontainerFile | undefined {
+  if (chosen !== undefined) {
+    let path = isAbsolute(chosen) ? chosen : resolve(workspace, chosen);
+    if (existsSync(path) && statSync(path).isDirectory()) path = join(path, 'devcontainer.json');
+    if (!existsSync(path))
+      throw notFoundError(
+        `No dev container at ${path}.`,
+        'Give a devcontainer.json (or its folder), e.g. --devcontainer .devcontainer/go/devcontainer.json.',
+      );
+    return { path, text: readFileSync(path, 'utf8') };
+  }
+  for (const rel of DEFAULT_PATHS) {
+    const path = join(workspace, rel);
+    if (existsSync(path) && statSync(path).isFile()) return { path, text: readFileSync(path, 'utf8') };
+  }
+  return undefined;
+}
+
+/** Line and column (1-based) of an offset in a text. */
+function position(text: string, offset: number): { line: number; column: number } {
+  const before = text.slice(0, offset).split('\n');
+  return { line: before.length, column: before[before.length - 1]!.length + 1 };
+}
+
+/** Parses JSONC (comments, trailing commas); a malformed file is a usage error naming line and column. */
+export function parseJsonc(text: string, path: string): Record<string, unknown> {
+  const errors: ParseError[] = [];
+  const value: unknown = parse(text, errors, { allowTrailingComma: true, disallowComments: false });
+  const first = errors[0];
+  if (first) {
+    const { line, column } = position(text, first.offset);
+    throw usageError(
+      `${path}:${line}:${column}: ${printParseErrorCode(first.error)} (the dev container is not valid JSON with comments); nothing was created.`,
+      'Fix the file at that place, or run with --template NAME to ignore the dev container.',
+    );
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw usageError(
+      `${path} does not hold a JSON object; nothing was created.`,
+      'A devcontainer.json is { ... }.',
+    );
+  return value as Record<string, unknown>;
+}
+
+export interface SubstitutionContext {
+  localEnv: Record<string, string | undefined>;
+  localWorkspaceFolder: string;
+  /** sbx mounts the workspace at the same path. */
+  containerWorkspaceFolder: string;
+}
+
+/**
+ * Replaces ${localEnv:VAR[:default]}, ${localWorkspaceFolder}, ${containerWorkspaceFolder} (and their
+ * Basename forms) and ${containerEnv:VAR} (from `containerEnv`, when known). Unknown ones stay as written.
+ */
+export function substitute(
+  value: string,
+  ctx: SubstitutionContext,
+  containerEnv: Record<string, string> = {},
+): string {
+  return value.replace(
+    /\$\{([^}:]+)(?::([^}:]*))?(?::([^}]*))?\}/g,
+    (whole, kind: string, name, fallback) => {
+      switch (kind) {
+        case 'localEnv':
+        case 'env':
+          return ctx.localEnv[name ?? ''] ?? fallback ?? '';
+        case 'containerEnv':
+          return containerEnv[name ?? ''] ?? fallback ?? whole;
+        case 'localWorkspaceFolder':
+          return ctx.localWorkspaceFolder;
+        case 'containerWorkspaceFolder':
+          return ctx.containerWorkspaceFolder;
+        case 'localWorkspaceFolderBasename':
+        case 'containerWorkspaceFolderBasename':
+          return ctx.localWorkspaceFolder.split('/').filter(Boolean).pop() ?? '';
+        default:
+          return whole;
+      }
+    },
+  );
+}
+
+/**
+ * Properties sbx ignores on purpose, with the reason shown to the user. Anything not here and not
+ * honoured is named as unknown.
+ */
+export const IGNORED: Readonly<Record<string, string>> = {
+  name: '',
+  $schema: '',
+  customizations: '',
+  remoteUser:
+    "the agent runs as sbx's agent user, with the workspace owner's UID/GID, so files it writes belong to you",
+  containerUser:
+    "the agent runs as sbx's agent user, with the workspace owner's UID/GID, so files it writes belong to you",
+  updateRemoteUserUID: "sbx always gives the agent user the workspace owner's UID",
+  workspaceFolder: 'sbx mounts the workspace at the same path as on the host',
+  workspaceMount: 'sbx mounts the workspace at the same path as on the host',
+  shutdownAction: 'sbx stop and sbx rm decide',
+  overrideCommand: "sbx's own init (sbx-init, tini) is the container's command",
+  init: 'sbx always runs tini as the init',
+  hostRequirements: 'not checked; use --cpus and --memory',
+  portsAttributes: '',
+  otherPortsAttributes: '',
+  waitFor: '',
+  userEnvProbe: '',
+  initializeCommand: 'sbx does not run commands from the project on the host',
+  postAttachCommand: 'not run; use postStartCommand',
+  runArgs: 'not applied: they could widen the sandbox boundary; use sbx flags (-p, -v, --cpus, --memory)',
+  privileged: 'not applied: a privileged container would have no boundary',
+  capAdd: 'not applied: extra capabilities would widen the sandbox boundary',
+  securityOpt: 'not applied: it would weaken the sandbox boundary',
+};
+
+const HONOURED = new Set([
+  'image',
+  'build',
+  'dockerFile',
+  'context',
+  'features',
+  'containerEnv',
+  'remoteEnv',
+  'onCreateCommand',
+  'updateContentCommand',
+  'postCreateCommand',
+  'postStartCommand',
+  'forwardPorts',
+  'appPort',
+  'mounts',
+  'dockerComposeFile',
+  'service',
+  'runServices',
+]);
+
+const isRecord = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * A lifecycle command as devcontainer.json allows it: a string (run by a shell), an array (run as
+ * is), or an object of named commands (each run, in order).
+ */
+function commands(value: unknown, key: string, path: string): string[][] {
+  if (value === undefined) return [];
+  if (typeof value === 'string') return value.trim() ? [['/bin/sh', '-c', value]] : [];
+  if (Array.isArray(value) && value.every((v) => typeof v === 'string'))
+    return value.length > 0 ? [value as string[]] : [];
+  if (isRecord(value)) return Object.values(value).flatMap((v) => commands(v, key, path));
+  throw usageError(`${path}: ${key} is not a command (a string, an array of strings, or an object of them).`);
+}
+
+function stringMap(value: unknown, key: string, path: string): Record<string, string> {
+  if (value === undefined) return {};
+  if (!isRecord(value)) throw usageError(`${path}: ${key} is not an object of strings.`);
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(value)) {
+    if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean')
+      throw usageError(`${path}: ${key}.${k} is not a string.`);
+    out[k] = String(v);
+  }
+  return out;
+}
+
+function ports(value: unknown, key: string, path: string): number[] {
+  if (value === undefined) return [];
+  const list = Array.isArray(value) ? value : [value];
+  return list.map((p) => {
+    const n = typeof p === 'number' ? p : typeof p === 'string' && /^\d+$/.test(p) ? Number(p) : Number.NaN;
+    if (!(Number.isInteger(n) && n >= 1 && n <= 65535))
+      throw usageError(
+        `${path}: ${key} has ${JSON.stringify(p)}, which sbx cannot publish.`,
+        'Give port numbers (1-65535); host:port forms are not supported.',
+      );
+    return n;
+  });
+}
+
+/** Reads a devcontainer.json into what sbx does with it (see Devcontainer). */
+export function loadDevcontainer(file: DevcontainerFile, ctx: SubstitutionContext): Devcontainer {
+  const { path } = file;
+  const json = parseJsonc(file.text, path);
+  const dir = dirname(path);
+  const notes: string[] = [];
+  const sub = (v: string) => substitute(v, ctx);
+  const subMap = (m: Record<string, string>, env: Record<string, string> = {}) =>
+    Object.fromEntries(Object.entries(m).map(([k, v]) => [k, substitute(v, ctx, env)]));
+
+  if (json.dockerComposeFile !== undefined)
+    throw usageError(
+      `${path} describes a Docker Compose setup (dockerComposeFile), which sbx does not run yet; nothing was created.`,
+      'Point --devcontainer at an image- or Dockerfile-based devcontainer.json, or use --template.',
+    );
+
+  let source: Devcontainer['source'];
+  const build = isRecord(json.build) ? json.build : undefined;
+  const dockerfile = build?.dockerfile ?? build?.dockerFile ?? json.dockerFile;
+  if (typeof dockerfile === 'string') {
+    const context = resolve(dir, sub(String(build?.context ?? json.context ?? '.')));
+    const file = resolve(dir, sub(dockerfile));
+    if (!existsSync(file))
+      throw notFoundError(`${path}: its Dockerfile ${file} does not exist; nothing was created.`);
+    if (!existsSync(context) || !statSync(context).isDirectory())
+      throw notFoundError(`${path}: its build context ${context} is not a folder; nothing was created.`);
+    const target = build?.target;
+    source = {
+      kind: 'build',
+      dockerfile: file,
+      context,
+      args: subMap(stringMap(build?.args, 'build.args', path)),
+      ...(typeof target === 'string' ? { target } : {}),
+    };
+  } else if (typeof json.image === 'string') {
+    source = { kind: 'image', ref: sub(json.image) };
+  } else {
+    throw usageError(
+      `${path} names neither an image nor a build.dockerfile; nothing was created.`,
+      'Add "image": "..." or "build": { "dockerfile": "Dockerfile" }.',
+    );
+  }
+
+  const features: LocalFeature[] = [];
+  if (json.features !== undefined) {
+    if (!isRecord(json.features)) throw usageError(`${path}: features is not an object.`);
+    for (const [id, options] of Object.entries(json.features)) {
+      if (!id.startsWith('./') && !id.startsWith('../')) {
+        notes.push(
+          `feature ${id}: not installed (sbx installs only local features, ./folder with install.sh; it does not fetch features from registries)`,
+        );
+        continue;
+      }
+      const fdir = resolve(dir, id);
+      if (!existsSync(join(fdir, 'install.sh')))
+        throw notFoundError(`${path}: the feature ${id} has no install.sh (${fdir}); nothing was created.`);
+      const env: Record<string, string> = {};
+      const defaults = readFeatureDefaults(fdir);
+      const given = isRecord(options) ? options : typeof options === 'string' ? { version: options } : {};
+      for (const [k, v] of Object.entries({ ...defaults, ...given }))
+        env[k.replace(/[^a-zA-Z0-9_]/g, '_').toUpperCase()] = sub(String(v));
+      features.push({ id, dir: fdir, env });
+    }
+  }
+
+  const mounts: DevcontainerMount[] = [];
+  if (json.mounts !== undefined && !Array.isArray(json.mounts))
+    throw usageError(`${path}: mounts is not a list.`);
+  for (const raw of (json.mounts as unknown[] | undefined) ?? []) {
+    const fields: Record<string, string> = {};
+    if (typeof raw === 'string') {
+      for (const part of raw.split(',')) {
+        const eq = part.indexOf('=');
+        fields[(eq < 0 ? part : part.slice(0, eq)).trim().toLowerCase()] =
+          eq < 0 ? 'true' : part.slice(eq + 1).trim();
+      }
+    } else if (isRecord(raw)) {
+      for (const [k, v] of Object.entries(raw)) fields[k.toLowerCase()] = String(v);
+    } else throw usageError(`${path}: mounts has ${JSON.stringify(raw)}, which is not a mount.`);
+    const source = sub(fields.source ?? fields.src ?? '');
+    const target = sub(fields.target ?? fields.destination ?? fields.dst ?? '');
+    const type = fields.type ?? 'volume';
+    const readOnly = ['readonly', 'ro'].some((k) => fields[k] !== undefined && fields[k] !== 'false');
+    if ((type !== 'bind' && type !== 'volume') || !source || !target) {
+      notes.push(
+        `mounts: ${JSON.stringify(raw)} not applied (sbx applies bind and named volume mounts with a source and a target)`,
+      );
+      continue;
+    }
+    mounts.push({ type, source, target, readOnly });
+  }
+
+  const containerEnv = subMap(stringMap(json.containerEnv, 'containerEnv', path));
+  const remoteEnv = subMap(stringMap(json.remoteEnv, 'remoteEnv', path), containerEnv);
+
+  for (const key of Object.keys(json)) {
+    if (HONOURED.has(key)) continue;
+    const why = IGNORED[key];
+    if (why === '') continue;
+    const shown = ['runArgs', 'privileged', 'capAdd', 'securityOpt'].includes(key)
+      ? ` ${JSON.stringify(json[key])}`
+      : '';
+    if (why !== undefined) notes.push(`${key}${shown}: ${why}`);
+    else notes.push(`${key}: unknown to sbx, ignored`);
+  }
+  // A cloned project's file decides these: say what of the host it brings into the sandbox.
+  const hostVars = [...new Set([...file.text.matchAll(/\$\{(?:localEnv|env):([^}:]+)/g)].map((m) => m[1]!))];
+  if (hostVars.length > 0) notes.push(`localEnv: passes the host's ${hostVars.join(', ')} into the sandbox`);
+  for (const m of mounts)
+    if (m.type === 'bind' && !`${m.source}/`.startsWith(`${ctx.localWorkspaceFolder}/`))
+      notes.push(`mounts: binds ${m.source}, outside the workspace, into the sandbox at ${m.target}`);
+  if (json.service !== undefined || json.runServices !== undefined)
+    notes.push('service/runServices: ignored without dockerComposeFile');
+
+  return {
+    file,
+    source,
+    features,
+    env: { ...containerEnv, ...remoteEnv },
+    createCommands: [
+      ...commands(json.onCreateCommand, 'onCreateCommand', path),
+      ...commands(json.updateContentCommand, 'updateContentCommand', path),
+      ...commands(json.postCreateCommand, 'postCreateCommand', path),
+    ],
+    startCommands: commands(json.postStartCommand, 'postStartCommand', path),
+    mounts,
+    ports: [
+      ...new Set([
+        ...ports(json.forwardPorts, 'forwardPorts', path),
+        ...ports(json.appPort, 'appPort', path),
+      ]),
+    ],
+    notes,
+  };
+}
+
+/** A local feature's option defaults, from its devcontainer-feature.json when it has one. */
+function readFeatureDefaults(dir: string): Record<string, unknown> {
+  const file = join(dir, 'devcontainer-feature.json');
+  if (!existsSync(file)) return {};
+  const json = parseJsonc(readFileSync(file, 'utf8'), file);
+  const options = isRecord(json.options) ? json.options : {};
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(options)) if (isRecord(v) && 'default' in v) out[k] = v.default;
+  return out;
+}
+
+/** A short name for the dev container's image repository: the workspace's folder name, cleaned. */
+export function devcontainerRepository(workspace: string, file: DevcontainerFile): string {
+  const base = (workspace.split('/').filter(Boolean).pop() ?? 'workspace')
+    .toLowerCase()
+    .replace(/[^a-z0-9._-]/g, '-');
+  const which = relative(workspace, dirname(file.path))
+    .replace(/^\.devcontainer\/?/, '')
+    .replace(/[^a-zA-Z0-9._-]/g, '-')
+    .toLowerCase();
+  return `sbx/devcontainer-${base}${which ? `-${which}` : ''}`;
+}

@@ -1,0 +1,303 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { RUN_ID, sbx, TEST_LABEL, TEST_USER, workspace } from '../helpers/cli.js';
+import { cleanupTestResources, containersOf, docker, until } from '../helpers/engine.js';
+
+after(async () => {
+  await cleanupTestResources();
+  // A layer build that failed (no apt-get) leaves its first steps as children of the project image,
+  // which the engine then does not delete by id: untag it (the steps stay as build cache).
+  for (const img of await docker.listImages({ filters: { label: [`${TEST_LABEL}=${RUN_ID}`] } }))
+    for (const tag of img.RepoTags ?? [])
+      await docker
+        .getImage(tag)
+        .remove()
+        .catch(() => {});
+});
+
+const hasTestUser = (() => {
+  try {
+    return execFileSync('id', ['-u', TEST_USER.name]).toString().trim() === String(TEST_USER.uid);
+  } catch {
+    return false;
+  }
+})();
+const noTestUser = hasTestUser
+  ? false
+  : `the host user ${TEST_USER.name} (uid ${TEST_USER.uid}, docker group) is made by test/run.sh`;
+
+// The named volume of the dev container's mounts (sbx labels it, so the run's cleanup removes it).
+const VOLUME = `sbx-test-${RUN_ID}-dc-cache`;
+
+// A port for forwardPorts, unlikely to be taken by another run on this host.
+const PORT = 20_000 + (process.pid % 20_000);
+
+const devcontainerJson = (
+  hello: string,
+  postCreate = 'echo created >> dc-created.txt && id -u >> dc-created.txt',
+  port = PORT,
+) => `// The project's dev container: JSONC, with comments and trailing commas.
+{
+  "name": "sbx-dc-test",
+  /* built FROM the seeded Debian image, with a tool the base template lacks */
+  "build": {
+    "dockerfile": "Dockerfile",
+    "args": { "TOOL": "tree", },
+  },
+  "features": { "./greeter": { "greeting": "hola", }, },
+  "containerEnv": {
+    "DC_HELLO": "${hello}",
+    "DC_WS": "\${containerWorkspaceFolder}",
+    "DC_LOCAL": "\${localEnv:SBX_DC_TEST_VAR}",
+  },
+  "postCreateCommand": "${postCreate}",
+  "postStartCommand": ["sh", "-c", "echo started >> dc-started.txt"],
+  "forwardPorts": [${port}],
+  "runArgs": ["--privileged"],
+  "mounts": [
+    "source=\${localWorkspaceFolder}/.devcontainer/greeter,target=/opt/greeter,type=bind,readonly",
+    { "source": "${VOLUME}-\${localWorkspaceFolderBasename}", "target": "/cache", "type": "volume" },
+  ],
+  "remoteUser": "vscode",
+}
+`;
+
+async function devcontainerWorkspace(owner?: typeof TEST_USER, port = PORT): Promise<string> {
+  const ws = await workspace();
+  const dir = join(ws, '.devcontainer');
+  mkdirSync(join(dir, 'greeter'), { recursive: true });
+  writeFileSync(
+    join(dir, 'Dockerfile'),
+    'FROM debian:trixie-slim\nARG TOOL\nRUN apt-get update && apt-get install -y --no-install-recommends $TOOL && rm -rf /var/lib/apt/lists/*\n',
+  );
+  writeFileSync(join(dir, 'devcontainer.json'), devcontainerJson('from-devcontainer', undefined, port));
+  writeFileSync(
+    join(dir, 'greeter', 'devcontainer-feature.json'),
+    '{ "id": "greeter", "options": { "greeting": { "type": "string", "default": "hello" } } }\n',
+  );
+  writeFileSync(join(dir, 'greeter', 'install.sh'), '#!/bin/sh\nset -e\necho "$GREETING" > /etc/greeting\n', {
+    mode: 0o755,
+  });
+  if (owner) execFileSync('chown', ['-R', `${owner.uid}:${owner.gid}`, ws]);
+  return ws;
+}
+
+const get = (port: number) =>
+  new Promise<string>((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path: '/', timeout: 2000 }, (res) => {
+      let body = '';
+      res.on('data', (d) => {
+        body += d;
+      });
+      res.on('end', () => resolve(body));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+
+describe('sbx run in a workspace with a dev container', { timeout: 1_500_000 }, () => {
+  let ws: string;
+
+  it('builds the project image, layers sbx on top, and honours env, features and postCreateCommand', async () => {
+    ws = await devcontainerWorkspace();
+    const r = await sbx(
+      [
+        'run',
+        'shell',
+        '--',
+        'sh',
+        '-c',
+        'tree --version && echo "hello=$DC_HELLO ws=$DC_WS local=$DC_LOCAL" && cat /etc/greeting && cat dc-created.txt && id -un && grep ^CapBnd /proc/self/status && test -f /opt/greeter/install.sh && ! touch /opt/greeter/x 2>/dev/null && sudo touch /cache/ok && echo mounts-ok',
+      ],
+      { cwd: ws, env: { SBX_DC_TEST_VAR: 'from-host' }, timeoutMs: 1_200_000 },
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^tree v/m, 'the tool the Dockerfile installs runs');
+    assert.match(r.stdout, new RegExp(`hello=from-devcontainer ws=${ws} local=from-host`));
+    assert.match(r.stdout, /^hola$/m, 'the local feature ran with its option');
+    assert.match(
+      r.stdout,
+      /^created\n0$/m,
+      'postCreateCommand ran once, as the agent user (the owner, root here)',
+    );
+    assert.match(r.stdout, /^root$/m);
+    assert.match(
+      r.stdout,
+      /^mounts-ok$/m,
+      'the bind mount is there, read-only, and the named volume is writable',
+    );
+    // Said once, with what was not applied.
+    assert.equal(r.stderr.match(/from the dev container/g)?.length, 1, r.stderr);
+    assert.match(r.stderr, /runArgs \["--privileged"\]: not applied/);
+    assert.match(r.stderr, /remoteUser: the agent runs as sbx's agent user/);
+    assert.equal(readFileSync(join(ws, 'dc-created.txt'), 'utf8'), 'created\n0\n');
+
+    const [c] = await containersOf(ws);
+    assert.ok(c, 'a sandbox exists');
+    assert.match(c.Image, /^sbx\/devcontainer-sbx-ws-[a-z0-9]+:base-[0-9a-f]{12}$/);
+    const info = await docker.getContainer(c.Id).inspect();
+    assert.equal(info.HostConfig.Privileged, false, 'runArgs --privileged is not applied');
+    // From inside: the bounding set lacks what sbx drops (NET_RAW, 13) and what --privileged would give (SYS_ADMIN, 21).
+    const bnd = BigInt(`0x${/^CapBnd:\s*([0-9a-f]+)$/m.exec(r.stdout)![1]}`);
+    assert.equal(bnd & (1n << 13n), 0n, 'NET_RAW is dropped');
+    assert.equal(bnd & (1n << 21n), 0n, 'no SYS_ADMIN');
+    assert.match(
+      info.HostConfig.NetworkMode ?? '',
+      /^sbx-/,
+      "the sandbox is on its own network behind sbx's proxy",
+    );
+    assert.deepEqual(info.HostConfig.CapAdd ?? [], []);
+    assert.ok(info.Config.Env.includes('DC_HELLO=from-devcontainer'));
+    const volume = info.Mounts.find((m) => m.Destination === '/cache');
+    assert.equal(volume?.Name, `${VOLUME}-${ws.split('/').pop()}`);
+  });
+
+  it('does not run postCreateCommand again on reattach', async () => {
+    const r = await sbx(['run', 'shell', '--', 'cat', 'dc-created.txt'], { cwd: ws });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'created\n0\n');
+    assert.doesNotMatch(r.stderr, /from the dev container/);
+  });
+
+  it('runs postStartCommand at each start', async () => {
+    assert.equal(readFileSync(join(ws, 'dc-started.txt'), 'utf8'), 'started\n');
+    assert.equal((await sbx(['stop', '.'], { cwd: ws })).code, 0);
+    const r = await sbx(['run', 'shell', '--', 'true'], { cwd: ws });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(readFileSync(join(ws, 'dc-started.txt'), 'utf8'), 'started\nstarted\n');
+  });
+
+  it('publishes forwardPorts on 127.0.0.1', async () => {
+    const name = (await containersOf(ws))[0]!.Names[0]!.replace(/^\//, '');
+    const r = await sbx([
+      'exec',
+      name,
+      '--',
+      'sh',
+      '-c',
+      `mkdir -p /tmp/www && echo dc-port-ok > /tmp/www/index.html && cd /tmp/www && nohup python3 -m http.server ${PORT} >/dev/null 2>&1 &`,
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    let body = '';
+    await until(`the forwarded port ${PORT} answers`, async () => {
+      body = await get(PORT).catch(() => '');
+      return body.includes('dc-port-ok');
+    });
+    assert.match(body, /dc-port-ok/);
+  });
+
+  it('lists the image under sbx template ls', async () => {
+    const r = await sbx(['template', 'ls', '--json'], { cwd: ws });
+    assert.equal(r.code, 0, r.stderr);
+    const rows = JSON.parse(r.stdout) as Array<{ origin: string; state: string; image: string }>;
+    const dc = rows.find((t) => t.origin === 'devcontainer');
+    assert.ok(dc, r.stdout);
+    assert.equal(dc.state, 'built');
+  });
+
+  it('does not rebuild an unchanged dev container, and rebuilds an edited one', async () => {
+    assert.equal((await sbx(['rm', '-f', '.'], { cwd: ws })).code, 0);
+    const same = await sbx(['run', 'shell', '--debug', '--', 'true'], { cwd: ws });
+    assert.equal(same.code, 0, same.stderr);
+    assert.match(same.stderr, /inspect image sbx\/devcontainer-/, 'the debug log shows the image lookup');
+    assert.doesNotMatch(same.stderr, /build image/, 'no build call');
+
+    assert.equal((await sbx(['rm', '-f', '.'], { cwd: ws })).code, 0);
+    // The edit also makes postCreateCommand fail: the sandbox is kept, and the error says how to retry.
+    writeFileSync(
+      join(ws, '.devcontainer', 'devcontainer.json'),
+      devcontainerJson('edited', 'echo about to fail && exit 3'),
+    );
+    const edited = await sbx(['run', 'shell', '--debug', '--', 'true'], { cwd: ws, timeoutMs: 600_000 });
+    assert.match(edited.stderr, /build image sbx\/devcontainer-/, 'an edited dev container is rebuilt');
+    assert.equal(edited.code, 65, edited.stderr);
+    assert.match(edited.stderr, /about to fail/, 'its output is shown');
+    assert.match(edited.stderr, /postCreateCommand\) failed .*exited with 3\. The sandbox is kept/);
+    assert.match(edited.stderr, /Hint: .*sbx shell .*retry with `sbx exec /);
+    const [kept] = await containersOf(ws);
+    assert.ok(kept, 'the sandbox is kept for inspection');
+    const look = await sbx([
+      'exec',
+      kept.Names[0]!.replace(/^\//, ''),
+      '--',
+      'sh',
+      '-c',
+      'echo "hello=$DC_HELLO"',
+    ]);
+    assert.match(look.stdout, /hello=edited/);
+  });
+
+  it('runs Claude Code with its bypass flag on the dev container', async () => {
+    assert.equal((await sbx(['rm', '-f', '.'], { cwd: ws })).code, 0);
+    writeFileSync(join(ws, '.devcontainer', 'devcontainer.json'), devcontainerJson('from-devcontainer'));
+    const r = await sbx(['run', 'claude', '--', '-p', 'hi'], { cwd: ws, timeoutMs: 900_000 });
+    assert.match(r.stdout + r.stderr, /Not logged in/i, r.stderr);
+    assert.doesNotMatch(r.stdout + r.stderr, /cannot be used with root/i);
+    assert.match(
+      r.stderr,
+      /for claude \(sbx\/devcontainer-[^:]+:claude-[0-9a-f]{12}\), from the dev container/,
+    );
+  });
+
+  it('as a non-root host user: the agent has its UID, files written inside belong to it, Claude Code starts', {
+    skip: noTestUser,
+  }, async () => {
+    const own = await devcontainerWorkspace(TEST_USER, PORT + 1);
+    const r = await sbx(['run', 'shell', '--', 'sh', '-c', 'id -u && touch written-inside'], {
+      cwd: own,
+      asUser: TEST_USER,
+      timeoutMs: 900_000,
+    });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^4242$/m);
+    assert.equal(statSync(join(own, 'written-inside')).uid, TEST_USER.uid);
+    assert.equal(statSync(join(own, 'dc-created.txt')).uid, TEST_USER.uid);
+    assert.equal(readFileSync(join(own, 'dc-created.txt'), 'utf8'), `created\n${TEST_USER.uid}\n`);
+    assert.equal((await sbx(['rm', '-f', '.'], { cwd: own, asUser: TEST_USER })).code, 0);
+    const claude = await sbx(['run', 'claude', '--', '-p', 'hi'], {
+      cwd: own,
+      asUser: TEST_USER,
+      timeoutMs: 900_000,
+    });
+    assert.match(claude.stdout + claude.stderr, /Not logged in/i, claude.stderr);
+  });
+
+  it('refuses malformed JSONC with its line and column, and creates nothing', async () => {
+    const bad = await workspace();
+    mkdirSync(join(bad, '.devcontainer'));
+    writeFileSync(
+      join(bad, '.devcontainer', 'devcontainer.json'),
+      '{\n  // a comment is fine\n  "image": "debian:trixie-slim"\n  "containerEnv": {}\n}\n',
+    );
+    const r = await sbx(['run', 'shell', '--', 'true'], { cwd: bad });
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /devcontainer\.json:4:3: CommaExpected/);
+    assert.match(r.stderr, /Hint:/);
+    assert.deepEqual(await containersOf(bad), []);
+    // --template wins over the dev container.
+    const t = await sbx(['run', 'shell', '--template', 'base', '--', 'true'], { cwd: bad });
+    assert.equal(t.code, 0, t.stderr);
+  });
+
+  it('says which agent cannot run on an image without apt-get, and creates nothing', async () => {
+    const noApt = await workspace();
+    mkdirSync(join(noApt, '.devcontainer'));
+    writeFileSync(
+      join(noApt, '.devcontainer', 'Dockerfile'),
+      'FROM debian:trixie-slim\nRUN rm /usr/bin/apt-get\n',
+    );
+    writeFileSync(
+      join(noApt, '.devcontainer', 'devcontainer.json'),
+      '{ "build": { "dockerfile": "Dockerfile" } }\n',
+    );
+    const r = await sbx(['run', 'claude', '--', '-p', 'hi'], { cwd: noApt, timeoutMs: 300_000 });
+    assert.equal(r.code, 65, r.stderr);
+    assert.match(r.stderr, /has no apt-get: claude cannot run there/);
+    assert.match(r.stderr, /Hint: .*--template/);
+    assert.deepEqual(await containersOf(noApt), []);
+  });
+});

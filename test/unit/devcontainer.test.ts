@@ -1,0 +1,270 @@
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, realpathSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { devcontainerAddition, devcontainerFor } from '../../src/sandbox/devcontainer.js';
+import type { SbxError } from '../../src/shared/errors.js';
+import {
+  devcontainerRepository,
+  findDevcontainer,
+  loadDevcontainer,
+  parseJsonc,
+  substitute,
+} from '../../src/templates/devcontainer.js';
+import { layerDockerfile, planDevcontainer } from '../../src/templates/devcontainer-build.js';
+
+const folder = (files: Record<string, string>) => {
+  const dir = realpathSync(mkdtempSync(join(tmpdir(), 'sbx-dc-')));
+  for (const [name, content] of Object.entries(files)) {
+    mkdirSync(join(dir, name, '..'), { recursive: true });
+    writeFileSync(join(dir, name), content);
+  }
+  return dir;
+};
+
+const ctx = (ws: string) => ({
+  localEnv: { HOME_TOOL: 'from-host' },
+  localWorkspaceFolder: ws,
+  containerWorkspaceFolder: ws,
+});
+
+const load = (ws: string, chosen?: string) => loadDevcontainer(findDevcontainer(ws, chosen)!, ctx(ws));
+
+const throws = (fn: () => unknown, kind: string, message: RegExp) =>
+  assert.throws(fn, (err: SbxError) => {
+    assert.equal(err.kind, kind);
+    assert.match(err.message, message);
+    return true;
+  });
+
+describe('findDevcontainer', () => {
+  it('finds .devcontainer/devcontainer.json first, then .devcontainer.json, else none', () => {
+    const both = folder({ '.devcontainer/devcontainer.json': '{}', '.devcontainer.json': '{"a":1}' });
+    assert.equal(findDevcontainer(both)?.path, join(both, '.devcontainer/devcontainer.json'));
+    const root = folder({ '.devcontainer.json': '{"a":1}' });
+    assert.equal(findDevcontainer(root)?.text, '{"a":1}');
+    assert.equal(findDevcontainer(folder({ 'README.md': '' })), undefined);
+  });
+
+  it('takes --devcontainer as a file or its folder, and names a missing one', () => {
+    const ws = folder({ '.devcontainer/go/devcontainer.json': '{}' });
+    assert.equal(
+      findDevcontainer(ws, '.devcontainer/go')?.path,
+      join(ws, '.devcontainer/go/devcontainer.json'),
+    );
+    throws(
+      () => findDevcontainer(ws, '.devcontainer/rust/devcontainer.json'),
+      'notFound',
+      /No dev container at/,
+    );
+  });
+});
+
+describe('parseJsonc', () => {
+  it('reads comments and trailing commas', () => {
+    assert.deepEqual(parseJsonc('// c\n{ /* x */ "a": [1, 2,], "b": {"c": true,}, }', 'f'), {
+      a: [1, 2],
+      b: { c: true },
+    });
+  });
+
+  it('names the line and column of malformed JSONC, as a usage error', () => {
+    throws(
+      () => parseJsonc('{\n  "a": 1\n  "b": 2\n}', '/x/devcontainer.json'),
+      'usage',
+      /^\/x\/devcontainer\.json:3:3: CommaExpected/,
+    );
+    throws(() => parseJsonc('[1]', 'f'), 'usage', /does not hold a JSON object/);
+  });
+});
+
+describe('substitute', () => {
+  // devcontainer.json's variables look like template placeholders: built by v().
+  const v = (name: string) => ['$', '{', name, '}'].join('');
+  it('replaces localEnv (with defaults), the workspace folders and containerEnv; leaves unknown ones', () => {
+    const c = ctx('/src/app');
+    assert.equal(
+      substitute(`${v('localEnv:HOME_TOOL')}-${v('localEnv:NOPE')}-${v('localEnv:NOPE:dflt')}`, c),
+      'from-host--dflt',
+    );
+    assert.equal(
+      substitute(`${v('containerWorkspaceFolder')}/bin:${v('localWorkspaceFolderBasename')}`, c),
+      '/src/app/bin:app',
+    );
+    assert.equal(substitute(`${v('containerEnv:PATH')}:/x`, c, { PATH: '/usr/bin' }), '/usr/bin:/x');
+    assert.equal(substitute(v('devcontainerId'), c), v('devcontainerId'));
+  });
+});
+
+describe('loadDevcontainer', () => {
+  it('reduces a devcontainer.json to what sbx honours, with notes on the rest', () => {
+    const ws = folder({
+      '.devcontainer/Dockerfile': 'FROM debian:trixie-slim\n',
+      '.devcontainer/feat/install.sh': 'echo\n',
+      '.devcontainer/feat/devcontainer-feature.json':
+        '{"options":{"greeting":{"default":"hi"},"other-opt":{"default":1}}}',
+      '.devcontainer/devcontainer.json': `{
+        "build": { "dockerfile": "Dockerfile", "context": "..", "args": { "V": "\${localEnv:HOME_TOOL}" }, "target": "dev" },
+        "features": { "./feat": { "greeting": "hola" }, "ghcr.io/devcontainers/features/go:1": {} },
+        "containerEnv": { "A": "\${containerWorkspaceFolder}" },
+        "remoteEnv": { "PATH": "\${containerEnv:A}/bin" },
+        "onCreateCommand": "make deps",
+        "postCreateCommand": { "one": "echo 1", "two": ["echo", "2"] },
+        "postStartCommand": ["run", "me"],
+        "forwardPorts": [3000, "8080"],
+        "appPort": 3000,
+        "runArgs": ["--privileged"], "privileged": true, "capAdd": ["SYS_ADMIN"], "securityOpt": ["seccomp=unconfined"],
+        "mounts": ["source=\${localWorkspaceFolder}/data,target=/data,type=bind,readonly", { "source": "cache", "target": "/cache", "type": "volume" }, "type=tmpfs,target=/tmp"],
+        "remoteUser": "vscode",
+        "customizations": {},
+        "somethingNew": 1,
+      }`,
+    });
+    const dc = load(ws);
+    assert.deepEqual(dc.source, {
+      kind: 'build',
+      dockerfile: join(ws, '.devcontainer/Dockerfile'),
+      context: ws,
+      args: { V: 'from-host' },
+      target: 'dev',
+    });
+    assert.deepEqual(dc.features, [
+      { id: './feat', dir: join(ws, '.devcontainer/feat'), env: { GREETING: 'hola', OTHER_OPT: '1' } },
+    ]);
+    assert.deepEqual(dc.env, { A: ws, PATH: `${ws}/bin` });
+    assert.deepEqual(dc.createCommands, [
+      ['/bin/sh', '-c', 'make deps'],
+      ['/bin/sh', '-c', 'echo 1'],
+      ['echo', '2'],
+    ]);
+    assert.deepEqual(dc.startCommands, [['run', 'me']]);
+    assert.deepEqual(dc.ports, [3000, 8080]);
+    const notes = dc.notes.join('\n');
+    assert.deepEqual(dc.mounts, [
+      { type: 'bind', source: `${ws}/data`, target: '/data', readOnly: true },
+      { type: 'volume', source: 'cache', target: '/cache', readOnly: false },
+    ]);
+    assert.match(notes, /^runArgs \["--privileged"\]: not applied/m);
+    assert.match(notes, /^localEnv: passes the host's HOME_TOOL into the sandbox$/m);
+    assert.doesNotMatch(notes, /mounts: binds/, 'a bind from inside the workspace is not worth a warning');
+    assert.match(notes, /^mounts: "type=tmpfs,target=\/tmp" not applied/m);
+    for (const key of ['runArgs', 'privileged', 'capAdd', 'securityOpt', 'remoteUser'])
+      assert.match(notes, new RegExp(`^${key}( \\S+)?: not applied|^${key}: the agent runs`, 'm'), key);
+    assert.match(notes, /feature ghcr\.io\/devcontainers\/features\/go:1: not installed/);
+    assert.match(notes, /somethingNew: unknown to sbx, ignored/);
+    assert.doesNotMatch(notes, /customizations/);
+  });
+
+  it('takes an image instead of a build', () => {
+    const dc = load(folder({ '.devcontainer.json': '{ "image": "debian:trixie-slim" }' }));
+    assert.deepEqual(dc.source, { kind: 'image', ref: 'debian:trixie-slim' });
+  });
+
+  it('refuses what it cannot build, naming it', () => {
+    throws(
+      () => load(folder({ '.devcontainer.json': '{ "name": "x" }' })),
+      'usage',
+      /neither an image nor a build/,
+    );
+    throws(
+      () => load(folder({ '.devcontainer.json': '{ "build": { "dockerfile": "Nope" } }' })),
+      'notFound',
+      /Dockerfile .*Nope does not exist/,
+    );
+    throws(
+      () => load(folder({ '.devcontainer.json': '{ "dockerComposeFile": "c.yml", "service": "app" }' })),
+      'usage',
+      /Docker Compose/,
+    );
+    throws(
+      () => load(folder({ '.devcontainer.json': '{ "image": "x:1", "features": { "./missing": {} } }' })),
+      'notFound',
+      /feature \.\/missing has no install\.sh/,
+    );
+    throws(
+      () => load(folder({ '.devcontainer.json': '{ "image": "x:1", "forwardPorts": ["db:5432"] }' })),
+      'usage',
+      /forwardPorts has "db:5432"/,
+    );
+  });
+});
+
+describe('devcontainerFor', () => {
+  const ws = folder({ '.devcontainer.json': '{ "image": "debian:trixie-slim" }' });
+  it('is used by default, not with --template or config devcontainer=never', () => {
+    assert.ok(devcontainerFor({ workspace: ws, template: undefined }, {}));
+    assert.equal(devcontainerFor({ workspace: ws, template: 'base' }, {}), undefined);
+    assert.equal(
+      devcontainerFor({ workspace: ws, template: undefined }, { devcontainer: 'never' }),
+      undefined,
+    );
+    assert.ok(
+      devcontainerFor(
+        { workspace: ws, template: undefined, devcontainer: '.devcontainer.json' },
+        { devcontainer: 'never' },
+      ),
+    );
+    throws(
+      () => devcontainerFor({ workspace: ws, template: 'base', devcontainer: '.devcontainer.json' }, {}),
+      'usage',
+      /both/,
+    );
+  });
+});
+
+describe('devcontainerAddition', () => {
+  it('publishes forwardPorts on 127.0.0.1 unless -p already maps them, and sets the env', () => {
+    const dc = load(
+      folder({
+        '.devcontainer.json':
+          '{ "image": "x:1", "forwardPorts": [3000, 4000], "containerEnv": { "A": "1" } }',
+      }),
+    );
+    const { addition, ports } = devcontainerAddition(dc, [
+      { hostIp: '127.0.0.1', hostPort: 0, containerPort: 4000, protocol: 'tcp' },
+    ]);
+    assert.deepEqual(ports, [
+      { hostIp: '127.0.0.1', hostPort: 0, containerPort: 4000, protocol: 'tcp' },
+      { hostIp: '127.0.0.1', hostPort: 3000, containerPort: 3000, protocol: 'tcp' },
+    ]);
+    assert.deepEqual(addition.env, ['A=1']);
+  });
+});
+
+describe('the image of a dev container', () => {
+  const files = {
+    '.devcontainer/Dockerfile': 'FROM debian:trixie-slim\n',
+    '.devcontainer/devcontainer.json': '{ "build": { "dockerfile": "Dockerfile" } }',
+  };
+
+  it('is tagged by a hash that changes with devcontainer.json, its Dockerfile and the agent', () => {
+    const ws = folder(files);
+    const a = planDevcontainer(load(ws), ws, 'base', []);
+    assert.equal(planDevcontainer(load(ws), ws, 'base', []).tag, a.tag, 'stable');
+    assert.match(
+      a.tag,
+      new RegExp(`^${devcontainerRepository(ws, findDevcontainer(ws)!)}:base-[0-9a-f]{12}$`),
+    );
+    assert.notEqual(planDevcontainer(load(ws), ws, 'claude', []).tag, a.tag);
+    writeFileSync(join(ws, '.devcontainer/Dockerfile'), 'FROM debian:trixie-slim\nRUN true\n');
+    const b = planDevcontainer(load(ws), ws, 'base', []);
+    assert.notEqual(b.hash, a.hash);
+    writeFileSync(
+      join(ws, '.devcontainer/devcontainer.json'),
+      '{ "build": { "dockerfile": "Dockerfile" }, "containerEnv": {"A": "1"} }',
+    );
+    assert.notEqual(planDevcontainer(load(ws), ws, 'base', []).hash, b.hash);
+  });
+
+  it("layers sbx's base and the agent's steps on the project image, checking for apt first", () => {
+    const ws = folder(files);
+    const text = layerDockerfile('sbx/devcontainer-x-project:abc', load(ws), 'claude');
+    assert.match(text, /^FROM sbx\/devcontainer-x-project:abc\nUSER root\nRUN command -v apt-get/);
+    assert.equal(text.match(/^FROM /gm)?.length, 1);
+    assert.match(text, /apt-get update[\s\S]*sudo tini tmux/);
+    assert.match(text, /useradd --create-home \$\(getent passwd 1000/);
+    assert.match(text, /npm install -g @anthropic-ai\/claude-code/);
+    assert.match(text, /ENTRYPOINT \["\/usr\/local\/bin\/sbx-init"\]/);
+  });
+});
