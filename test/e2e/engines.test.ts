@@ -39,6 +39,7 @@ const root = process.getuid?.() === 0;
 const HIDDEN = '/tmp/sbx-remote-ws';
 let certs = '';
 let forward: Server | undefined;
+const forwarded = new Set<() => void>();
 let remoteEnv: Record<string, string> = {};
 let remote: Docker;
 
@@ -110,6 +111,10 @@ describe('a remote engine (TCP + TLS, cannot see the workspace): the workspace i
       };
       c.on('error', close);
       upstream.on('error', close);
+      // A client killed mid-upload (the sync-killed test) leaves the engine's side half-open for good:
+      // such pairs are ended with the suite, or they would keep this process alive.
+      forwarded.add(close);
+      c.on('close', () => forwarded.delete(close));
     });
     return new Promise<void>((resolve) =>
       forward!.listen(0, '127.0.0.1', () => {
@@ -139,6 +144,7 @@ describe('a remote engine (TCP + TLS, cannot see the workspace): the workspace i
         .getContainer(c.Id)
         .remove({ force: true, v: true })
         .catch(() => {});
+    for (const close of forwarded) close();
     forward?.close();
     execFileSync('bash', [join(ROOT, 'test/helpers/remote-engine.sh'), 'stop']);
   });
