@@ -4,7 +4,7 @@ import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { RUN_ID, sbx, TEST_LABEL, TEST_USER, workspace } from '../helpers/cli.js';
+import { NO_TEST_USER, RUN_ID, sbx, TEST_LABEL, TEST_USER, workspace } from '../helpers/cli.js';
 import { cleanupTestResources, containersOf, docker, until } from '../helpers/engine.js';
 
 after(async () => {
@@ -18,17 +18,6 @@ after(async () => {
         .remove()
         .catch(() => {});
 });
-
-const hasTestUser = (() => {
-  try {
-    return execFileSync('id', ['-u', TEST_USER.name]).toString().trim() === String(TEST_USER.uid);
-  } catch {
-    return false;
-  }
-})();
-const noTestUser = hasTestUser
-  ? false
-  : `the host user ${TEST_USER.name} (uid ${TEST_USER.uid}, docker group) is made by test/run.sh`;
 
 // The named volume of the dev container's mounts (sbx labels it, so the run's cleanup removes it).
 const VOLUME = `sbx-test-${RUN_ID}-dc-cache`;
@@ -244,7 +233,7 @@ describe('sbx run in a workspace with a dev container', { timeout: 1_500_000 }, 
   });
 
   it('as a non-root host user: the agent has its UID, files written inside belong to it, Claude Code starts', {
-    skip: noTestUser,
+    skip: NO_TEST_USER,
   }, async () => {
     const own = await devcontainerWorkspace(TEST_USER, PORT + 1);
     const r = await sbx(['run', 'shell', '--', 'sh', '-c', 'id -u && touch written-inside'], {

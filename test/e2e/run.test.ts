@@ -1,23 +1,11 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage } from 'node:http';
 import { type AddressInfo, connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { PROXY, sbx, TEST_USER, workspace } from '../helpers/cli.js';
+import { NO_TEST_USER, PROXY, sbx, TEST_USER, workspace } from '../helpers/cli.js';
 import { cleanupTestResources, containersOf, docker, execIn, until } from '../helpers/engine.js';
-
-const hasTestUser = (() => {
-  try {
-    return execFileSync('id', ['-u', TEST_USER.name]).toString().trim() === String(TEST_USER.uid);
-  } catch {
-    return false;
-  }
-})();
-const noTestUser = hasTestUser
-  ? false
-  : `the host user ${TEST_USER.name} (uid ${TEST_USER.uid}, docker group) is made by test/run.sh`;
 
 after(() => cleanupTestResources());
 
@@ -29,7 +17,7 @@ describe('sbx run: real agents from the real templates', { timeout: 900_000 }, (
     assert.doesNotMatch(r.stdout + r.stderr, /cannot be used with root/i);
   });
 
-  it('claude does the same as a non-root host user', { skip: noTestUser }, async () => {
+  it('claude does the same as a non-root host user', { skip: NO_TEST_USER }, async () => {
     const ws = await workspace({ owner: TEST_USER });
     const r = await sbx(['run', 'claude', '--', '-p', 'hi'], { cwd: ws, asUser: TEST_USER });
     assert.match(r.stdout + r.stderr, /Not logged in/i, r.stderr);
@@ -167,7 +155,7 @@ describe('sbx run: one persistent sandbox per workspace', { timeout: 600_000 }, 
   });
 
   it('files written inside belong to the non-root host user, who has passwordless sudo inside', {
-    skip: noTestUser,
+    skip: NO_TEST_USER,
   }, async () => {
     const ws = await workspace({ owner: TEST_USER });
     const r = await sbx(

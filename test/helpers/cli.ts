@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { chownSync, mkdtempSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -17,6 +17,14 @@ export const PROXY = `sbx-proxy-${RUN_ID}`;
 
 /** The unprivileged host user the suite runs sbx as (made by test/run.sh; in the docker group). */
 export const TEST_USER = { name: 'sbxtest', uid: 4242, gid: 4242, home: '/home/sbxtest' };
+
+/** The skip reason of a test run as TEST_USER where that user does not exist here, else false. */
+export const NO_TEST_USER = (() => {
+  try {
+    if (execFileSync('id', ['-u', TEST_USER.name]).toString().trim() === String(TEST_USER.uid)) return false;
+  } catch {}
+  return `the host user ${TEST_USER.name} (uid ${TEST_USER.uid}, docker group) is made by test/run.sh`;
+})();
 
 /** A command for inside a sandbox printing the HTTP status of the npm registry's ping through its proxy. */
 export const REGISTRY_PING = [
