@@ -1,0 +1,142 @@
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * The seccomp profile of sandboxes with the inner guard (--inner-sandbox): the engine's default
+ * profile plus only what unprivileged user, mount, network and PID namespaces need, so bubblewrap
+ * (Claude Code's sandbox, Anthropic's `srt`) and rootless Podman can work inside the container.
+ *
+ * The default comes from profiles/seccomp/moby-default.json (moby's own, Apache-2.0; provenance in
+ * profiles/seccomp/NOTICE), unmodified; the relaxation is derived from it here, in code, so what
+ * differs is exactly:
+ *  - clone: the default allows it only without any namespace flag (unless CAP_SYS_ADMIN); now
+ *    CLONE_NEWUSER, CLONE_NEWNS, CLONE_NEWNET and CLONE_NEWPID are allowed too. CLONE_NEWUTS,
+ *    CLONE_NEWIPC and CLONE_NEWCGROUP stay refused.
+ *  - unshare: allowed with the same flags (the default allows it only with CAP_SYS_ADMIN).
+ *  - mount, umount2, pivot_root: allowed. The kernel lets a process without CAP_SYS_ADMIN in the
+ *    host's user namespace use them only in a mount namespace that its own user namespace owns.
+ * clone3 keeps the default's ENOSYS: seccomp cannot read its flags (they are behind a pointer), so
+ * allowing it would allow every namespace; C libraries fall back to clone, which is filtered.
+ * PID namespaces are in the list because bubblewrap as Claude Code and srt run it always unshares
+ * the PID namespace (--unshare-pid); a PID namespace made inside one's own user namespace gives no
+ * power over the host.
+ */
+
+/** Namespace flags of clone(2)/unshare(2) (linux/sched.h). */
+export const CLONE_FLAGS = {
+  CLONE_NEWNS: 0x00020000,
+  CLONE_NEWCGROUP: 0x02000000,
+  CLONE_NEWUTS: 0x04000000,
+  CLONE_NEWIPC: 0x08000000,
+  CLONE_NEWUSER: 0x10000000,
+  CLONE_NEWPID: 0x20000000,
+  CLONE_NEWNET: 0x40000000,
+} as const;
+
+/** The namespaces the inner guard may create. */
+export const NESTED_NAMESPACES =
+  CLONE_FLAGS.CLONE_NEWUSER | CLONE_FLAGS.CLONE_NEWNS | CLONE_FLAGS.CLONE_NEWNET | CLONE_FLAGS.CLONE_NEWPID;
+
+/** The syscalls allowed outright (the kernel confines them to one's own user namespace). */
+export const NESTED_MOUNT_SYSCALLS = ['mount', 'umount2', 'pivot_root'] as const;
+
+export interface SeccompArg {
+  index: number;
+  value: number;
+  valueTwo?: number;
+  op: string;
+}
+
+export interface SeccompRule {
+  names: string[];
+  action: string;
+  errnoRet?: number;
+  args: SeccompArg[] | null;
+  comment: string;
+  includes: { caps?: string[]; arches?: string[]; minKernel?: string };
+  excludes: { caps?: string[]; arches?: string[] };
+}
+
+export interface SeccompProfile {
+  defaultAction: string;
+  defaultErrnoRet?: number;
+  archMap: Array<{ architecture: string; subArchitectures: string[] }>;
+  syscalls: SeccompRule[];
+}
+
+const DEFAULT_PATH = resolve(
+  dirname(fileURLToPath(import.meta.url)),
+  '../../../profiles/seccomp/moby-default.json',
+);
+let cachedDefault: string | undefined;
+
+/** The engine's default profile (moby's), as text. */
+export function defaultSeccompText(): string {
+  cachedDefault ??= readFileSync(DEFAULT_PATH, 'utf8');
+  return cachedDefault;
+}
+
+/** The engine's default profile (moby's), parsed; a fresh copy each call. */
+export function defaultSeccomp(): SeccompProfile {
+  return JSON.parse(defaultSeccompText()) as SeccompProfile;
+}
+
+const isUnprivilegedClone = (rule: SeccompRule): boolean =>
+  rule.action === 'SCMP_ACT_ALLOW' &&
+  rule.names.length === 1 &&
+  rule.names[0] === 'clone' &&
+  (rule.excludes.caps ?? []).includes('CAP_SYS_ADMIN') &&
+  (rule.args ?? []).length === 1 &&
+  rule.args?.[0]?.op === 'SCMP_CMP_MASKED_EQ';
+
+/**
+ * Derives the inner-guard profile from a default profile (pure): see the module comment for exactly
+ * what differs. Throws when the default does not have the shape it relaxes (a clone rule masking
+ * namespace flags), rather than returning a profile that would not do what it says.
+ */
+export function relaxForNestedNamespaces(base: SeccompProfile): SeccompProfile {
+  const profile = structuredClone(base);
+  let cloneRules = 0;
+  for (const rule of profile.syscalls) {
+    if (!isUnprivilegedClone(rule)) continue;
+    const arg = rule.args![0]!;
+    arg.value = arg.value & ~NESTED_NAMESPACES;
+    cloneRules++;
+  }
+  if (cloneRules === 0)
+    throw new Error('the default seccomp profile has no unprivileged clone rule to relax');
+  const refused = Object.values(CLONE_FLAGS).reduce((a, b) => a | b, 0) & ~NESTED_NAMESPACES;
+  const withoutSysAdmin = { caps: ['CAP_SYS_ADMIN'] };
+  profile.syscalls.push(
+    {
+      names: ['unshare'],
+      action: 'SCMP_ACT_ALLOW',
+      args: [{ index: 0, value: refused, op: 'SCMP_CMP_MASKED_EQ' }],
+      comment: 'sbx inner guard: unshare of user, mount, network and PID namespaces',
+      includes: {},
+      excludes: withoutSysAdmin,
+    },
+    {
+      names: [...NESTED_MOUNT_SYSCALLS],
+      action: 'SCMP_ACT_ALLOW',
+      args: [],
+      comment:
+        'sbx inner guard: mounts, which the kernel confines to mount namespaces of its own user namespace',
+      includes: {},
+      excludes: withoutSysAdmin,
+    },
+  );
+  return profile;
+}
+
+let cachedNested: string | undefined;
+
+/**
+ * The inner-guard profile as the JSON text the engine takes in `SecurityOpt: ['seccomp=<json>']`
+ * (Docker) or in a file (`--security-opt seccomp=FILE`, Podman, containers.conf).
+ */
+export function nestedNamespacesSeccomp(): string {
+  cachedNested ??= JSON.stringify(relaxForNestedNamespaces(defaultSeccomp()));
+  return cachedNested;
+}
