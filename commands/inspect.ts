@@ -73,7 +73,7 @@ export default class Inspect extends BaseCommand {
       ],
       [
         'Hardening',
-        `capabilities dropped: ${d.capabilitiesDropped.join(', ') || 'none'}; sudo: ${d.sudo ? 'yes' : 'no'}`,
+        `capabilities dropped: ${d.capabilitiesDropped.join(', ') || 'none'}; sudo: ${d.sudo ? 'yes' : 'no'}; inner guard: ${d.innerSandbox ? (d.runtime === 'runsc' ? "yes (gVisor's own namespaces)" : 'yes (seccomp relaxed for nested namespaces)') : 'no'}`,
       ],
       ['Runtime', d.runtime === 'runsc' ? 'runsc (gVisor)' : d.runtime],
       ['Docker socket', d.dockerSocket ? 'YES: the agent can take root on the host' : 'no'],

@@ -1,6 +1,7 @@
 import { Flags } from '@oclif/core';
 import { checkPatterns, checkRequestRules } from '../network/settings.js';
 import type { SandboxRequest } from '../sandbox/plan.js';
+import { INNER_SANDBOX_COST } from '../sandbox/runtime.js';
 import {
   CREDENTIAL_MODES,
   type Limits,
@@ -45,6 +46,10 @@ export const createFlags = {
   'block-host': Flags.string({
     description: 'Refuse a host (same patterns); beats any allow. Repeatable.',
     ...repeatable,
+  }),
+  'inner-sandbox': Flags.boolean({
+    description: `Let the agent's own sandbox work inside this one (a new sandbox): Claude Code's sandbox turned on for its Bash tool, and srt (Anthropic's sandbox runtime) for any command. ${INNER_SANDBOX_COST} Default: config innerSandboxes.AGENT, else innerSandbox, else off. See docs/inner-sandbox.md.`,
+    allowNo: true,
   }),
   'mount-docker-socket': Flags.boolean({
     description:
@@ -124,7 +129,7 @@ type CreateFlagValues = {
   [K in keyof typeof createFlags]?:
     | (K extends 'publish' | 'volume' | 'allow-host' | 'allow-request' | 'block-host'
         ? string[]
-        : K extends 'no-sudo' | 'mount-docker-socket' | 'sync'
+        : K extends 'no-sudo' | 'mount-docker-socket' | 'sync' | 'inner-sandbox'
           ? boolean
           : string)
     | undefined;
@@ -145,6 +150,7 @@ export function sandboxOptions(
   | 'sync'
   | 'idleStop'
   | 'runtime'
+  | 'innerSandbox'
   | 'devcontainer'
 > {
   const limits: Partial<Limits> = {};
@@ -162,6 +168,7 @@ export function sandboxOptions(
     sync: flags.sync,
     idleStop: flags['idle-stop'] === undefined ? undefined : parseIdleStop(flags['idle-stop'], '--idle-stop'),
     runtime: flags.runtime === undefined ? undefined : parseRuntime(flags.runtime),
+    innerSandbox: flags['inner-sandbox'],
     security: {
       network: flags.network === 'none' ? 'none' : 'policy',
       policyMode: flags['network-policy'] as PolicyMode | undefined,

@@ -29,6 +29,8 @@ export interface SbxConfig {
   networkPolicy?: PolicyMode;
   runtime?: string;
   runtimes?: Record<string, string>;
+  innerSandbox?: boolean;
+  innerSandboxes?: Record<string, boolean>;
   devcontainer?: 'auto' | 'never';
   syncConfig?: boolean;
   idleStop?: string;
@@ -49,6 +51,11 @@ export interface ConfigKey {
   /** Checks only `set` makes (a file may vanish later; reading the config must not fail for it). */
   checkOnSet?: (value: string | number | boolean) => void;
 }
+
+const parseBoolean = (raw: string): boolean => {
+  if (raw === 'true' || raw === 'false') return raw === 'true';
+  throw usageError(`"${raw}" is not true or false.`, 'Give true or false.');
+};
 
 const text = (raw: string) => {
   if (!raw.trim()) throw usageError('The value is empty.', 'Give a value, or use `sbx config unset KEY`.');
@@ -78,6 +85,21 @@ export const KEYS: readonly ConfigKey[] = [
     list: false,
     parse: parseRuntime,
     fallback: 'SBX_RUNTIME, else runtime',
+  })),
+  {
+    key: 'innerSandbox',
+    description:
+      "Make new sandboxes with the inner guard (the agent's own sandbox working inside sbx's; see --inner-sandbox): true or false. Under runc it relaxes their seccomp profile, which exposes more of the host's kernel.",
+    list: false,
+    parse: parseBoolean,
+    fallback: 'false',
+  },
+  ...agentNames().map((agent) => ({
+    key: `innerSandboxes.${agent}`,
+    description: `The inner guard for new ${agent} sandboxes: true or false (wins over innerSandbox).`,
+    list: false,
+    parse: parseBoolean,
+    fallback: 'innerSandbox',
   })),
   {
     key: 'env',
@@ -186,10 +208,7 @@ export const KEYS: readonly ConfigKey[] = [
     description:
       "Copy the host's agent instructions and settings (e.g. ~/.claude/CLAUDE.md, settings.json, commands/) into the sandbox at every run: true or false.",
     list: false,
-    parse: (raw) => {
-      if (raw === 'true' || raw === 'false') return raw === 'true';
-      throw usageError(`"${raw}" is not true or false.`, 'Give true or false.');
-    },
+    parse: parseBoolean,
     fallback: 'false',
   },
   {

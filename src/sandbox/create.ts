@@ -31,7 +31,8 @@ import {
   type SandboxRequest,
   syncWorkspace,
 } from './plan.js';
-import { checkSocketMount, chooseRuntime } from './runtime.js';
+import { checkSocketMount, chooseInnerSandbox, chooseRuntime, isGvisor } from './runtime.js';
+import { nestedNamespacesSeccomp } from './seccomp.js';
 import { agentKeysWarning, sandboxSecrets } from './secrets.js';
 import { isSocket, securityAddition } from './security.js';
 import { createOptions, effectiveLimits, execUser, sandboxOwner } from './spec.js';
@@ -61,6 +62,9 @@ export async function createSandbox(
     engine.runtimeDetails,
     req.security.mountDockerSocket ? 'the Docker socket' : volumes.find((v) => isSocket(v.host))?.host,
   );
+  // The inner guard: under gVisor the agent's namespaces are gVisor's own, and the default profile stays.
+  const inner = chooseInnerSandbox(req.innerSandbox, config, req.agent.name);
+  const seccomp = inner && !isGvisor(runtime, engine.runtimeDetails) ? nestedNamespacesSeccomp() : undefined;
   const image = dc
     ? await ensureDevcontainer(dc, req.workspace, req.agent, config, {
         nocache: false,
@@ -99,6 +103,7 @@ export async function createSandbox(
     labels: extraLabels(),
     mountedRoots: req.worktree ? [req.worktree.gitDir] : [],
     synced: sync,
+    seccomp,
     secrets: secrets && { ...secrets, bindings },
   });
   const warnings = [
@@ -143,7 +148,8 @@ export async function createSandbox(
         additions: [
           { env: credentials.env, binds: credentials.binds, mounts, labels: { [LABEL.credentials]: mode } },
           security.addition,
-          ...(runtime ? [{ host: { Runtime: runtime } }] : []),
+          ...(runtime ? [{ host: { Runtime: runtime }, labels: { [LABEL.runtime]: runtime } }] : []),
+          ...(inner ? [{ env: ['SBX_INNER_SANDBOX=1'], labels: { [LABEL.innerSandbox]: 'true' } }] : []),
           ...(fromDc ? [fromDc.addition] : []),
           ...(wt
             ? [

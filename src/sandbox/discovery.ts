@@ -46,6 +46,8 @@ export interface SandboxSummary extends SandboxRef {
   lastUsed: string;
   /** The OCI runtime it runs under, as the engine names it (runc, runsc for gVisor...). */
   runtime: string;
+  /** Made with --inner-sandbox: the agent's own sandbox works inside (see docs/inner-sandbox.md). */
+  innerSandbox: boolean;
   ports: PortSummary[];
   limits: { cpus: number; memory: number; pidsLimit: number };
 }
@@ -131,7 +133,8 @@ export function summarize(ref: SandboxRef, info: ContainerInfo, forwarder?: Cont
     ...ref,
     state: info.State.Running ? (info.State.Paused ? 'paused' : 'running') : 'stopped',
     lastUsed: lastUsedOf(info),
-    runtime: info.HostConfig.Runtime || 'runc',
+    runtime: runtimeOf(info),
+    innerSandbox: info.Config.Labels?.[LABEL.innerSandbox] === 'true',
     ports,
     limits: {
       cpus: (info.HostConfig.NanoCpus ?? 0) / 1e9,
@@ -139,6 +142,16 @@ export function summarize(ref: SandboxRef, info: ContainerInfo, forwarder?: Cont
       pidsLimit: Math.max(0, info.HostConfig.PidsLimit ?? 0),
     },
   };
+}
+
+/**
+ * The runtime a sandbox runs under: the one it was created with (its label; Podman reports every
+ * runtime as "oci"), else the engine's record, else runc (the engine's default).
+ */
+export function runtimeOf(info: ContainerInfo): string {
+  const asked = info.Config.Labels?.[LABEL.runtime];
+  const engine = info.HostConfig.Runtime;
+  return asked || (engine && engine !== 'oci' ? engine : 'runc');
 }
 
 /**

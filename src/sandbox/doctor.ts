@@ -7,7 +7,7 @@ import { type EngineInfo, engineInfo } from '../engine/system.js';
 import { engineKey } from '../network/egress-secrets.js';
 import { SbxError } from '../shared/errors.js';
 import { formatBytes } from '../shared/parse.js';
-import { GVISOR, registerHint } from './runtime.js';
+import { GVISOR, INNER_SANDBOX_COST, registerHint } from './runtime.js';
 import { templateStatuses } from './template-image.js';
 
 export interface Check {
@@ -83,6 +83,11 @@ export async function runChecks(workspace: string): Promise<Check[]> {
       ...(gvisor
         ? {}
         : { fix: `For a stronger wall than the shared kernel: ${registerHint(GVISOR, engine.podman)}` }),
+    });
+    checks.push({
+      name: 'inner guard',
+      status: 'ok',
+      detail: `--inner-sandbox lets the agent's own sandbox (Claude Code's, srt) work inside sbx's. ${INNER_SANDBOX_COST} gVisor is the way to have the inner guard without that cost${gvisor ? ' (`--runtime runsc --inner-sandbox`)' : ', and this engine does not have it'}, with a runsc that runs bubblewrap: Debian 12's (2022) does not (see docs/inner-sandbox.md).`,
     });
   }
   checks.push(secretsCheck());

@@ -46,6 +46,8 @@ export interface SandboxRequest {
   idleStop?: number | undefined;
   /** --runtime: the OCI runtime (e.g. runsc); undefined means the configured one, else the engine's default. */
   runtime?: string | undefined;
+  /** --inner-sandbox / --no-inner-sandbox; undefined means the configured choice, else no. */
+  innerSandbox?: boolean | undefined;
   /** A branch sandbox (--branch): the worktree that is its workspace. */
   worktree?: Worktree | undefined;
   version: string;
@@ -162,6 +164,16 @@ export function reattachPlan(info: ContainerInfo, req: SandboxRequest): { sandbo
       `The sandbox ${name} already exists without the port${unpublished.length > 1 ? 's' : ''} ${unpublished.map(portKey).join(', ')}; ports are published when a sandbox is created.`,
       {
         hint: `See its ports with \`sbx ports ${name}\`; to change them, remove it (sbx rm -f ${name}; your workspace files stay) and run again with -p.`,
+      },
+    );
+  }
+  const inner = labels[LABEL.innerSandbox] === 'true';
+  if (req.innerSandbox !== undefined && req.innerSandbox !== inner) {
+    throw new SbxError(
+      'conflict',
+      `The sandbox ${name} was created ${inner ? 'with' : 'without'} the inner guard; --${req.innerSandbox ? '' : 'no-'}inner-sandbox applies only when a sandbox is created (its seccomp profile is fixed then).`,
+      {
+        hint: `Run without --${req.innerSandbox ? '' : 'no-'}inner-sandbox, or remove it (sbx rm -f ${name}; your workspace files stay) and run again with --${req.innerSandbox ? '' : 'no-'}inner-sandbox.`,
       },
     );
   }

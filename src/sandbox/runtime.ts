@@ -43,6 +43,31 @@ export function registerHint(runtime: string, podman: boolean): string {
   return `${install}egister it with Docker: add "runtimes": {"${runtime}": {"path": "${path}"${runtime === GVISOR ? ', "runtimeArgs": ["--network=host", "--host-uds=open"]' : ''}}} to /etc/docker/daemon.json (keep what is there), then reload the engine without stopping containers: sudo kill -HUP $(cat /var/run/docker.pid) (or sudo systemctl reload docker). \`sbx doctor\` shows the runtimes it knows. See docs/runtimes.md.`;
 }
 
+/** Whether a runtime the engine knows is gVisor: named runsc, or registered with runsc as its program. */
+export function isGvisor(
+  runtime: string | undefined,
+  details: Record<string, { path: string; args: string[] }>,
+): boolean {
+  if (runtime === undefined) return false;
+  return runtime === GVISOR || basename(details[runtime]?.path ?? '') === GVISOR;
+}
+
+/**
+ * Whether a new sandbox gets the inner guard: --inner-sandbox/--no-inner-sandbox, else the agent's
+ * configured choice, else the configured one, else no.
+ */
+export function chooseInnerSandbox(
+  requested: boolean | undefined,
+  config: { innerSandbox?: boolean; innerSandboxes?: Record<string, boolean> },
+  agent: string,
+): boolean {
+  return requested ?? config.innerSandboxes?.[agent] ?? config.innerSandbox ?? false;
+}
+
+/** What `--inner-sandbox` costs under runc, said by its help, `sbx doctor` and the docs alike. */
+export const INNER_SANDBOX_COST =
+  "Under runc it gives the sandbox a seccomp profile that also allows user, mount, network and PID namespaces, which exposes more of the host's kernel to the agent; under gVisor (--runtime runsc) the engine's default profile stays and the agent only reaches gVisor's own kernel.";
+
 /**
  * gVisor mounts no host socket unless runsc is given --host-uds: a sandbox asking for the Docker
  * socket (or a -v of a socket) under a runsc without it would fail to start; refused before anything
@@ -53,9 +78,8 @@ export function checkSocketMount(
   details: Record<string, { path: string; args: string[] }>,
   socket: string | undefined,
 ): void {
-  if (runtime === undefined || socket === undefined) return;
-  const { path = '', args = [] } = details[runtime] ?? {};
-  if (runtime !== GVISOR && basename(path) !== GVISOR) return;
+  if (runtime === undefined || socket === undefined || !isGvisor(runtime, details)) return;
+  const { args = [] } = details[runtime] ?? {};
   if (args.some((a) => /^--?(host-uds=(open|all)|fsgofer-host-uds(=true)?)$/.test(a))) return;
   throw usageError(
     `The runtime ${runtime} (gVisor) cannot mount the socket ${socket}: runsc reaches host sockets only when the engine starts it with --host-uds=open.`,

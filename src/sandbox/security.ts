@@ -50,6 +50,8 @@ export async function securityAddition(options: {
   mountedRoots: string[];
   /** The workspace is synced into a volume, not mounted. */
   synced: boolean;
+  /** The seccomp profile (JSON) of a sandbox with the inner guard under runc; else the engine's default. */
+  seccomp?: string | undefined;
   /** Secrets bound to the sandbox (values resolved), for its policy and its placeholders. */
   secrets?: { policy: SecretPolicy; env: string[]; bindings: SecretBinding[] } | undefined;
 }): Promise<{ addition: Addition; warnings: string[]; network: string }> {
@@ -80,7 +82,14 @@ export async function securityAddition(options: {
     labels: {},
     host: {
       CapDrop: DROPPED_CAPABILITIES,
-      ...(request.noSudo ? { SecurityOpt: ['no-new-privileges'] } : {}),
+      ...(request.noSudo || options.seccomp
+        ? {
+            SecurityOpt: [
+              ...(request.noSudo ? ['no-new-privileges'] : []),
+              ...(options.seccomp ? [`seccomp=${options.seccomp}`] : []),
+            ],
+          }
+        : {}),
     },
   };
   if (request.noSudo) addition.labels[LABEL.noSudo] = 'true';

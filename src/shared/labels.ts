@@ -45,6 +45,13 @@ export const LABEL = {
   forwarder: 'dev.sbx.forwarder',
   /** On sandboxes made with idle stop: after how many seconds without use they stop themselves. */
   idleStop: 'dev.sbx.idle-stop',
+  /** On sandboxes made with --inner-sandbox (the agent's own sandbox works inside). */
+  innerSandbox: 'dev.sbx.inner-sandbox',
+  /**
+   * The OCI runtime a sandbox was created with, as it was asked for (Podman reports every runtime as
+   * "oci" in the container's HostConfig); absent on the engine's default runtime.
+   */
+  runtime: 'dev.sbx.runtime',
   /** On images made by `sbx save`: the template name they answer to, and the sandbox they come from. */
   saved: 'dev.sbx.saved',
   savedFrom: 'dev.sbx.saved.from',
