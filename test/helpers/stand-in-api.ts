@@ -9,7 +9,7 @@
  *   POST …/models/M:streamGenerateContent etc.  Gemini API (Gemini CLI)
  *
  * A request that offers the agent's shell tool and carries no tool result yet is answered with one
- * call of that tool running COMMAND; the request that carries its result is answered with FINAL plus
+ * call of that tool running COMMAND (or STANDIN_COMMAND); the request that carries its result is answered with FINAL plus
  * whether the result showed the command's output. Anything else (titles, token counts, checks) gets a
  * short text. Every request is recorded; GET /_standin/requests returns them.
  */
@@ -18,6 +18,8 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 /** What the tool call runs: writes the proof file and prints who ran it (no $(…): Gemini CLI refuses it). */
 export const COMMAND = 'echo sbx-at-work > proof.txt && echo TOOL-RAN && id -u';
 export const PROOF_FILE = 'proof.txt';
+/** What the tool call runs in the stand-in's container: STANDIN_COMMAND when set, else COMMAND. */
+const TOOL_COMMAND = process.env.STANDIN_COMMAND || COMMAND;
 /** The final answer's first words; followed by "tool output seen" or "tool output missing". */
 export const FINAL = 'STANDIN-FINAL-ANSWER';
 const RAN = 'TOOL-RAN';
@@ -75,7 +77,7 @@ function anthropic(body: Json, res: ServerResponse, rec: Recorded): void {
       type: 'tool_use',
       id: 'toolu_standin_1',
       name: 'Bash',
-      input: { command: COMMAND, description: 'Write the proof file' },
+      input: { command: TOOL_COMMAND, description: 'Write the proof file' },
     };
   } else content = { type: 'text', text: 'stand-in' };
   const stop = content.type === 'tool_use' ? 'tool_use' : 'end_turn';
@@ -112,14 +114,14 @@ function anthropic(body: Json, res: ServerResponse, rec: Recorded): void {
   ]);
 }
 
-/** The shell tool an OpenAI-style request offers, and its arguments for COMMAND. */
+/** The shell tool an OpenAI-style request offers, and its arguments for TOOL_COMMAND. */
 function shellCall(tools: Json[]): { name: string; args: Json } | undefined {
   const names = tools.map((t: Json) => t.name ?? t.function?.name);
-  if (names.includes('exec_command')) return { name: 'exec_command', args: { cmd: COMMAND } };
-  if (names.includes('shell_command')) return { name: 'shell_command', args: { command: COMMAND } };
-  if (names.includes('shell')) return { name: 'shell', args: { command: ['bash', '-lc', COMMAND] } };
+  if (names.includes('exec_command')) return { name: 'exec_command', args: { cmd: TOOL_COMMAND } };
+  if (names.includes('shell_command')) return { name: 'shell_command', args: { command: TOOL_COMMAND } };
+  if (names.includes('shell')) return { name: 'shell', args: { command: ['bash', '-lc', TOOL_COMMAND] } };
   if (names.includes('bash'))
-    return { name: 'bash', args: { command: COMMAND, description: 'Write the proof file' } };
+    return { name: 'bash', args: { command: TOOL_COMMAND, description: 'Write the proof file' } };
   return undefined;
 }
 
@@ -238,7 +240,7 @@ function gemini(body: Json, url: string, res: ServerResponse, rec: Recorded): vo
     part = {
       functionCall: {
         name: 'run_shell_command',
-        args: { command: COMMAND, description: 'Write the proof file' },
+        args: { command: TOOL_COMMAND, description: 'Write the proof file' },
       },
     };
   } else if (body.generationConfig?.responseMimeType === 'application/json') {

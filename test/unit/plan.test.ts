@@ -100,6 +100,28 @@ describe('reattachPlan', () => {
     );
   });
 
+  it('refuses --inner-sandbox (or --no-inner-sandbox) that the sandbox was not created with', () => {
+    conflict(
+      () => reattachPlan(container(), request({ innerSandbox: true })),
+      /created without the inner guard; --inner-sandbox applies only when a sandbox is created/,
+    );
+    conflict(
+      () => reattachPlan(container({ [LABEL.innerSandbox]: 'true' }), request({ innerSandbox: false })),
+      /created with the inner guard; --no-inner-sandbox/,
+    );
+    assert.throws(
+      () => reattachPlan(container(), request({ innerSandbox: true })),
+      (err) =>
+        err instanceof SbxError &&
+        /sbx rm -f sbx-app-12345678; your workspace files stay/.test(err.hint ?? ''),
+    );
+    assert.doesNotThrow(() =>
+      reattachPlan(container({ [LABEL.innerSandbox]: 'true' }), request({ innerSandbox: true })),
+    );
+    assert.doesNotThrow(() => reattachPlan(container({ [LABEL.innerSandbox]: 'true' }), request()));
+    assert.doesNotThrow(() => reattachPlan(container(), request({ innerSandbox: false })));
+  });
+
   it('warns, without refusing, about what applies only when a sandbox is created', () => {
     const base = request();
     const { sandbox } = reattachPlan(

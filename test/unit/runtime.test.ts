@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { checkSocketMount, chooseRuntime } from '../../src/sandbox/runtime.js';
+import type { ContainerInfo } from '../../src/engine/containers.js';
+import { runtimeOf } from '../../src/sandbox/discovery.js';
+import { checkSocketMount, chooseInnerSandbox, chooseRuntime, isGvisor } from '../../src/sandbox/runtime.js';
 import type { SbxError } from '../../src/shared/errors.js';
+import { LABEL } from '../../src/shared/labels.js';
 
 const engine = { runtimes: ['runc', 'runsc'], podman: false, url: 'unix:///var/run/docker.sock' };
 
@@ -55,5 +58,39 @@ describe('checkSocketMount', () => {
     checkSocketMount(undefined, plain, 'the Docker socket');
     checkSocketMount('runsc', plain, undefined);
     checkSocketMount('runsc', { runsc: { path: '/usr/bin/runsc', args: ['--host-uds=open'] } }, 'x');
+  });
+});
+
+describe('the inner guard', () => {
+  it('takes --inner-sandbox/--no-inner-sandbox, then the agent config, then the config, else off', () => {
+    const config = { innerSandbox: true, innerSandboxes: { codex: false } };
+    assert.equal(chooseInnerSandbox(false, config, 'claude'), false);
+    assert.equal(chooseInnerSandbox(true, { innerSandbox: false }, 'claude'), true);
+    assert.equal(chooseInnerSandbox(undefined, config, 'codex'), false);
+    assert.equal(chooseInnerSandbox(undefined, config, 'claude'), true);
+    assert.equal(chooseInnerSandbox(undefined, {}, 'claude'), false);
+  });
+
+  it('knows gVisor by its name or by the program registered under another name', () => {
+    const details = { runc: { path: 'runc', args: [] }, gvisor: { path: '/usr/bin/runsc', args: [] } };
+    assert.equal(isGvisor('runsc', {}), true);
+    assert.equal(isGvisor('gvisor', details), true);
+    assert.equal(isGvisor('runc', details), false);
+    assert.equal(isGvisor(undefined, details), false);
+  });
+});
+
+describe('runtimeOf', () => {
+  const info = (runtime: string | undefined, label?: string) =>
+    ({
+      Config: { Labels: label ? { [LABEL.runtime]: label } : {} },
+      HostConfig: runtime === undefined ? {} : { Runtime: runtime },
+    }) as unknown as ContainerInfo;
+  it('reports the runtime asked for at creation, where Podman says "oci"', () => {
+    assert.equal(runtimeOf(info('oci', 'runsc')), 'runsc');
+    assert.equal(runtimeOf(info('runsc')), 'runsc');
+    assert.equal(runtimeOf(info('oci')), 'runc');
+    assert.equal(runtimeOf(info(undefined)), 'runc');
+    assert.equal(runtimeOf(info('runc')), 'runc');
   });
 });
