@@ -93,7 +93,7 @@ if [ "$(id -u)" = 0 ] && [ "${SBX_TEST_GVISOR:-1}" != 0 ]; then
   if [ -n "$gvisor_skip" ]; then
     log "gVisor pass skipped: $gvisor_skip"
   else
-    SBX_RUNTIME=runsc SBX_TEST_RUN="g$$" node --test --test-concurrency=1 dist/test/e2e/run.test.js dist/test/e2e/lifecycle.test.js dist/test/e2e/security.test.js
+    SBX_RUNTIME=runsc SBX_TEST_RUN="g$$" node --test --test-concurrency=1 dist/test/e2e/run.test.js dist/test/e2e/lifecycle.test.js dist/test/e2e/security.test.js dist/test/e2e/inner-sandbox.test.js
   fi
 fi
 

@@ -115,6 +115,7 @@ export async function createSandbox(
       remote: sync && !isLocalEndpoint(endpoint) ? endpoint.url : undefined,
       ownerUid: owner.uid,
       rootless: engine.rootless,
+      innerSandbox: inner,
     }),
     ...credentials.warnings,
     ...security.warnings,

@@ -283,6 +283,8 @@ export function creationWarnings(o: {
   remote: string | undefined;
   ownerUid: number;
   rootless: boolean;
+  /** Made with the inner guard (--inner-sandbox). */
+  innerSandbox?: boolean;
 }): string[] {
   const warnings: string[] = [];
   const { git, req, remote } = o;
@@ -301,6 +303,10 @@ export function creationWarnings(o: {
   if (req.security.noSudo && o.ownerUid === 0)
     warnings.push(
       `the agent runs as root in ${o.name} (as the workspace's owner ${o.rootless ? 'on a rootless Docker engine, which maps only root inside to you' : 'is root'}), so --no-sudo takes nothing from it.`,
+    );
+  if (o.innerSandbox && o.ownerUid === 0)
+    warnings.push(
+      `the agent runs as root in ${o.name} (as the workspace's owner ${o.rootless ? 'on a rootless Docker engine' : 'is root'}), and bubblewrap cannot map root into its user namespace without CAP_SETFCAP, which sandboxes do without: the inner guard (Claude Code's sandbox, srt) works in a workspace of a non-root user.`,
     );
   return warnings;
 }

@@ -6,7 +6,7 @@
  * bwrap --unshare-net; sbx's policy still refusing what srt allows; Claude Code running its Bash tool
  * inside bubblewrap; the hardening kept. Without the flag a user namespace cannot be made.
  *
- * SBX_TEST_RUNTIME=runsc runs it all under gVisor (the gVisor pass of test/run.sh): there the
+ * SBX_RUNTIME=runsc runs it all under gVisor (the gVisor pass of test/run.sh): there the
  * engine's default seccomp profile stays, and where this machine's runsc cannot run bubblewrap the
  * checks that need it are skipped with the reason measured in the sandbox.
  */
@@ -15,7 +15,18 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DROPPED_CAPABILITIES } from '../../src/sandbox/security.js';
-import { PROXY, type Result, ROOT, RUN_ID, sbx, TEST_LABEL, workspace } from '../helpers/cli.js';
+import {
+  NO_TEST_USER,
+  PROXY,
+  type Result,
+  ROOT,
+  RUN_ID,
+  type RunOptions,
+  sbx,
+  TEST_LABEL,
+  TEST_USER,
+  workspace,
+} from '../helpers/cli.js';
 import { cleanupTestResources, docker, FITTING_LIMITS, until } from '../helpers/engine.js';
 import { FINAL, type Recorded } from '../helpers/stand-in-api.js';
 
@@ -23,8 +34,9 @@ after(async () => {
   await cleanupTestResources();
 });
 
-const RUNTIME = process.env.SBX_TEST_RUNTIME?.trim() || undefined;
-const runtimeFlags = RUNTIME ? ['--runtime', RUNTIME] : [];
+/** The gVisor pass of test/run.sh sets SBX_RUNTIME, which sbx itself reads. */
+const RUNTIME = process.env.SBX_RUNTIME?.trim() || undefined;
+const runtimeFlags: string[] = [];
 const PORT = 8080;
 /** A port of host A that sbx's policy does not allow (srt allows all of A). */
 const OTHER_PORT = 8081;
@@ -65,9 +77,17 @@ for (const port of [${PORT}, ${OTHER_PORT}])
 const proxyAddress = async () =>
   (await docker.getContainer(PROXY).inspect()).NetworkSettings.Networks.bridge?.IPAddress;
 
+/**
+ * sbx as the workspace's owner, a non-root user: the agent runs as that user, as it does for most
+ * users. (As root, which a root-owned workspace means, bubblewrap would need CAP_SETFCAP to map root
+ * into its user namespace, and sandboxes do without it: see the last test.)
+ */
+const asOwner = (args: string[], options: RunOptions = {}): Promise<Result> =>
+  sbx(args, { env: noProxy(), asUser: TEST_USER, ...options });
+
 /** Runs a shell script in the workspace's sandbox as the agent user. */
 const inside = (ws: string, script: string): Promise<Result> =>
-  sbx(['exec', '.', '--', 'bash', '-c', script], { cwd: ws, env: noProxy() });
+  asOwner(['exec', '.', '--', 'bash', '-c', script], { cwd: ws });
 
 /**
  * A script in the sandbox printing, as one line, the body and HTTP status curl got from a URL (or
@@ -101,6 +121,7 @@ async function bwrapProblem(ws: string): Promise<string | undefined> {
 
 describe(`the inner guard (--inner-sandbox)${RUNTIME ? ` under ${RUNTIME}` : ''}`, {
   timeout: 900_000,
+  skip: NO_TEST_USER,
 }, () => {
   let ws = '';
   let bwrapIssue: string | undefined;
@@ -127,9 +148,9 @@ describe(`the inner guard (--inner-sandbox)${RUNTIME ? ` under ${RUNTIME}` : ''}
       );
       return answers.every(Boolean);
     });
-    ws = await workspace();
+    ws = await workspace({ owner: TEST_USER });
     writeFileSync(join(ws, 'secret.txt'), 'the-secret\n');
-    const created = await sbx(
+    const created = await asOwner(
       [
         'create',
         'claude',
@@ -146,7 +167,7 @@ describe(`the inner guard (--inner-sandbox)${RUNTIME ? ` under ${RUNTIME}` : ''}
         '--block-host',
         'api.anthropic.com',
       ],
-      { cwd: ws, env: noProxy(), timeoutMs: 600_000 },
+      { cwd: ws, timeoutMs: 600_000 },
     );
     assert.equal(created.code, 0, created.stderr);
     bwrapIssue = await bwrapProblem(ws);
@@ -154,10 +175,10 @@ describe(`the inner guard (--inner-sandbox)${RUNTIME ? ` under ${RUNTIME}` : ''}
   });
 
   it('shows in inspect and ls --json; under runc only, a seccomp profile relaxed for nested namespaces', async () => {
-    const inspected = JSON.parse((await sbx(['inspect', '--json'], { cwd: ws })).stdout);
+    const inspected = JSON.parse((await asOwner(['inspect', '--json'], { cwd: ws })).stdout);
     assert.equal(inspected.innerSandbox, true);
     assert.equal(inspected.runtime, RUNTIME ?? 'runc');
-    const listed = JSON.parse((await sbx(['ls', '--json'], { cwd: ws })).stdout) as Array<{
+    const listed = JSON.parse((await asOwner(['ls', '--json'], { cwd: ws })).stdout) as Array<{
       id: string;
       innerSandbox: boolean;
     }>;
@@ -194,7 +215,7 @@ describe(`the inner guard (--inner-sandbox)${RUNTIME ? ` under ${RUNTIME}` : ''}
     assert.doesNotMatch(denied ?? '', /hello from B/, r.stdout);
     assert.match(denied ?? '', /status=403|curl-failed/, r.stdout);
     assert.equal(outside, `hello from B to ${proxy} status=200`, r.stdout + r.stderr);
-    const log = JSON.parse((await sbx(['network', 'log', '--json'], { cwd: ws })).stdout) as Array<{
+    const log = JSON.parse((await asOwner(['network', 'log', '--json'], { cwd: ws })).stdout) as Array<{
       host: string;
       port: number;
       allowed: boolean;
@@ -247,7 +268,7 @@ describe(`the inner guard (--inner-sandbox)${RUNTIME ? ` under ${RUNTIME}` : ''}
     );
     assert.doesNotMatch(r.stdout, /hello from A/, r.stdout);
     assert.match(r.stdout, /status=403|curl-failed/, r.stdout + r.stderr);
-    const log = JSON.parse((await sbx(['network', 'log', '--json'], { cwd: ws })).stdout) as Array<{
+    const log = JSON.parse((await asOwner(['network', 'log', '--json'], { cwd: ws })).stdout) as Array<{
       host: string;
       port: number;
       allowed: boolean;
@@ -261,7 +282,7 @@ describe(`the inner guard (--inner-sandbox)${RUNTIME ? ` under ${RUNTIME}` : ''}
   it('Claude Code with its sandbox on runs its Bash tool inside bubblewrap', async (t) => {
     if (bwrapIssue) return t.skip(bwrapIssue);
     const before = ((await (await fetch(`${standIn.base}/_standin/requests`)).json()) as Recorded[]).length;
-    const r = await sbx(
+    const r = await asOwner(
       [
         'run',
         'claude',
@@ -275,7 +296,7 @@ describe(`the inner guard (--inner-sandbox)${RUNTIME ? ` under ${RUNTIME}` : ''}
         '-p',
         'Run the command.',
       ],
-      { cwd: ws, env: noProxy(), timeoutMs: 300_000 },
+      { cwd: ws, timeoutMs: 300_000 },
     );
     const asked = ((await (await fetch(`${standIn.base}/_standin/requests`)).json()) as Recorded[]).slice(
       before,
@@ -312,8 +333,8 @@ describe(`the inner guard (--inner-sandbox)${RUNTIME ? ` under ${RUNTIME}` : ''}
   });
 
   it('keeps the hardening: capability bounding set, no Docker socket, no-new-privileges under --no-sudo', async () => {
-    const strict = await workspace();
-    const created = await sbx(['create', 'shell', '--inner-sandbox', '--no-sudo', ...runtimeFlags], {
+    const strict = await workspace({ owner: TEST_USER });
+    const created = await asOwner(['create', 'shell', '--inner-sandbox', '--no-sudo', ...runtimeFlags], {
       cwd: strict,
       timeoutMs: 300_000,
     });
@@ -329,7 +350,7 @@ describe(`the inner guard (--inner-sandbox)${RUNTIME ? ` under ${RUNTIME}` : ''}
     // Docker's default set without the capabilities sbx drops (see security.test.ts).
     assert.equal(DROPPED_CAPABILITIES.length, 5);
     assert.equal(r.stdout, 'CapBnd:00000000000005fb\nNoNewPrivs:1\nno-socket\nno new privileges\n', r.stderr);
-    const info = JSON.parse((await sbx(['inspect', '--json'], { cwd: strict })).stdout);
+    const info = JSON.parse((await asOwner(['inspect', '--json'], { cwd: strict })).stdout);
     assert.equal(info.innerSandbox, true);
     assert.equal(info.sudo, false);
     const host = (await docker.getContainer(info.id).inspect()).HostConfig.SecurityOpt ?? [];
@@ -363,8 +384,28 @@ describe(`the inner guard (--inner-sandbox)${RUNTIME ? ` under ${RUNTIME}` : ''}
     const info = JSON.parse((await sbx(['inspect', '--json'], { cwd: plain })).stdout);
     assert.equal(info.innerSandbox, false);
     // Without the flag the engine's default profile is in force: no user namespace (gVisor's are its own).
-    const r = await inside(plain, 'unshare -U true 2>&1; echo "rc=$?"');
+    const r = await sbx(['exec', '.', '--', 'bash', '-c', 'unshare -U true 2>&1; echo "rc=$?"'], {
+      cwd: plain,
+    });
     if (RUNTIME === 'runsc') assert.match(r.stdout, /rc=0\n$/);
     else assert.match(r.stdout, /Operation not permitted\nrc=1\n$/, r.stdout);
+  });
+
+  it('warns, when the agent runs as root, that bubblewrap cannot map root without CAP_SETFCAP', async () => {
+    const rootOwned = await workspace();
+    const r = await sbx(['create', 'shell', '--inner-sandbox', ...runtimeFlags], {
+      cwd: rootOwned,
+      timeoutMs: 300_000,
+    });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /bubblewrap cannot map root into its user namespace without CAP_SETFCAP/);
+    const probe = await sbx(
+      ['exec', '.', '--', 'bash', '-c', 'bwrap --ro-bind / / --unshare-user true 2>&1'],
+      {
+        cwd: rootOwned,
+      },
+    );
+    assert.notEqual(probe.code, 0, 'the warning is true');
+    assert.match(probe.stdout, /uid map|Operation not permitted|overflowuid/, probe.stdout);
   });
 });

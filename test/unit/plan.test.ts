@@ -194,5 +194,21 @@ describe('a new sandbox', () => {
     assert.match(all[1]!, /-v mounts its paths \(\/data\)/);
     assert.match(all[2]!, /-p ports are published on its 127\.0\.0\.1/);
     assert.match(all[3]!, /rootless Docker engine/);
+    const inner = (ownerUid: number) =>
+      creationWarnings({
+        name: 'n',
+        req,
+        git: { name: 'Ada', email: 'ada@example.test' },
+        ports: [],
+        remote: undefined,
+        ownerUid,
+        rootless: false,
+        innerSandbox: true,
+      });
+    assert.deepEqual(inner(1000), []);
+    assert.match(
+      inner(0).join(''),
+      /bubblewrap cannot map root .* CAP_SETFCAP.* workspace of a non-root user/,
+    );
   });
 });
