@@ -34,6 +34,12 @@ export interface Flavour {
    * other container runs there (rootless Podman 4.3): that container must be restarted to get out.
    */
   netnsGoesWithLastNetwork: boolean;
+  /**
+   * The OCI runtime a created container will run under, as the engine resolved it, where the engine
+   * may not do what HostConfig.Runtime asked (Podman 4.3's Docker-compatible API ignores it); else
+   * undefined (Docker honours it or refuses the create).
+   */
+  resolvedRuntime(id: string): Promise<string | undefined>;
 }
 
 const docker: Flavour = {
@@ -51,6 +57,7 @@ const docker: Flavour = {
     }),
   runningMayBeStale: false,
   netnsGoesWithLastNetwork: false,
+  resolvedRuntime: async () => undefined,
 };
 
 /**
@@ -89,6 +96,9 @@ const podman = (rootless: boolean): Flavour => ({
     }),
   runningMayBeStale: true,
   netnsGoesWithLastNetwork: rootless,
+  resolvedRuntime: async (id) =>
+    (await api<{ OCIRuntime?: string }>('GET', `/v4.0.0/libpod/containers/${encodeURIComponent(id)}/json`))
+      .OCIRuntime || undefined,
 });
 
 export function flavourOf(engine: { podman: boolean; rootless: boolean }): Flavour {

@@ -1,10 +1,12 @@
 import { statSync } from 'node:fs';
-import { readConfig } from '../config/config.js';
+import { join } from 'node:path';
+import { configDir, readConfig } from '../config/config.js';
 import { currentEndpoint, isLocalEndpoint } from '../engine/connection.js';
 import {
   type ContainerInfo,
   createContainer,
   inspectContainer,
+  removeContainer,
   startContainer,
 } from '../engine/containers.js';
 import { execCapture } from '../engine/exec.js';
@@ -13,7 +15,7 @@ import { ensureVolume, removeVolume } from '../engine/volumes.js';
 import { gitIdentity } from '../git/identity.js';
 import { putCa, secretPolicy, trustCa } from '../network/egress-secrets.js';
 import { detachSandbox } from '../network/proxy.js';
-import { SbxError } from '../shared/errors.js';
+import { SbxError, usageError } from '../shared/errors.js';
 import { extraLabels, LABEL } from '../shared/labels.js';
 import { parseIdleStop, parsePort } from '../shared/parse.js';
 import { credentialsPlan, hostHome, prepareCredentials, statefulAgents } from './credentials.js';
@@ -32,7 +34,7 @@ import {
   syncWorkspace,
 } from './plan.js';
 import { checkSocketMount, chooseInnerSandbox, chooseRuntime, isGvisor } from './runtime.js';
-import { nestedNamespacesSeccomp } from './seccomp.js';
+import { nestedNamespacesSeccomp, nestedNamespacesSeccompFile } from './seccomp.js';
 import { agentKeysWarning, sandboxSecrets } from './secrets.js';
 import { isSocket, securityAddition } from './security.js';
 import { createOptions, effectiveLimits, execUser, sandboxOwner } from './spec.js';
@@ -64,7 +66,8 @@ export async function createSandbox(
   );
   // The inner guard: under gVisor the agent's namespaces are gVisor's own, and the default profile stays.
   const inner = chooseInnerSandbox(req.innerSandbox, config, req.agent.name);
-  const seccomp = inner && !isGvisor(runtime, engine.runtimeDetails) ? nestedNamespacesSeccomp() : undefined;
+  const seccomp =
+    inner && !isGvisor(runtime, engine.runtimeDetails) ? seccompFor(engine.podman, configDir()) : undefined;
   const image = dc
     ? await ensureDevcontainer(dc, req.workspace, req.agent, config, {
         nocache: false,
@@ -149,7 +152,11 @@ export async function createSandbox(
         additions: [
           { env: credentials.env, binds: credentials.binds, mounts, labels: { [LABEL.credentials]: mode } },
           security.addition,
-          ...(runtime ? [{ host: { Runtime: runtime }, labels: { [LABEL.runtime]: runtime } }] : []),
+          ...(runtime ? [{ host: { Runtime: runtime } }] : []),
+          // Recorded as created: Podman reports every runtime as "oci".
+          ...(runtime || engine.defaultRuntime
+            ? [{ labels: { [LABEL.runtime]: runtime ?? engine.defaultRuntime } }]
+            : []),
           ...(inner ? [{ env: ['SBX_INNER_SANDBOX=1'], labels: { [LABEL.innerSandbox]: 'true' } }] : []),
           ...(fromDc ? [fromDc.addition] : []),
           ...(wt
@@ -189,6 +196,19 @@ export async function createSandbox(
         { hint: 'Run the command again.' },
       );
     return reattach(raced, req);
+  }
+  const resolved = runtime ? await engine.flavour.resolvedRuntime(id) : undefined;
+  if (runtime && resolved && resolved !== runtime) {
+    await removeContainer(id, true).catch(() => {});
+    if (security.network !== 'none') await detachSandbox(security.network).catch(() => {});
+    if (syncVolume) await removeVolume(syncVolume).catch(() => {});
+    throw new SbxError(
+      'notFound',
+      `${engine.flavour.name} ${engine.version} did not apply the runtime ${runtime}: the sandbox would have run under ${resolved} (its Docker-compatible API ignores the runtime asked for). Nothing was created.`,
+      {
+        hint: `Make ${runtime} Podman's default runtime (containers.conf: [engine] runtime = "${runtime}") and create the sandbox without --runtime, or use Docker. See docs/runtimes.md.`,
+      },
+    );
   }
   if (secrets) await putCa(id);
   await startContainer(id);
@@ -248,4 +268,19 @@ async function setuidWarning(id: string, name: string, runtime: string): Promise
   ]).catch(() => undefined);
   if (!probe || !/no new privileges/i.test(`${probe.stdout}${probe.stderr}`)) return undefined;
   return `the runtime ${runtime} does not honour setuid programs, so sudo does not work in ${name} (as with --no-sudo); run what needs root with \`sbx exec -u root ${name} -- COMMAND\`, or use a gVisor release with setuid support (see docs/runtimes.md).`;
+}
+
+/**
+ * The inner guard's seccomp profile as the engine takes it: Docker its text; Podman a path on its
+ * machine, so only an engine on this machine (a file in sbx's config folder).
+ */
+function seccompFor(podman: boolean, dir: string): string {
+  if (!podman) return nestedNamespacesSeccomp();
+  const endpoint = currentEndpoint();
+  if (!isLocalEndpoint(endpoint))
+    throw usageError(
+      `--inner-sandbox under Podman needs its seccomp profile as a file on the engine's machine, and ${endpoint.url} is another machine. Nothing was created.`,
+      'Use a Podman engine on this machine, or Docker (which takes the profile over its API).',
+    );
+  return nestedNamespacesSeccompFile(join(dir, 'seccomp'));
 }

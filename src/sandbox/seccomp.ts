@@ -1,5 +1,6 @@
-import { readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /**
@@ -139,4 +140,19 @@ let cachedNested: string | undefined;
 export function nestedNamespacesSeccomp(): string {
   cachedNested ??= JSON.stringify(relaxForNestedNamespaces(defaultSeccomp()));
   return cachedNested;
+}
+
+/**
+ * The same profile as a file in `dir` (named by its content, written once): Podman's API takes a
+ * profile's path in `seccomp=`, not its text, so it must be a file on the engine's machine.
+ */
+export function nestedNamespacesSeccompFile(dir: string): string {
+  const text = nestedNamespacesSeccomp();
+  const file = join(
+    dir,
+    `inner-sandbox-${createHash('sha256').update(text).digest('hex').slice(0, 12)}.json`,
+  );
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(file, text, { mode: 0o644 });
+  return file;
 }

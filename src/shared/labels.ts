@@ -48,8 +48,8 @@ export const LABEL = {
   /** On sandboxes made with --inner-sandbox (the agent's own sandbox works inside). */
   innerSandbox: 'dev.sbx.inner-sandbox',
   /**
-   * The OCI runtime a sandbox was created with, as it was asked for (Podman reports every runtime as
-   * "oci" in the container's HostConfig); absent on the engine's default runtime.
+   * The OCI runtime a sandbox was created with: the one asked for, else the engine's default then
+   * (Podman reports every runtime as "oci" in the container's HostConfig).
    */
   runtime: 'dev.sbx.runtime',
   /** On images made by `sbx save`: the template name they answer to, and the sandbox they come from. */
