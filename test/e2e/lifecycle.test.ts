@@ -512,10 +512,28 @@ describe('--runtime', { timeout: 600_000 }, () => {
     assert.equal((await containersOf(ws)).length, 0, 'no sandbox');
   });
 
+  it('under Podman, a runtime its compatible API does not apply is refused, and nothing is made', async (t) => {
+    if (!onPodman) return t.skip('Docker applies the runtime asked for, or refuses the create');
+    const ws = await workspace();
+    const r = await sbx(['create', 'shell', '--runtime', 'runsc'], { cwd: ws, timeoutMs: 600_000 });
+    if (r.code === 0) {
+      // A Podman that applies it: the sandbox really is on gVisor, and says so.
+      const kernel = await sbx(['exec', '.', '--', 'cat', '/proc/version'], { cwd: ws });
+      assert.notEqual(kernel.stdout.trim(), readFileSync('/proc/version', 'utf8').trim());
+      assert.equal(json<{ runtime: string }>(await sbx(['inspect', '--json'], { cwd: ws })).runtime, 'runsc');
+      return;
+    }
+    // Podman 4.3 lists runsc but its Docker-compatible API ignores HostConfig.Runtime: runc would run it.
+    assert.equal(r.code, 66, r.stderr);
+    assert.match(r.stderr, /did not apply the runtime runsc: the sandbox would have run under \S+/);
+    assert.match(r.stderr, /containers\.conf/);
+    assert.equal((await containersOf(ws)).length, 0, 'no sandbox');
+  });
+
   it('--runtime runsc runs the sandbox on gVisor; ls --json and inspect say so; reattach keeps it', async (t) => {
     if (onPodman)
       return t.skip(
-        "gVisor is registered with Docker by test/run.sh, not with Podman (which lists runsc among its defaults whether usable or not, and whose compatible API reports every container's runtime as 'oci')",
+        'gVisor is registered with Docker by test/run.sh, not with Podman (whose compatible API does not apply a runtime: see the test above)',
       );
     const info = (await docker.info()) as { Runtimes?: Record<string, unknown> };
     if (!info.Runtimes?.runsc)
