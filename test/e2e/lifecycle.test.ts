@@ -468,8 +468,22 @@ describe('sbx doctor', { timeout: 120_000 }, () => {
     assert.match(engine.detail, expected);
     assert.deepEqual(
       ok.checks.map((c) => c.name),
-      ['config', 'ca-certificates', 'engine', 'runtimes', 'secrets', 'egress-ca', 'disk', 'templates'],
+      [
+        'config',
+        'ca-certificates',
+        'engine',
+        'runtimes',
+        'inner guard',
+        'secrets',
+        'egress-ca',
+        'disk',
+        'templates',
+      ],
     );
+    // The inner guard's cost, said plainly, and gVisor as the way without it.
+    const inner = ok.checks.find((c) => c.name === 'inner guard')!.detail;
+    assert.match(inner, /exposes more of the host's kernel/);
+    assert.match(inner, /gVisor is the way to have the inner guard without that cost/);
     const runtimes = ok.checks.find((c) => c.name === 'runtimes')!.detail;
     assert.match(runtimes, /the engine has the runtimes .*runc/);
     assert.match(runtimes, /gVisor \(runsc\) is (among them|not among them)/);
