@@ -62,6 +62,25 @@ const GEMINI_KEYS: KeyBinding[] = [
     query: 'key',
   },
 ];
+/**
+ * GitHub tokens, in the order Copilot CLI reads them (checked in its 1.0.102 bundle): sent as
+ * `Authorization: token …` to api.github.com and `Bearer …` to the Copilot API hosts, and by git as
+ * Basic `x-access-token:…` to github.com (the credential helper sbx configures answers the placeholder).
+ */
+const GITHUB_HOSTS = [
+  'github.com',
+  'api.github.com',
+  'api.githubcopilot.com',
+  'api.individual.githubcopilot.com',
+  'api.business.githubcopilot.com',
+  'api.enterprise.githubcopilot.com',
+];
+const GITHUB_KEYS: KeyBinding[] = ['COPILOT_GITHUB_TOKEN', 'GH_TOKEN', 'GITHUB_TOKEN'].map((env) => ({
+  env,
+  hosts: GITHUB_HOSTS,
+  header: 'authorization',
+  format: 'Bearer {}',
+}));
 
 /**
  * An agent's state, as sbx keeps it in one volume per agent. Paths are relative to the home folder
@@ -215,6 +234,7 @@ export const AGENTS: readonly AgentSpec[] = [
       import: [['.copilot/config.json', '.copilot/config.json']],
     },
     apiKeyEnv: ['COPILOT_GITHUB_TOKEN', 'GH_TOKEN', 'GITHUB_TOKEN'],
+    injectedKeys: GITHUB_KEYS,
     allowedHosts: ['api.githubcopilot.com', '*.githubcopilot.com', 'api.github.com', ...PACKAGE_HOSTS],
   },
   {
