@@ -586,6 +586,39 @@ describe('secrets: sandboxes get placeholders, the proxy injects the values on t
     }
   });
 
+  it("binds the host's GitHub token for Copilot by default; git's credential helper answers its placeholder", async () => {
+    const token = `ghp_${REAL}`;
+    const ws9 = await workspace();
+    const made = await run(['create', 'copilot', ws9, '--template', 'sbx/copilot:latest'], {
+      env: { GH_TOKEN: token },
+    });
+    assert.equal(made.code, 0, made.stderr);
+    const inside = await run(
+      [
+        'exec',
+        ws9,
+        '--',
+        'sh',
+        '-c',
+        'printf "%s\\n" "$GH_TOKEN"; printf "protocol=https\\nhost=github.com\\n\\n" | git credential fill; printf "protocol=https\\nhost=example.com\\n\\n" | GIT_TERMINAL_PROMPT=0 git credential fill 2>&1; true',
+      ],
+      { env: { GH_TOKEN: token } },
+    );
+    const [placeholder9] = inside.stdout.split('\n');
+    assert.match(placeholder9!, /^sbx-secret-gh-token-[0-9a-f]{24}$/, inside.stdout + inside.stderr);
+    assert.match(inside.stdout, new RegExp(`username=x-access-token\npassword=${placeholder9}\n`));
+    assert.doesNotMatch(inside.stdout, /host=example\.com\nusername=/, 'no helper for other hosts');
+    assert.ok(!inside.stdout.includes(token));
+    const details = JSON.parse((await run(['inspect', ws9, '--json'])).stdout) as {
+      injection: { secrets: Array<{ name: string; hosts: string[] }>; terminatedHosts: string[] };
+    };
+    const gh = details.injection.secrets.find((x) => x.name === 'GH_TOKEN');
+    assert.ok(
+      gh?.hosts.includes('github.com') && gh.hosts.includes('api.githubcopilot.com'),
+      JSON.stringify(details),
+    );
+  });
+
   it('lets the real Claude Code complete a request over HTTPS with the injected key', async () => {
     const key = `sk-ant-${REAL}-claude`;
     const set = await run(
