@@ -301,7 +301,7 @@ async function injection(): Promise<Record<string, number | string>> {
 }
 
 const injectionLine = (i: Record<string, number | string>) =>
-  `- injecting host: +${i.addedLatencyMs} ms median per request (${i.injectedMedianMs} against ${i.tunnelledMedianMs} ms tunnelled, ${i.requests} requests each, a new connection each; budget ≤ 5 ms: ${Number(i.addedLatencyMs) <= 5 ? 'ok' : 'OVER'}); ${i.body} body: ${i.injectedMiBps} MiB/s injected, ${i.tunnelledMiBps} MiB/s tunnelled (${Math.round(Number(i.throughputRatio) * 100)}%; budget ≥ 80%: ${Number(i.throughputRatio) >= 0.8 ? 'ok' : 'UNDER'})`;
+  `- injecting host: ${Number(i.addedLatencyMs) >= 0 ? '+' : ''}${i.addedLatencyMs} ms median per request (${i.injectedMedianMs} against ${i.tunnelledMedianMs} ms tunnelled, ${i.requests} requests each, a new connection each; budget ≤ 5 ms: ${Number(i.addedLatencyMs) <= 5 ? 'ok' : 'OVER'}); ${i.body} body: ${i.injectedMiBps} MiB/s injected, ${i.tunnelledMiBps} MiB/s tunnelled (${Math.round(Number(i.throughputRatio) * 100)}%; budget ≥ 80%: ${Number(i.throughputRatio) >= 0.8 ? 'ok' : 'UNDER'})`;
 
 async function main(): Promise<void> {
   if (INJECTION_ONLY) {
