@@ -37,6 +37,8 @@ export interface KeyBinding {
   format: string;
   /** A query parameter some clients send it in instead (the placeholder there is replaced too). */
   query?: string;
+  /** Only where the client sends the placeholder; never added to a request without the header. */
+  replaceOnly?: boolean;
 }
 
 /** The keys' endpoints and headers, as the agents' SDKs send them (checked against the installed versions). */
@@ -66,6 +68,8 @@ const GEMINI_KEYS: KeyBinding[] = [
  * GitHub tokens, in the order Copilot CLI reads them (checked in its 1.0.102 bundle): sent as
  * `Authorization: token …` to api.github.com and `Bearer …` to the Copilot API hosts, and by git as
  * Basic `x-access-token:…` to github.com (the credential helper sbx configures answers the placeholder).
+ * Replace-only: github.com answers 401 to a Bearer token on git's and its web endpoints, so an
+ * anonymous request (a public clone, a release download) must stay anonymous.
  */
 const GITHUB_HOSTS = [
   'github.com',
@@ -80,6 +84,7 @@ const GITHUB_KEYS: KeyBinding[] = ['COPILOT_GITHUB_TOKEN', 'GH_TOKEN', 'GITHUB_T
   hosts: GITHUB_HOSTS,
   header: 'authorization',
   format: 'Bearer {}',
+  replaceOnly: true,
 }));
 
 /**

@@ -23,6 +23,7 @@ export interface SecretBinding {
   source: SecretSource;
   origin: 'store' | 'agent';
   query?: string | undefined;
+  replaceOnly?: boolean | undefined;
 }
 
 /** What a sandbox's policy carries for its secrets (see Policy). */
@@ -92,6 +93,7 @@ export async function secretPolicy(
       format: b.format,
       origin: b.origin,
       ...(b.query ? { query: b.query } : {}),
+      ...(b.replaceOnly ? { replaceOnly: true } : {}),
       placeholder: previous.find((p) => p.name === b.name)?.placeholder ?? placeholderOf(b.name),
       value: await resolveSecret(b),
     });

@@ -104,6 +104,8 @@ export interface Injection {
   value: string;
   /** A query parameter that may carry it too (Google's `key`): the placeholder there becomes the value. */
   query?: string | undefined;
+  /** Never set the header on a request without it (only the placeholder is replaced). */
+  replaceOnly?: boolean | undefined;
 }
 
 /** A request target with each secret's placeholder in its query parameter replaced by the value. */
@@ -156,6 +158,7 @@ export function injectHeaders(
   for (const s of injections) {
     const current = out[s.header];
     if (current === undefined) {
+      if (s.replaceOnly) continue;
       out[s.header] = s.format.replace('{}', s.value);
       injected.push(s.name);
       continue;

@@ -98,6 +98,7 @@ export function setSecret(req: StoredSecret): { secret: SecretView; warnings: st
     format: req.format,
     source: req.source,
     ...(req.query ? { query: req.query } : {}),
+    ...(req.replaceOnly ? { replaceOnly: true } : {}),
   };
   const all = readSecrets();
   checkSecret(secret, all);
@@ -149,6 +150,7 @@ export function sandboxSecrets(
         source: { kind: 'env', env: key.env },
         origin: 'agent',
         ...(key.query ? { query: key.query } : {}),
+        ...(key.replaceOnly ? { replaceOnly: true } : {}),
       });
   }
   return bindings;

@@ -526,7 +526,9 @@ describe('secrets: sandboxes get placeholders, the proxy injects the values on t
   });
 
   it('lets git push over HTTPS with the injected token (its credential helper answers the placeholder); the placeholder alone is refused', async () => {
-    const set = await run(['secret', 'set', 'REPO_TOKEN', '--host', GIT.bound], { input: `${REAL}-git` });
+    const set = await run(['secret', 'set', 'REPO_TOKEN', '--host', GIT.bound, '--replace-only'], {
+      input: `${REAL}-git`,
+    });
     assert.equal(set.code, 0, set.stderr);
     try {
       const ws7 = await workspace();

@@ -64,6 +64,15 @@ describe('header injection', () => {
     assert.equal(other.headers['x-other'], 'sbx-secret-token-abc');
   });
 
+  it('never adds a replace-only secret to a request without its header (GitHub refuses a Bearer token there)', () => {
+    const s = [injection({ replaceOnly: true })];
+    assert.deepEqual(injectHeaders({ accept: '*/*' }, s), { headers: { accept: '*/*' }, injected: [] });
+    assert.deepEqual(injectHeaders({ authorization: 'token sbx-secret-token-abc' }, s), {
+      headers: { authorization: 'token REAL' },
+      injected: ['TOKEN'],
+    });
+  });
+
   it('replaces the placeholder inside Basic credentials (git with its credential helper), re-encoded', () => {
     const s = [injection({})];
     const basic = (text: string) => `Basic ${Buffer.from(text).toString('base64')}`;
@@ -257,7 +266,9 @@ describe("agents' keys", () => {
       ['GH_TOKEN', 'GITHUB_TOKEN'],
     );
     assert.ok(
-      copilot.every((b) => b.hosts.includes('github.com') && b.hosts.includes('api.githubcopilot.com')),
+      copilot.every(
+        (b) => b.hosts.includes('github.com') && b.hosts.includes('api.githubcopilot.com') && b.replaceOnly,
+      ),
     );
     // Inside, git's credential helper answers each bound https host with the first secret's placeholder.
     const git = gitCredentialEnv(copilot);
