@@ -2,13 +2,21 @@
  * `npm run bench`: sbx against raw Docker (and the Dev Containers CLI) on this machine, side by side,
  * as ratios that hold on a noisy machine. Prints a markdown table and writes every figure as JSON.
  *
- *   node dist/bench/bench.js [--runs N] [--sandboxes N] [--scale N] [--out FILE] [--quick] [--no-peer]
+ *   node dist/bench/bench.js [--runs N] [--sandboxes N] [--scale N] [--out FILE] [--quick] [--no-peer] [--injection]
  *
  * Everything it creates carries the label dev.sbx.bench=<run> and is removed at the end; it has an
  * egress proxy of its own (SBX_PROXY_NAME).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,6 +32,8 @@ const option = (name: string, fallback: number) => {
   return i === -1 ? fallback : Number(argv[i + 1]);
 };
 const quick = argv.includes('--quick');
+/** Only the injecting-host rows (section 11): `npm run bench -- --injection`. */
+const INJECTION_ONLY = argv.includes('--injection');
 const RUNS = option('runs', quick ? 1 : 10);
 const WARMUP = quick ? 0 : 2;
 const SANDBOXES = option('sandboxes', quick ? 2 : 50);
@@ -52,12 +62,13 @@ interface Timing {
 function run(
   cmd: string,
   args: string[],
-  options: { cwd?: string } = {},
+  options: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string } = {},
 ): { ms: number; code: number; out: string } {
   const start = performance.now();
   const r = spawnSync(cmd, args, {
     cwd: options.cwd ?? ROOT,
-    env,
+    env: options.env ?? env,
+    ...(options.input !== undefined ? { input: options.input } : {}),
     encoding: 'utf8',
     maxBuffer: 64 * 2 ** 20,
   });
@@ -65,7 +76,11 @@ function run(
   return { ms, code: r.status ?? 1, out: `${r.stdout ?? ''}${r.stderr ?? ''}` };
 }
 
-function must(cmd: string, args: string[], options: { cwd?: string } = {}): string {
+function must(
+  cmd: string,
+  args: string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string } = {},
+): string {
   const r = run(cmd, args, options);
   if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.code}):\n${r.out}`);
   return r.out;
@@ -173,7 +188,133 @@ const memoryOf = (container: string) => {
   return m ? Number(m[1]) * (unit[m[2]!] ?? 1) : Number.NaN;
 };
 
+/**
+ * 11. An injecting host against a tunnelled one: the same HTTPS server (node, in a container of the
+ * bench's own, with a certificate from a bench CA sbx is told to trust) under two names, one with a
+ * secret bound (the proxy terminates TLS and injects), one without (a plain CONNECT tunnel); curl in
+ * one sandbox. A secret store and CA of the bench's own (SBX_CONFIG_DIR): the user's are untouched.
+ */
+async function injection(): Promise<Record<string, number | string>> {
+  const { issueLeaf, makeCa } = await import('../src/config/egress-ca.js');
+  const hosts = { injected: 'inj.bench.test', tunnelled: 'tun.bench.test' };
+  const port = 8443;
+  const config = mkdtempSync(join(tmpdir(), 'sbx-bench-config-'));
+  const trusted = mkdtempSync(join(tmpdir(), 'sbx-bench-ca-'));
+  const own = { ...env, SBX_CONFIG_DIR: config, SBX_CA_CERTS: trusted };
+  const ca = await makeCa('sbx bench upstream CA');
+  writeFileSync(join(trusted, 'bench-ca.crt'), ca.cert);
+  const leaf = await issueLeaf(ca, Object.values(hosts));
+  const network = `sbx-bench-${RUN}-upstream`;
+  must('docker', ['network', 'create', '--label', LABEL, network]);
+  const server = `const big=Buffer.alloc(1<<20);require('https').createServer({cert:process.env.C,key:process.env.K},(q,s)=>{q.resume();q.on('end',()=>{if(q.url==='/big'){s.setHeader('content-length',64<<20);let n=64;const more=()=>{while(n>0){n--;if(!s.write(big))return s.once('drain',more)}s.end()};return more()}s.end('ok')})}).listen(${port})`;
+  must('docker', [
+    'run',
+    '-d',
+    '--label',
+    LABEL,
+    '--network',
+    network,
+    ...Object.values(hosts).flatMap((h) => ['--network-alias', h]),
+    '-e',
+    `C=${leaf.cert}`,
+    '-e',
+    `K=${leaf.key}`,
+    '--entrypoint',
+    'node',
+    'sbx/base:latest',
+    '-e',
+    server,
+  ]);
+  must(process.execPath, [SBX, 'secret', 'set', 'BENCH_TOKEN', '--host', hosts.injected], {
+    env: own,
+    input: 'bench-value',
+  });
+  const ws = workspace();
+  must(
+    process.execPath,
+    [
+      SBX,
+      'create',
+      'shell',
+      ws,
+      '--template',
+      'sbx/base:latest',
+      ...Object.values(hosts).flatMap((h) => ['--allow-host', h]),
+    ],
+    { env: own },
+  );
+  must('docker', ['network', 'connect', network, PROXY]);
+  const inside = (script: string) =>
+    must(process.execPath, [SBX, 'exec', ws, '--', 'sh', '-c', script], { env: own });
+  // Wait for the server (through the proxy, so its name resolves there too).
+  inside(
+    `for i in $(seq 100); do curl -sk -o /dev/null https://${hosts.tunnelled}:${port}/ && exit 0; sleep 0.1; done; exit 1`,
+  );
+  const n = quick ? 10 : 60;
+  const times = (host: string) =>
+    inside(
+      `for i in $(seq ${n}); do curl -sk -o /dev/null -w '%{time_total} %{http_code}\\n' -H "Authorization: Bearer $BENCH_TOKEN" https://${host}:${port}/small; done`,
+    )
+      .trim()
+      .split('\n')
+      .map((l) => {
+        const [t, code] = l.split(' ');
+        if (code !== '200') throw new Error(`a request to ${host} answered ${code}`);
+        return Number(t) * 1000;
+      });
+  const mid = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  // Interleaved rounds, so that a neighbour's load falls on both alike.
+  const lat = { injected: [] as number[], tunnelled: [] as number[] };
+  for (let round = 0; round < 3; round++) {
+    lat.tunnelled.push(...times(hosts.tunnelled));
+    lat.injected.push(...times(hosts.injected));
+  }
+  const speed = (host: string) =>
+    inside(
+      `curl -sk -o /dev/null -w '%{speed_download}' -H "Authorization: Bearer $BENCH_TOKEN" https://${host}:${port}/big`,
+    );
+  const bps = { injected: [] as number[], tunnelled: [] as number[] };
+  for (let i = 0; i < (quick ? 1 : 5); i++) {
+    bps.tunnelled.push(Number(speed(hosts.tunnelled)));
+    bps.injected.push(Number(speed(hosts.injected)));
+  }
+  const log = must(process.execPath, [SBX, 'network', 'log', ws, '--json'], { env: own });
+  const injectedRequests = (JSON.parse(log) as Array<{ host: string; injected?: string[] }>).filter(
+    (l) => l.host === hosts.injected && l.injected?.includes('BENCH_TOKEN'),
+  ).length;
+  for (const dir of [config, trusted]) rmSync(dir, { recursive: true, force: true });
+  const added = mid(lat.injected) - mid(lat.tunnelled);
+  const ratio = mid(bps.injected) / mid(bps.tunnelled);
+  return {
+    requests: lat.injected.length,
+    injectedRequests,
+    injectedMedianMs: Number(mid(lat.injected).toFixed(2)),
+    tunnelledMedianMs: Number(mid(lat.tunnelled).toFixed(2)),
+    addedLatencyMs: Number(added.toFixed(2)),
+    latencyBudgetMs: 5,
+    injectedMiBps: Number((mid(bps.injected) / 2 ** 20).toFixed(1)),
+    tunnelledMiBps: Number((mid(bps.tunnelled) / 2 ** 20).toFixed(1)),
+    throughputRatio: Number(ratio.toFixed(2)),
+    throughputBudget: 0.8,
+    body: '64 MiB',
+  };
+}
+
+const injectionLine = (i: Record<string, number | string>) =>
+  `- injecting host: ${Number(i.addedLatencyMs) >= 0 ? '+' : ''}${i.addedLatencyMs} ms median per request (${i.injectedMedianMs} against ${i.tunnelledMedianMs} ms tunnelled, ${i.requests} requests each, a new connection each; budget ≤ 5 ms: ${Number(i.addedLatencyMs) <= 5 ? 'ok' : 'OVER'}); ${i.body} body: ${i.injectedMiBps} MiB/s injected, ${i.tunnelledMiBps} MiB/s tunnelled (${Math.round(Number(i.throughputRatio) * 100)}%; budget ≥ 80%: ${Number(i.throughputRatio) >= 0.8 ? 'ok' : 'UNDER'})`;
+
 async function main(): Promise<void> {
+  if (INJECTION_ONLY) {
+    cleanup();
+    try {
+      const figures = await injection();
+      writeFileSync(OUT, `${JSON.stringify({ injection: figures }, null, 2)}\n`);
+      process.stdout.write(`${injectionLine(figures)}\n- every figure: ${OUT}\n`);
+    } finally {
+      cleanup();
+    }
+    return;
+  }
   const results: Record<string, unknown> = {
     machine: { cpus: (await import('node:os')).cpus().length, node: process.version },
   };
@@ -355,6 +496,8 @@ async function main(): Promise<void> {
       1.25,
     );
 
+    results.injection = await injection();
+
     // 10. gVisor beside runc, when the engine has runsc: cold create, reattach, a CPU-bound command
     // and a file-heavy one (copy a tree of small files, git add it), each in a runc and a gVisor sandbox.
     const runtimes = JSON.parse(must('docker', ['info', '--format', '{{json .Runtimes}}'])) as Record<
@@ -452,6 +595,7 @@ async function main(): Promise<void> {
       `- template no-op check: ${Math.round((results.templateNoop as { checkMs: number }).checkMs)} ms (budget 300 ms, start-up included); build calls during a run with an unchanged template: ${(results.templateNoop as { buildCallsOnRun: number }).buildCallsOnRun}`,
       `- scale: ${JSON.stringify(results.scale)}`,
       `- egress proxy: ${(results.throughput as { proxiedMBps: number }).proxiedMBps.toFixed(0)} MB/s through it, ${(results.throughput as { directMBps: number }).directMBps.toFixed(0)} MB/s direct; first byte after ${Math.round((results.throughput as { proxiedFirstByteMs: number }).proxiedFirstByteMs)} ms through it, ${Math.round((results.throughput as { directFirstByteMs: number }).directFirstByteMs)} ms direct`,
+      injectionLine(results.injection as Record<string, number | string>),
       `- disk per idle sandbox: ${mb(fp.diskPerIdleSandboxBytes!)} (budget 20 MB); idle sandbox memory: ${mb(fp.idleSandboxMemoryBytes!)} (budget 10 MiB); egress proxy: ${mb(fp.proxyMemoryBytes!)} shared by ${fp.sandboxesSharingProxy} sandboxes (${mb(fp.proxyShareBytes!)} each); sbx peak RSS during an attach: ${mb(fp.sbxPeakRssDuringAttachBytes!)}`,
       `- every figure: ${OUT}`,
       '',

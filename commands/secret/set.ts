@@ -27,8 +27,10 @@ The value comes from standard input (never an argument, which shells keep in his
       description: 'Send it as "Authorization: Bearer <value>" to api.example.com.',
     },
     {
-      command: "<%= config.bin %> <%= command.id %> GH_TOKEN --host api.github.com --command 'gh auth token'",
-      description: "gh's token, fresh at every sandbox start.",
+      command:
+        "<%= config.bin %> <%= command.id %> GH_TOKEN --host github.com --host api.github.com --replace-only --command 'gh auth token'",
+      description:
+        "gh's token, fresh at every sandbox start, for gh and git push over HTTPS (git's credential helper inside answers the placeholder).",
     },
     {
       command:
@@ -60,6 +62,10 @@ The value comes from standard input (never an argument, which shells keep in his
       description:
         'A query parameter that may carry the placeholder too (e.g. key): it is replaced there as well.',
     }),
+    'replace-only': Flags.boolean({
+      description:
+        "Only replace the placeholder where a request carries it; never add the header to a request without it (GitHub's git and web endpoints refuse a Bearer token).",
+    }),
   };
 
   static override summary = 'Store a secret the egress proxy injects for sandboxes.';
@@ -78,6 +84,7 @@ The value comes from standard input (never an argument, which shells keep in his
       format: flags.format,
       source,
       query: flags.query,
+      replaceOnly: flags['replace-only'],
     });
     for (const w of warnings) this.warn(w);
     if (!this.jsonEnabled())

@@ -37,6 +37,8 @@ export interface KeyBinding {
   format: string;
   /** A query parameter some clients send it in instead (the placeholder there is replaced too). */
   query?: string;
+  /** Only where the client sends the placeholder; never added to a request without the header. */
+  replaceOnly?: boolean;
 }
 
 /** The keys' endpoints and headers, as the agents' SDKs send them (checked against the installed versions). */
@@ -62,6 +64,28 @@ const GEMINI_KEYS: KeyBinding[] = [
     query: 'key',
   },
 ];
+/**
+ * GitHub tokens, in the order Copilot CLI reads them (checked in its 1.0.102 bundle): sent as
+ * `Authorization: token …` to api.github.com and `Bearer …` to the Copilot API hosts, and by git as
+ * Basic `x-access-token:…` to github.com (the credential helper sbx configures answers the placeholder).
+ * Replace-only: github.com answers 401 to a Bearer token on git's and its web endpoints, so an
+ * anonymous request (a public clone, a release download) must stay anonymous.
+ */
+const GITHUB_HOSTS = [
+  'github.com',
+  'api.github.com',
+  'api.githubcopilot.com',
+  'api.individual.githubcopilot.com',
+  'api.business.githubcopilot.com',
+  'api.enterprise.githubcopilot.com',
+];
+const GITHUB_KEYS: KeyBinding[] = ['COPILOT_GITHUB_TOKEN', 'GH_TOKEN', 'GITHUB_TOKEN'].map((env) => ({
+  env,
+  hosts: GITHUB_HOSTS,
+  header: 'authorization',
+  format: 'Bearer {}',
+  replaceOnly: true,
+}));
 
 /**
  * An agent's state, as sbx keeps it in one volume per agent. Paths are relative to the home folder
@@ -215,6 +239,7 @@ export const AGENTS: readonly AgentSpec[] = [
       import: [['.copilot/config.json', '.copilot/config.json']],
     },
     apiKeyEnv: ['COPILOT_GITHUB_TOKEN', 'GH_TOKEN', 'GITHUB_TOKEN'],
+    injectedKeys: GITHUB_KEYS,
     allowedHosts: ['api.githubcopilot.com', '*.githubcopilot.com', 'api.github.com', ...PACKAGE_HOSTS],
   },
   {

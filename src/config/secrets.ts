@@ -25,6 +25,8 @@ export interface StoredSecret {
   source: SecretSource;
   /** A query parameter that may carry the placeholder too (e.g. Google's `key`). */
   query?: string | undefined;
+  /** Only replace the placeholder where a request carries it; never add the header to one without it. */
+  replaceOnly?: boolean | undefined;
 }
 
 /** What `sbx secret ls` shows: never a value. */
@@ -35,6 +37,7 @@ export interface SecretView {
   format: string;
   source: string;
   query?: string;
+  replaceOnly?: boolean;
 }
 
 export const secretsFile = () => join(configDir(), 'secrets.json');
@@ -45,6 +48,7 @@ export const viewOfSecret = (s: StoredSecret): SecretView => ({
   header: s.header,
   format: s.format,
   ...(s.query ? { query: s.query } : {}),
+  ...(s.replaceOnly ? { replaceOnly: true } : {}),
   source:
     s.source.kind === 'stdin'
       ? 'stored (stdin)'

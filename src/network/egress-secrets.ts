@@ -23,6 +23,7 @@ export interface SecretBinding {
   source: SecretSource;
   origin: 'store' | 'agent';
   query?: string | undefined;
+  replaceOnly?: boolean | undefined;
 }
 
 /** What a sandbox's policy carries for its secrets (see Policy). */
@@ -43,6 +44,32 @@ export const engineKey = () => createHash('sha256').update(currentEndpoint().url
 
 /** The extra CAs (SBX_CA_CERTS, config caCerts, the host's local ones) the proxy verifies upstreams with. */
 const upstreamTrust = async () => extraCaCerts((await readConfig()).caCerts).map((c) => c.pem);
+
+/**
+ * Git configuration, in the variables git reads it from (GIT_CONFIG_COUNT/KEY_n/VALUE_n, git 2.31+,
+ * so no image needs changing): for each https host an Authorization secret is bound to, a
+ * credential helper that answers with the secret's placeholder (`x-access-token:PLACEHOLDER`, which
+ * the proxy replaces inside the Basic header), so `git push https://HOST/…` authenticates.
+ */
+export function gitCredentialEnv(secrets: Array<Pick<Injection, 'name' | 'hosts' | 'header'>>): string[] {
+  const helpers = new Map<string, string>();
+  for (const s of secrets)
+    if (s.header === 'authorization')
+      for (const host of s.hosts)
+        if (!helpers.has(host))
+          helpers.set(
+            host,
+            `!f() { test "$1" = get && printf 'username=x-access-token\\npassword=%s\\n' "$${s.name}"; }; f`,
+          );
+  if (helpers.size === 0) return [];
+  return [
+    `GIT_CONFIG_COUNT=${helpers.size}`,
+    ...[...helpers].flatMap(([host, helper], i) => [
+      `GIT_CONFIG_KEY_${i}=credential.https://${host}.helper`,
+      `GIT_CONFIG_VALUE_${i}=${helper}`,
+    ]),
+  ];
+}
 
 const placeholderOf = (name: string) =>
   `sbx-secret-${name.toLowerCase().replace(/_/g, '-')}-${randomBytes(12).toString('hex')}`;
@@ -66,6 +93,7 @@ export async function secretPolicy(
       format: b.format,
       origin: b.origin,
       ...(b.query ? { query: b.query } : {}),
+      ...(b.replaceOnly ? { replaceOnly: true } : {}),
       placeholder: previous.find((p) => p.name === b.name)?.placeholder ?? placeholderOf(b.name),
       value: await resolveSecret(b),
     });
@@ -74,7 +102,7 @@ export async function secretPolicy(
   const trust = await upstreamTrust();
   return {
     policy: { secrets, tls, trust },
-    env: [...secrets.map((s) => `${s.name}=${s.placeholder}`), ...CA_ENV],
+    env: [...secrets.map((s) => `${s.name}=${s.placeholder}`), ...CA_ENV, ...gitCredentialEnv(secrets)],
   };
 }
 

@@ -104,6 +104,8 @@ export interface Injection {
   value: string;
   /** A query parameter that may carry it too (Google's `key`): the placeholder there becomes the value. */
   query?: string | undefined;
+  /** Never set the header on a request without it (only the placeholder is replaced). */
+  replaceOnly?: boolean | undefined;
 }
 
 /** A request target with each secret's placeholder in its query parameter replaced by the value. */
@@ -130,6 +132,19 @@ export function injectionsFor(policy: Policy, host: string): Injection[] {
 }
 
 /**
+ * One header value with a secret's placeholder replaced by its value: as it is, or inside the
+ * base64 of `Basic user:password` (what git sends with the password its credential helper gave).
+ */
+function swapIn(value: string, s: Injection): string {
+  if (value.includes(s.placeholder)) return value.split(s.placeholder).join(s.value);
+  const basic = /^(basic\s+)([A-Za-z0-9+/=]+)\s*$/i.exec(value);
+  if (!basic) return value;
+  const decoded = Buffer.from(basic[2]!, 'base64').toString('utf8');
+  if (!decoded.includes(s.placeholder)) return value;
+  return `${basic[1]}${Buffer.from(decoded.split(s.placeholder).join(s.value), 'utf8').toString('base64')}`;
+}
+
+/**
  * A request's headers with the secrets put in: in the configured header, the placeholder becomes
  * the value; a request without that header gets it, in the secret's format. A header holding
  * something else (the agent's own credential) is left alone. Returns the names of what was injected.
@@ -143,13 +158,14 @@ export function injectHeaders(
   for (const s of injections) {
     const current = out[s.header];
     if (current === undefined) {
+      if (s.replaceOnly) continue;
       out[s.header] = s.format.replace('{}', s.value);
       injected.push(s.name);
       continue;
     }
     const values = Array.isArray(current) ? current : [current];
-    if (!values.some((v) => v.includes(s.placeholder))) continue;
-    const swapped = values.map((v) => v.split(s.placeholder).join(s.value));
+    const swapped = values.map((v) => swapIn(v, s));
+    if (swapped.every((v, i) => v === values[i])) continue;
     out[s.header] = Array.isArray(current) ? swapped : swapped[0];
     injected.push(s.name);
   }

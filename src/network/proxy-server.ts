@@ -20,9 +20,16 @@
 
 import { lookup } from 'node:dns/promises';
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import {
+  Agent,
+  createServer,
+  request as httpRequest,
+  type IncomingMessage,
+  type ServerResponse,
+} from 'node:http';
 import { connect, isIP, type Socket } from 'node:net';
 import { join } from 'node:path';
+import type { Duplex } from 'node:stream';
 import {
   createSecureContext,
   rootCertificates,
@@ -279,8 +286,55 @@ interface Terminated {
   injections: Injection[];
 }
 
-/** TLS sessions to upstreams, resumed by the next request (a full handshake per request costs). */
+/** TLS sessions to upstreams, resumed by the next connection (a full handshake per request costs). */
 const sessions = new Map<string, Buffer>();
+
+/**
+ * Verified TLS connections to a terminated host, kept open between requests (a sandbox's client
+ * usually opens a new connection per request; the upstream one need not be new). One pool per
+ * policy (a changed policy file makes new ones: its trust may have changed) and host; idle
+ * connections close after 30 s.
+ */
+const pools = new WeakMap<SandboxPolicy, Map<string, Agent>>();
+function poolOf(t: Terminated): Agent {
+  const byHost = pools.get(t.policy) ?? new Map<string, Agent>();
+  pools.set(t.policy, byHost);
+  const key = `${t.host}:${t.port} ${t.address}`;
+  let agent = byHost.get(key);
+  if (agent) return agent;
+  agent = new Agent({ keepAlive: true, maxFreeSockets: 16, timeout: 30_000 });
+  const sessionKey = `${t.policy.network} ${t.host}:${t.port}`;
+  // The connection is made asynchronously (an upstream proxy's CONNECT, then TLS): node's agent
+  // takes the socket through the callback when createConnection returns nothing.
+  agent.createConnection = ((_options: unknown, done: (err: Error | null, socket?: Duplex) => void) => {
+    let called = false;
+    const once = (err: Error | null, socket?: Duplex) => {
+      if (!called) done(err, socket);
+      called = true;
+    };
+    open(t.address, t.host, t.port, upstreamOf(t.policy, t.host)).then(
+      (raw) => {
+        const secure = tlsConnect({
+          socket: raw,
+          ...(isIP(t.host) ? {} : { servername: t.host }),
+          host: t.host,
+          secureContext: contextsOf(t.policy).upstream,
+          ...(sessions.has(sessionKey) ? { session: sessions.get(sessionKey) } : {}),
+          ALPNProtocols: ['http/1.1'],
+        });
+        secure.on('session', (session: Buffer) => sessions.set(sessionKey, session));
+        secure.on('error', (err) =>
+          once(new Error(`TLS to the upstream failed verification or broke: ${err.message}`)),
+        );
+        secure.once('secureConnect', () => once(null, secure));
+      },
+      (err: Error) => once(err),
+    );
+    return undefined;
+  }) as unknown as Agent['createConnection'];
+  byHost.set(key, agent);
+  return agent;
+}
 
 /** Requests inside the TLS the proxy terminates: secrets put in, then sent on over verified TLS. */
 const inner = createServer((req: IncomingMessage, res: ServerResponse) => {
@@ -325,43 +379,28 @@ const inner = createServer((req: IncomingMessage, res: ServerResponse) => {
     if (!res.headersSent) res.writeHead(502, { 'Content-Type': 'text/plain' });
     res.end(`sbx proxy: ${t.host}:${t.port}: ${reason}\n`);
   };
-  const sessionKey = `${t.policy.network} ${t.host}:${t.port}`;
-  open(t.address, t.host, t.port, upstreamOf(t.policy, t.host)).then(
-    (raw) => {
-      const secure = tlsConnect({
-        socket: raw,
-        ...(isIP(t.host) ? {} : { servername: t.host }),
-        host: t.host,
-        secureContext: contextsOf(t.policy).upstream,
-        ...(sessions.has(sessionKey) ? { session: sessions.get(sessionKey) } : {}),
-        ALPNProtocols: ['http/1.1'],
-      });
-      secure.on('session', (session: Buffer) => sessions.set(sessionKey, session));
-      secure.on('error', (err) => fail(`TLS to the upstream failed verification or broke: ${err.message}`));
-      secure.once('secureConnect', () => {
-        const upstream = httpRequest(
-          {
-            method: req.method,
-            path: viaQuery.target,
-            headers: {
-              ...headers,
-              host: String(headers.host ?? (t.port === 443 ? t.host : `${t.host}:${t.port}`)),
-            } as Record<string, string | string[]>,
-            setHost: false,
-            createConnection: () => secure,
-          },
-          (answer) => {
-            res.writeHead(answer.statusCode ?? 502, answer.headers);
-            answer.pipe(res);
-          },
-        );
-        upstream.on('error', (err) => fail(err.message));
-        res.on('close', () => secure.destroy());
-        req.pipe(upstream);
-      });
+  const upstream = httpRequest(
+    {
+      method: req.method,
+      path: viaQuery.target,
+      headers: {
+        ...headers,
+        host: String(headers.host ?? (t.port === 443 ? t.host : `${t.host}:${t.port}`)),
+      } as Record<string, string | string[]>,
+      setHost: false,
+      agent: poolOf(t),
     },
-    (err: Error) => fail(err.message),
+    (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(res);
+    },
   );
+  upstream.on('error', (err) => fail(err.message));
+  // A client gone before the answer ended: the upstream connection goes too (never back to the pool).
+  res.on('close', () => {
+    if (!res.writableFinished) upstream.destroy();
+  });
+  req.pipe(upstream);
 });
 
 /** Answers a CONNECT to a host with secrets as the host itself, with sbx's certificate for it. */

@@ -98,6 +98,7 @@ export function setSecret(req: StoredSecret): { secret: SecretView; warnings: st
     format: req.format,
     source: req.source,
     ...(req.query ? { query: req.query } : {}),
+    ...(req.replaceOnly ? { replaceOnly: true } : {}),
   };
   const all = readSecrets();
   checkSecret(secret, all);
@@ -130,11 +131,14 @@ export function sandboxSecrets(
   config: SbxConfig,
   env: NodeJS.ProcessEnv = process.env,
 ): SecretBinding[] {
-  const bindings: SecretBinding[] = readSecrets().map((s) => ({ ...s, origin: 'store' }));
-  if (config.agentKeys === 'env') return bindings;
+  const stored: SecretBinding[] = readSecrets().map((s) => ({ ...s, origin: 'store' }));
+  if (config.agentKeys === 'env') return stored;
+  const bindings = [...stored];
   for (const key of agent.injectedKeys ?? []) {
     if (!env[key.env]) continue;
-    const taken = bindings.some(
+    // Agent keys may share a host and header (GH_TOKEN and GITHUB_TOKEN): each replaces its own
+    // placeholder. Only a stored secret takes a key's place.
+    const taken = stored.some(
       (b) => b.name === key.env || (b.header === key.header && b.hosts.some((h) => key.hosts.includes(h))),
     );
     if (!taken)
@@ -146,6 +150,7 @@ export function sandboxSecrets(
         source: { kind: 'env', env: key.env },
         origin: 'agent',
         ...(key.query ? { query: key.query } : {}),
+        ...(key.replaceOnly ? { replaceOnly: true } : {}),
       });
   }
   return bindings;

@@ -1,12 +1,30 @@
 import assert from 'node:assert/strict';
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { issueLeaf, makeCa } from '../../src/config/egress-ca.js';
-import { PROXY, type Result, RUN_ID, type RunOptions, sbx, TEST_LABEL, workspace } from '../helpers/cli.js';
-import { cleanupTestResources, containersOf, docker, FITTING_LIMITS } from '../helpers/engine.js';
+import {
+  PROXY,
+  type Result,
+  ROOT,
+  RUN_ID,
+  type RunOptions,
+  sbx,
+  TEST_LABEL,
+  workspace,
+} from '../helpers/cli.js';
+import {
+  cleanupTestResources,
+  containersOf,
+  docker,
+  execIn,
+  FITTING_LIMITS,
+  until,
+} from '../helpers/engine.js';
+import { FINAL, type Recorded } from '../helpers/stand-in-api.js';
 
 /** Folders this file made on the host (its config folder holds the test's secret store): removed at the end. */
 const tempDirs: string[] = [];
@@ -27,8 +45,25 @@ after(async () => {
  * it covers api and other, not bad (for the failed verification).
  */
 const HOSTS = { api: 'api.secret.test', other: 'other.secret.test', bad: 'bad.secret.test' };
+/** The stand-in git server (git http-backend behind HTTPS, on 443) under a bound and an unbound name. */
+const GIT = { bound: 'git.secret.test', unbound: 'git2.secret.test' };
+/** The stand-in model API (test/helpers/stand-in-api.ts) behind HTTPS, where Claude Code is pointed. */
+const CLAUDE_HOST = 'claude.secret.test';
 const PORT = 8443;
 const ECHO = `const big=Buffer.alloc(1<<20);require('https').createServer({cert:process.env.C,key:process.env.K},(q,s)=>{q.resume();q.on('end',()=>{if(q.url==='/big'){let n=64;const more=()=>{while(n>0){n--;if(!s.write(big))return s.once('drain',more)}s.end()};return more()}s.setHeader('content-type','application/json');s.end(JSON.stringify({host:q.headers.host,method:q.method,url:q.url,headers:q.headers}))})}).listen(${PORT})`;
+
+/**
+ * A git server over HTTPS that wants `Basic x-access-token:$T` (401 otherwise, as GitHub does), and
+ * runs `git http-backend` (CGI) for /srv/git, pushes allowed.
+ */
+const GIT_SERVER = `const {spawn}=require('child_process');require('https').createServer({cert:process.env.C,key:process.env.K},(q,s)=>{
+if(q.headers.authorization!=='Basic '+Buffer.from('x-access-token:'+process.env.T).toString('base64')){q.resume();s.writeHead(401,{'www-authenticate':'Basic realm="git"'});return s.end('token refused\\n')}
+const u=new URL(q.url,'https://x'),h=q.headers;
+const g=spawn('git',['http-backend'],{env:{...process.env,GIT_PROJECT_ROOT:'/srv/git',GIT_HTTP_EXPORT_ALL:'1',REMOTE_USER:'x-access-token',PATH_INFO:u.pathname,QUERY_STRING:u.search.slice(1),REQUEST_METHOD:q.method,CONTENT_TYPE:h['content-type']||'',HTTP_CONTENT_ENCODING:h['content-encoding']||'',GIT_PROTOCOL:h['git-protocol']||'',...(h['content-length']?{CONTENT_LENGTH:h['content-length']}:{})}});
+q.pipe(g.stdin);let head=Buffer.alloc(0),sent=false;
+g.stdout.on('data',d=>{if(sent)return s.write(d);head=Buffer.concat([head,d]);const i=head.indexOf('\\r\\n\\r\\n');if(i<0)return;sent=true;let st=200;const o={};
+for(const l of head.subarray(0,i).toString().split('\\r\\n')){const c=l.indexOf(':'),k=l.slice(0,c),v=l.slice(c+1).trim();if(k.toLowerCase()==='status')st=parseInt(v);else o[k]=v}
+s.writeHead(st,o);s.write(head.subarray(i+4))});g.stdout.on('end',()=>s.end())}).listen(443)`;
 
 /** A value nobody else could have: searched for everywhere a sandbox or a bystander can look. */
 const REAL = `real-${RUN_ID}-${Math.random().toString(36).slice(2)}-value`;
@@ -45,7 +80,10 @@ const trusted = tempDir('sbx-secrets-ca-');
 const run = (args: string[], options: RunOptions = {}): Promise<Result> =>
   sbx(args, { ...options, env: { SBX_CONFIG_DIR: config, SBX_CA_CERTS: trusted, ...options.env } });
 const TEMPLATE = ['--template', 'sbx/base:latest'];
-const ALLOW = ['--allow-host', HOSTS.api, '--allow-host', HOSTS.other, '--allow-host', HOSTS.bad];
+const ALLOW = [HOSTS.api, HOSTS.other, HOSTS.bad, GIT.bound, GIT.unbound, CLAUDE_HOST].flatMap((h) => [
+  '--allow-host',
+  h,
+]);
 
 interface Echo {
   host: string;
@@ -60,12 +98,43 @@ describe('secrets: sandboxes get placeholders, the proxy injects the values on t
   let ws = '';
   let placeholder = '';
   let first: Result;
+  let caCert = '';
+  let gitServer = '';
+  let standInIp = '';
 
   before(async () => {
     const ca = await makeCa('sbx test upstream CA');
     writeFileSync(join(trusted, 'test-upstream-ca.crt'), ca.cert);
-    const leaf = await issueLeaf(ca, [HOSTS.api, HOSTS.other]);
+    caCert = ca.cert;
+    const leaf = await issueLeaf(ca, [HOSTS.api, HOSTS.other, GIT.bound, GIT.unbound, CLAUDE_HOST]);
     await docker.createNetwork({ Name: network, Labels: { [TEST_LABEL]: RUN_ID } });
+    // The git server (as root, for port 443 and its repository) and the model API stand-in.
+    const git = await docker.createContainer({
+      Image: 'sbx/base:latest',
+      User: '0',
+      Entrypoint: ['sh', '-c', 'git init -q --bare /srv/git/repo.git && exec node -e "$S"'],
+      Env: [`C=${leaf.cert}`, `K=${leaf.key}`, `T=${REAL}-git`, `S=${GIT_SERVER}`],
+      Labels: { [TEST_LABEL]: RUN_ID },
+      HostConfig: { ...FITTING_LIMITS, NetworkMode: network },
+      NetworkingConfig: { EndpointsConfig: { [network]: { Aliases: Object.values(GIT) } } },
+    });
+    await git.start();
+    gitServer = git.id;
+    const api = await docker.createContainer({
+      Image: 'sbx/base:latest',
+      Entrypoint: [
+        'node',
+        '--input-type=module',
+        '-e',
+        readFileSync(join(ROOT, 'dist', 'test', 'helpers', 'stand-in-api.js'), 'utf8'),
+      ],
+      Env: [`STANDIN_PORT=${PORT}`, `STANDIN_CERT=${leaf.cert}`, `STANDIN_KEY=${leaf.key}`],
+      Labels: { [TEST_LABEL]: RUN_ID },
+      HostConfig: { ...FITTING_LIMITS, NetworkMode: network },
+      NetworkingConfig: { EndpointsConfig: { [network]: { Aliases: [CLAUDE_HOST] } } },
+    });
+    await api.start();
+    standInIp = (await api.inspect()).NetworkSettings.Networks[network]!.IPAddress;
     const c = await docker.createContainer({
       Image: 'sbx/base:latest',
       Entrypoint: ['node', '-e', ECHO],
@@ -453,6 +522,170 @@ describe('secrets: sandboxes get placeholders, the proxy injects the values on t
       assert.equal(inside.stdout, key);
     } finally {
       await run(['config', 'unset', 'agentKeys']);
+    }
+  });
+
+  it('lets git push over HTTPS with the injected token (its credential helper answers the placeholder); the placeholder alone is refused', async () => {
+    const set = await run(['secret', 'set', 'REPO_TOKEN', '--host', GIT.bound, '--replace-only'], {
+      input: `${REAL}-git`,
+    });
+    assert.equal(set.code, 0, set.stderr);
+    try {
+      const ws7 = await workspace();
+      const made = await run(['create', 'shell', ws7, ...TEMPLATE, ...ALLOW]);
+      assert.equal(made.code, 0, made.stderr);
+      const push = (remote: string, ref: string, env = '') =>
+        run([
+          'exec',
+          ws7,
+          '--',
+          'sh',
+          '-c',
+          `export GIT_TERMINAL_PROMPT=0 ${env}; cd "$(mktemp -d)" && git init -q && git -c user.name=t -c user.email=t@t.test commit -q --allow-empty -m ${ref}-${RUN_ID} && git push ${remote} HEAD:refs/heads/${ref} 2>&1`,
+        ]);
+      const pushed = await push(`https://${GIT.bound}/repo.git`, 'main');
+      assert.equal(pushed.code, 0, pushed.stdout + pushed.stderr);
+      assert.equal(
+        (
+          await execIn(gitServer, ['git', '-C', '/srv/git/repo.git', 'log', '-1', '--format=%s', 'main'])
+        ).trim(),
+        `main-${RUN_ID}`,
+        'the push landed',
+      );
+      // The unbound name of the same server: the placeholder goes as it is (tunnelled, so the test
+      // CA is not the sandbox's to trust: GIT_SSL_NO_VERIFY), and the server refuses it.
+      const refused = await push(
+        `https://x-access-token:$REPO_TOKEN@${GIT.unbound}/repo.git`,
+        'other',
+        'GIT_SSL_NO_VERIFY=1',
+      );
+      assert.notEqual(refused.code, 0, refused.stdout);
+      assert.match(refused.stdout, /Authentication failed|401/);
+      assert.match(
+        await execIn(gitServer, [
+          'sh',
+          '-c',
+          'git -C /srv/git/repo.git rev-parse --verify -q other || echo none',
+        ]),
+        /none/,
+      );
+      const log = JSON.parse((await run(['network', 'log', ws7, '--json'])).stdout) as Array<{
+        host: string;
+        path?: string;
+        injected?: string[];
+      }>;
+      assert.ok(
+        log.some(
+          (l) =>
+            l.host === GIT.bound &&
+            l.path === '/repo.git/git-receive-pack' &&
+            l.injected?.includes('REPO_TOKEN'),
+        ),
+        JSON.stringify(log),
+      );
+    } finally {
+      await run(['secret', 'rm', 'REPO_TOKEN']);
+    }
+  });
+
+  it("binds the host's GitHub token for Copilot by default; git's credential helper answers its placeholder", async () => {
+    const token = `ghp_${REAL}`;
+    const ws9 = await workspace();
+    const made = await run(['create', 'copilot', ws9, '--template', 'sbx/copilot:latest'], {
+      env: { GH_TOKEN: token },
+    });
+    assert.equal(made.code, 0, made.stderr);
+    const inside = await run(
+      [
+        'exec',
+        ws9,
+        '--',
+        'sh',
+        '-c',
+        'printf "%s\\n" "$GH_TOKEN"; printf "protocol=https\\nhost=github.com\\n\\n" | git credential fill; printf "protocol=https\\nhost=example.com\\n\\n" | GIT_TERMINAL_PROMPT=0 git credential fill 2>&1; true',
+      ],
+      { env: { GH_TOKEN: token } },
+    );
+    const [placeholder9] = inside.stdout.split('\n');
+    assert.match(placeholder9!, /^sbx-secret-gh-token-[0-9a-f]{24}$/, inside.stdout + inside.stderr);
+    assert.match(inside.stdout, new RegExp(`username=x-access-token\npassword=${placeholder9}\n`));
+    assert.doesNotMatch(inside.stdout, /host=example\.com\nusername=/, 'no helper for other hosts');
+    assert.ok(!inside.stdout.includes(token));
+    const details = JSON.parse((await run(['inspect', ws9, '--json'])).stdout) as {
+      injection: { secrets: Array<{ name: string; hosts: string[] }>; terminatedHosts: string[] };
+    };
+    const gh = details.injection.secrets.find((x) => x.name === 'GH_TOKEN');
+    assert.ok(
+      gh?.hosts.includes('github.com') && gh.hosts.includes('api.githubcopilot.com'),
+      JSON.stringify(details),
+    );
+  });
+
+  it('lets the real Claude Code complete a request over HTTPS with the injected key', async () => {
+    const key = `sk-ant-${REAL}-claude`;
+    const set = await run(
+      [
+        'secret',
+        'set',
+        'ANTHROPIC_API_KEY',
+        '--host',
+        CLAUDE_HOST,
+        '--header',
+        'x-api-key',
+        '--format',
+        '{}',
+      ],
+      { input: key },
+    );
+    assert.equal(set.code, 0, set.stderr);
+    /** What the stand-in was asked, over its HTTPS (the test CA), straight from here. */
+    const asked = () =>
+      new Promise<Recorded[]>((resolve, reject) => {
+        const req = httpsRequest(
+          { host: standInIp, port: PORT, path: '/_standin/requests', ca: caCert, servername: CLAUDE_HOST },
+          (res) => {
+            let body = '';
+            res.on('data', (d) => {
+              body += d;
+            });
+            res.on('end', () => resolve(JSON.parse(body) as Recorded[]));
+          },
+        );
+        req.on('error', reject);
+        req.end();
+      });
+    try {
+      await until('the stand-in API', () => asked().catch(() => undefined), 15_000);
+      const ws8 = await workspace();
+      const r = await run(
+        [
+          'run',
+          'claude',
+          ws8,
+          '--template',
+          'sbx/claude:latest',
+          ...ALLOW,
+          '-e',
+          `ANTHROPIC_BASE_URL=https://${CLAUDE_HOST}:${PORT}`,
+          '-e',
+          'CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1',
+          '--',
+          '-p',
+          'Write the proof file.',
+        ],
+        { timeoutMs: 240_000 },
+      );
+      const why = `claude exited ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
+      const messages = (await asked()).filter((q) => q.url.split('?')[0]!.endsWith('/v1/messages'));
+      assert.ok(messages.length > 0, `Claude Code asked the stand-in nothing: ${why}`);
+      assert.ok(
+        messages.every((q) => q.headers['x-api-key'] === key),
+        `the stand-in saw ${JSON.stringify(messages.map((q) => q.headers['x-api-key']))}`,
+      );
+      assert.ok(r.stdout.includes(`${FINAL}: tool output seen.`), why);
+      assert.equal(r.code, 0, why);
+    } finally {
+      await run(['secret', 'rm', 'ANTHROPIC_API_KEY']);
     }
   });
 });

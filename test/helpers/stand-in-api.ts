@@ -11,9 +11,11 @@
  * A request that offers the agent's shell tool and carries no tool result yet is answered with one
  * call of that tool running COMMAND (or STANDIN_COMMAND); the request that carries its result is answered with FINAL plus
  * whether the result showed the command's output. Anything else (titles, token counts, checks) gets a
- * short text. Every request is recorded; GET /_standin/requests returns them.
+ * short text. Every request is recorded; GET /_standin/requests returns them. With STANDIN_CERT and
+ * STANDIN_KEY it speaks HTTPS.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type RequestListener, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 
 /** What the tool call runs: writes the proof file and prints who ran it (no $(…): Gemini CLI refuses it). */
 export const COMMAND = 'echo sbx-at-work > proof.txt && echo TOOL-RAN && id -u';
@@ -264,9 +266,11 @@ function gemini(body: Json, url: string, res: ServerResponse, rec: Recorded): vo
   else json(res, 200, answer);
 }
 
-export function standIn(port: number): void {
+/** Listens on port: plain HTTP, or HTTPS with tls (a certificate and its key, PEM). */
+export function standIn(port: number, tls?: { cert: string; key: string }): void {
   const requests: Recorded[] = [];
-  createServer((req: IncomingMessage, res: ServerResponse) => {
+  const serve = (handler: RequestListener) => (tls ? createHttpsServer(tls, handler) : createServer(handler));
+  serve((req: IncomingMessage, res: ServerResponse) => {
     const url = req.url ?? '/';
     if (req.method === 'GET' && url === '/_standin/requests') return json(res, 200, requests);
     let raw = '';
@@ -300,4 +304,10 @@ export function standIn(port: number): void {
   }).listen(port, '0.0.0.0', () => process.stdout.write(`stand-in listening on ${port}\n`));
 }
 
-if (process.env.STANDIN_PORT) standIn(Number(process.env.STANDIN_PORT));
+if (process.env.STANDIN_PORT)
+  standIn(
+    Number(process.env.STANDIN_PORT),
+    process.env.STANDIN_CERT && process.env.STANDIN_KEY
+      ? { cert: process.env.STANDIN_CERT, key: process.env.STANDIN_KEY }
+      : undefined,
+  );

@@ -7,6 +7,7 @@ import { describe, it } from 'node:test';
 import { getAgent } from '../../src/agents/registry.js';
 import { issueLeaf, makeCa } from '../../src/config/egress-ca.js';
 import { readSecrets, resolveSecret, type StoredSecret, writeSecrets } from '../../src/config/secrets.js';
+import { gitCredentialEnv } from '../../src/network/egress-secrets.js';
 import {
   decideRequest,
   type Injection,
@@ -61,6 +62,28 @@ describe('header injection', () => {
     // The placeholder in another header is not swapped: only the configured header carries the value.
     const other = injectHeaders({ 'x-other': 'sbx-secret-token-abc', authorization: 'x' }, s);
     assert.equal(other.headers['x-other'], 'sbx-secret-token-abc');
+  });
+
+  it('never adds a replace-only secret to a request without its header (GitHub refuses a Bearer token there)', () => {
+    const s = [injection({ replaceOnly: true })];
+    assert.deepEqual(injectHeaders({ accept: '*/*' }, s), { headers: { accept: '*/*' }, injected: [] });
+    assert.deepEqual(injectHeaders({ authorization: 'token sbx-secret-token-abc' }, s), {
+      headers: { authorization: 'token REAL' },
+      injected: ['TOKEN'],
+    });
+  });
+
+  it('replaces the placeholder inside Basic credentials (git with its credential helper), re-encoded', () => {
+    const s = [injection({})];
+    const basic = (text: string) => `Basic ${Buffer.from(text).toString('base64')}`;
+    assert.deepEqual(injectHeaders({ authorization: basic('x-access-token:sbx-secret-token-abc') }, s), {
+      headers: { authorization: basic('x-access-token:REAL') },
+      injected: ['TOKEN'],
+    });
+    assert.deepEqual(injectHeaders({ authorization: basic('me:my-own-password') }, s), {
+      headers: { authorization: basic('me:my-own-password') },
+      injected: [],
+    });
   });
 
   it("replaces the placeholder in the secret's query parameter (Google's key=), nowhere else in the URL", () => {
@@ -233,9 +256,29 @@ describe("agents' keys", () => {
       [
         ['ANTHROPIC_API_KEY', 'x-api-key', '{}'],
         ['CLAUDE_CODE_OAUTH_TOKEN', 'authorization', 'Bearer {}'],
+        ['ANTHROPIC_AUTH_TOKEN', 'authorization', 'Bearer {}'],
       ],
-      'the second Authorization key for the same host is not bound',
+      'a second Authorization key for the same host is bound too (never passed in as it is)',
     );
+    const copilot = sandboxSecrets(getAgent('copilot'), {}, { GH_TOKEN: 'g', GITHUB_TOKEN: 'h' });
+    assert.deepEqual(
+      copilot.map((b) => b.name),
+      ['GH_TOKEN', 'GITHUB_TOKEN'],
+    );
+    assert.ok(
+      copilot.every(
+        (b) => b.hosts.includes('github.com') && b.hosts.includes('api.githubcopilot.com') && b.replaceOnly,
+      ),
+    );
+    // Inside, git's credential helper answers each bound https host with the first secret's placeholder.
+    const git = gitCredentialEnv(copilot);
+    assert.equal(git[0], 'GIT_CONFIG_COUNT=6');
+    assert.equal(git[1], 'GIT_CONFIG_KEY_0=credential.https://github.com.helper');
+    assert.match(
+      git[2]!,
+      /^GIT_CONFIG_VALUE_0=!f\(\) \{ test "\$1" = get && printf 'username=x-access-token\\npassword=%s\\n' "\$GH_TOKEN"; \}; f$/,
+    );
+    assert.deepEqual(gitCredentialEnv([{ name: 'K', hosts: ['a.test'], header: 'x-api-key' }]), []);
     assert.deepEqual(sandboxSecrets(claude, {}, {}), []);
     assert.deepEqual(sandboxSecrets(claude, { agentKeys: 'env' }, env), []);
     assert.equal(agentKeysWarning(claude, {}, env).length, 0);
