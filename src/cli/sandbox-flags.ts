@@ -28,6 +28,11 @@ export const createFlags = {
     description:
       'The dev container a new sandbox is built from, when the workspace has several: .devcontainer/NAME/devcontainer.json (default: .devcontainer/devcontainer.json, else .devcontainer.json; config devcontainer=never turns them off).',
   }),
+  docker: Flags.boolean({
+    description:
+      "Give a new sandbox a Docker engine of its own (rootless Podman serving Docker's API, with the docker CLI and compose), which cannot reach the host's engine (see docs/docker-inside.md). Default: config dockers.AGENT, else docker, else off.",
+    allowNo: true,
+  }),
   from: Flags.string({
     description: 'With --branch: the ref a new branch starts from (default: HEAD).',
     dependsOn: ['branch'],
@@ -124,7 +129,7 @@ type CreateFlagValues = {
   [K in keyof typeof createFlags]?:
     | (K extends 'publish' | 'volume' | 'allow-host' | 'allow-request' | 'block-host'
         ? string[]
-        : K extends 'no-sudo' | 'mount-docker-socket' | 'sync'
+        : K extends 'no-sudo' | 'mount-docker-socket' | 'sync' | 'docker'
           ? boolean
           : string)
     | undefined;
@@ -146,6 +151,7 @@ export function sandboxOptions(
   | 'idleStop'
   | 'runtime'
   | 'devcontainer'
+  | 'docker'
 > {
   const limits: Partial<Limits> = {};
   if (flags.cpus !== undefined) limits.cpus = parseCpus(flags.cpus);
@@ -160,6 +166,7 @@ export function sandboxOptions(
     name: flags.name === undefined ? undefined : parseSandboxName(flags.name),
     credentials: flags.credentials === undefined ? undefined : parseCredentials(flags.credentials),
     sync: flags.sync,
+    docker: flags.docker,
     idleStop: flags['idle-stop'] === undefined ? undefined : parseIdleStop(flags['idle-stop'], '--idle-stop'),
     runtime: flags.runtime === undefined ? undefined : parseRuntime(flags.runtime),
     security: {

@@ -29,6 +29,8 @@ export interface SbxConfig {
   networkPolicy?: PolicyMode;
   runtime?: string;
   runtimes?: Record<string, string>;
+  docker?: boolean;
+  dockers?: Record<string, boolean>;
   devcontainer?: 'auto' | 'never';
   syncConfig?: boolean;
   idleStop?: string;
@@ -55,6 +57,11 @@ const text = (raw: string) => {
   return raw;
 };
 
+const trueOrFalse = (raw: string) => {
+  if (raw === 'true' || raw === 'false') return raw === 'true';
+  throw usageError(`"${raw}" is not true or false.`, 'Give true or false.');
+};
+
 /** Every configuration key: the schema `set` checks values against and every read validates the file by. */
 export const KEYS: readonly ConfigKey[] = [
   ...agentNames().map((agent) => ({
@@ -78,6 +85,21 @@ export const KEYS: readonly ConfigKey[] = [
     list: false,
     parse: parseRuntime,
     fallback: 'SBX_RUNTIME, else runtime',
+  })),
+  {
+    key: 'docker',
+    description:
+      'Give new sandboxes a Docker engine of their own (--docker): true or false. See docs/docker-inside.md.',
+    list: false,
+    parse: trueOrFalse,
+    fallback: 'false',
+  },
+  ...agentNames().map((agent) => ({
+    key: `dockers.${agent}`,
+    description: `Give new ${agent} sandboxes a Docker engine of their own (wins over docker): true or false.`,
+    list: false,
+    parse: trueOrFalse,
+    fallback: 'docker',
   })),
   {
     key: 'env',

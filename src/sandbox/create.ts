@@ -1,5 +1,6 @@
 import { statSync } from 'node:fs';
 import { readConfig } from '../config/config.js';
+import { proxyEnv } from '../config/tls-proxy.js';
 import { currentEndpoint, isLocalEndpoint } from '../engine/connection.js';
 import {
   type ContainerInfo,
@@ -16,6 +17,7 @@ import { detachSandbox } from '../network/proxy.js';
 import { SbxError } from '../shared/errors.js';
 import { extraLabels, LABEL } from '../shared/labels.js';
 import { parseIdleStop, parsePort } from '../shared/parse.js';
+import { ensureDockerLayer } from '../templates/docker-layer.js';
 import { credentialsPlan, hostHome, prepareCredentials, statefulAgents } from './credentials.js';
 import {
   devcontainerAddition,
@@ -24,6 +26,7 @@ import {
   ensureDevcontainer,
   runLifecycle,
 } from './devcontainer.js';
+import { checkDockerRequest, dockerAddition, dockerVolume, waitForInnerEngine } from './docker-inside.js';
 import {
   checkAgentInImage,
   creationWarnings,
@@ -31,7 +34,7 @@ import {
   type SandboxRequest,
   syncWorkspace,
 } from './plan.js';
-import { checkSocketMount, chooseRuntime } from './runtime.js';
+import { checkSocketMount, chooseRuntime, GVISOR } from './runtime.js';
 import { agentKeysWarning, sandboxSecrets } from './secrets.js';
 import { isSocket, securityAddition } from './security.js';
 import { createOptions, effectiveLimits, execUser, sandboxOwner } from './spec.js';
@@ -61,12 +64,30 @@ export async function createSandbox(
     engine.runtimeDetails,
     req.security.mountDockerSocket ? 'the Docker socket' : volumes.find((v) => isSocket(v.host))?.host,
   );
-  const image = dc
+  const docker = req.docker ?? config.dockers?.[req.agent.name] ?? config.docker ?? false;
+  if (docker)
+    checkDockerRequest({
+      mountDockerSocket: req.security.mountDockerSocket || volumes.some((v) => isSocket(v.host)),
+      noSudo: req.security.noSudo,
+      runtime,
+      gvisor: runtime === GVISOR,
+      podman: engine.podman,
+      engineUrl: currentEndpoint().url,
+    });
+  const base = dc
     ? await ensureDevcontainer(dc, req.workspace, req.agent, config, {
         nocache: false,
         reporter: req.reporter,
       })
     : await ensureTemplate(templateSpec, req.workspace, { nocache: false, reporter: req.reporter });
+  const image = docker
+    ? await ensureDockerLayer(base, {
+        labels: extraLabels(),
+        buildargs: proxyEnv(),
+        nocache: false,
+        reporter: req.reporter,
+      })
+    : base;
   const agents = (image.info.Config?.Labels?.[LABEL.agents] ?? '').split(',');
   checkAgentInImage(req.agent, templateSpec, image.ref, agents);
   const endpoint = currentEndpoint();
@@ -119,6 +140,7 @@ export async function createSandbox(
   const wt = req.worktree;
   let id: string | undefined;
   if (syncVolume) await ensureVolume(syncVolume, { ...extraLabels(), [LABEL.workspace]: req.workspace });
+  if (docker) await ensureVolume(dockerVolume(name), { ...extraLabels(), [LABEL.workspace]: req.workspace });
   // The dev container's named volumes: made with sbx's labels, and kept when the sandbox is removed.
   for (const m of dc?.mounts ?? [])
     if (m.type === 'volume')
@@ -143,6 +165,7 @@ export async function createSandbox(
         additions: [
           { env: credentials.env, binds: credentials.binds, mounts, labels: { [LABEL.credentials]: mode } },
           security.addition,
+          ...(docker ? [dockerAddition(name)] : []),
           ...(runtime ? [{ host: { Runtime: runtime } }] : []),
           ...(fromDc ? [fromDc.addition] : []),
           ...(wt
@@ -165,6 +188,7 @@ export async function createSandbox(
   } catch (err) {
     if (security.network !== 'none') await detachSandbox(security.network).catch(() => {});
     if (syncVolume) await removeVolume(syncVolume).catch(() => {});
+    if (docker) await removeVolume(dockerVolume(name)).catch(() => {});
     throw err;
   }
   if (!id && security.network !== 'none') await detachSandbox(security.network); // the other sbx's network is the one
@@ -185,6 +209,7 @@ export async function createSandbox(
   }
   if (secrets) await putCa(id);
   await startContainer(id);
+  if (docker) await waitForInnerEngine(id, name);
   if (runtime !== undefined && runtime !== engine.defaultRuntime && !req.security.noSudo) {
     const warning = await setuidWarning(id, name, runtime);
     if (warning) warnings.push(warning);

@@ -101,7 +101,8 @@ export interface RemoveOptions {
 
 /**
  * Removes a sandbox: the container, its network and port forwarder, a synced sandbox's workspace copy
- * (after copying its changes back) and sync state, and when asked its worktree. Workspace files and
+ * (after copying its changes back) and sync state, a --docker sandbox's inner engine (its volume),
+ * and when asked its worktree. Workspace files and
  * agent logins are never touched.
  */
 export async function removeSandbox(sandbox: SandboxRef, options: RemoveOptions): Promise<void> {
@@ -123,5 +124,7 @@ export async function removeSandbox(sandbox: SandboxRef, options: RemoveOptions)
     await removeVolume(sandbox.syncVolume);
     (await import('../sync/sync.js')).forgetSyncState(sandbox.id);
   }
+  // The inner engine's images, containers and volumes are the sandbox's own: they go with it.
+  if (sandbox.dockerVolume) await removeVolume(sandbox.dockerVolume);
   if (worktree) await worktree.removeWorktree(sandbox.workspace);
 }

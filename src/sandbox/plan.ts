@@ -42,6 +42,8 @@ export interface SandboxRequest {
   security: SecurityRequest;
   /** --sync / --no-sync: copy the workspace into the sandbox instead of mounting it; undefined: when the engine cannot see it. */
   sync?: boolean | undefined;
+  /** --docker / --no-docker: a Docker engine of its own inside; undefined means the configured default. */
+  docker?: boolean | undefined;
   /** --idle-stop in seconds (0: never); undefined means the configured idleStop, else never. */
   idleStop?: number | undefined;
   /** --runtime: the OCI runtime (e.g. runsc); undefined means the configured one, else the engine's default. */
@@ -162,6 +164,16 @@ export function reattachPlan(info: ContainerInfo, req: SandboxRequest): { sandbo
       `The sandbox ${name} already exists without the port${unpublished.length > 1 ? 's' : ''} ${unpublished.map(portKey).join(', ')}; ports are published when a sandbox is created.`,
       {
         hint: `See its ports with \`sbx ports ${name}\`; to change them, remove it (sbx rm -f ${name}; your workspace files stay) and run again with -p.`,
+      },
+    );
+  }
+  const inner = labels[LABEL.docker] !== undefined;
+  if (req.docker !== undefined && req.docker !== inner) {
+    throw new SbxError(
+      'conflict',
+      `The sandbox ${name} was created ${inner ? 'with' : 'without'} a Docker engine of its own; --${req.docker ? '' : 'no-'}docker is set when a sandbox is created.`,
+      {
+        hint: `Run without --${req.docker ? '' : 'no-'}docker, or remove it (sbx rm -f ${name}; your workspace files stay${inner ? ", its inner engine's images and containers go" : ''}) and run again with --${req.docker ? '' : 'no-'}docker.`,
       },
     );
   }
