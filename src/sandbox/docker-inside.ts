@@ -107,7 +107,7 @@ export function checkDockerRequest(o: {
     );
   if (o.gvisor)
     throw usageError(
-      `--docker does not work under the runtime ${o.runtime}: gVisor's kernel does not give rootless Podman what it needs inside (user namespaces with ID maps written by newuidmap, overlay mounts, a tun device for pasta). Nothing was created.`,
+      `--docker does not work under the runtime ${o.runtime}: gVisor does not honour file capabilities, so newuidmap cannot write the ID map of the inner engine's user namespace (rootless Podman fails to start). Nothing was created.`,
       'Run the sandbox under the default runtime (drop --runtime, or unset config runtime/runtimes.AGENT for it); see docs/docker-inside.md.',
     );
   if (o.podman)
