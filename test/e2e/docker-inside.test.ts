@@ -234,6 +234,18 @@ describe('--docker: a Docker engine of the sandbox own, which cannot touch the h
     ok(await inside(`docker run --rm ${IMAGE} true`), 'runs after a restart');
   });
 
+  it("says why when the inner engine does not start: its log's last lines and a hint", async () => {
+    ok(await sbx(['exec', '-u', 'root', name, '--', 'chmod', '-x', '/usr/bin/podman']), 'break podman');
+    ok(await sbx(['stop', name]), 'stop');
+    const r = await sbx(['start', name]);
+    assert.equal(r.code, 69, r.stderr);
+    assert.match(r.stderr, /The Docker engine inside .* did not start within 30s/);
+    assert.match(r.stderr, /engine\.log/);
+    assert.match(r.stderr, /Permission denied/, 'the log line saying why');
+    assert.match(r.stderr, /Hint: /);
+    assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+  });
+
   it('sbx rm leaves nothing of the inner engine on the host', async () => {
     ok(await sbx(['rm', '-f', name]), 'rm');
     await assert.rejects(docker.getVolume(`${name}-docker`).inspect(), 'the inner engine volume is gone');
