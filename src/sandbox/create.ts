@@ -140,7 +140,12 @@ export async function createSandbox(
   const wt = req.worktree;
   let id: string | undefined;
   if (syncVolume) await ensureVolume(syncVolume, { ...extraLabels(), [LABEL.workspace]: req.workspace });
-  if (docker) await ensureVolume(dockerVolume(name), { ...extraLabels(), [LABEL.workspace]: req.workspace });
+  if (docker)
+    await ensureVolume(dockerVolume(name), {
+      ...extraLabels(),
+      [LABEL.workspace]: req.workspace,
+      [LABEL.docker]: dockerVolume(name),
+    });
   // The dev container's named volumes: made with sbx's labels, and kept when the sandbox is removed.
   for (const m of dc?.mounts ?? [])
     if (m.type === 'volume')
