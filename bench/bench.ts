@@ -535,6 +535,37 @@ async function main(): Promise<void> {
       results.gvisor = 'skipped: the engine has no runsc runtime (see docs/runtimes.md)';
     }
 
+    // 11. Docker inside (--docker): cold create with and without the inner engine (its image layer
+    // built once, untimed), and `docker run --rm IMAGE true` on the inner engine against the host's.
+    {
+      must(process.execPath, [SBX, 'create', 'shell', '--docker'], { cwd: workspace() });
+      const dockerCold = measure(process.execPath, [SBX, 'run', 'shell', '--docker', '--', 'true'], () => ({
+        cwd: workspace(),
+      }));
+      ratio(
+        'cold with --docker: sbx run shell --docker -- true',
+        dockerCold,
+        cold,
+        'the same without --docker',
+      );
+      const dws = workspace();
+      const inner = 'debian:trixie-slim';
+      must('docker', ['save', inner, '-o', join(dws, 'image.tar')]);
+      must(process.execPath, [SBX, 'create', 'shell', '--docker'], { cwd: dws });
+      must(process.execPath, [SBX, 'exec', '.', '--', 'docker', 'load', '-q', '-i', join(dws, 'image.tar')], {
+        cwd: dws,
+      });
+      const did = must('docker', ['ps', '-q', '--filter', `label=dev.sbx.workspace=${dws}`]).trim();
+      const innerRun = measure('docker', ['exec', did, 'docker', 'run', '--rm', inner, 'true']);
+      const hostRun = measure('docker', ['run', '--rm', '--label', LABEL, inner, 'true']);
+      ratio(
+        'docker run --rm IMAGE true inside a --docker sandbox',
+        innerRun,
+        hostRun,
+        'the same on the host engine',
+      );
+    }
+
     // 8. Peer: the Dev Containers CLI, exec into a container it brought up from the same image.
     if (PEER) {
       const cache = join(homedir(), '.cache', 'sbx-bench');

@@ -77,6 +77,12 @@ export default class Inspect extends BaseCommand {
       ],
       ['Runtime', d.runtime === 'runsc' ? 'runsc (gVisor)' : d.runtime],
       ['Docker socket', d.dockerSocket ? 'YES: the agent can take root on the host' : 'no'],
+      [
+        'Own Docker engine',
+        d.docker
+          ? `yes (rootless Podman inside, volume ${d.dockerVolume}${d.dockerDiskBytes !== null ? `, ${(d.dockerDiskBytes / 2 ** 20).toFixed(1)} MiB` : ''})`
+          : 'no',
+      ],
       ['sbx version', d.sbxVersion ?? '?'],
     ];
     const width = Math.max(...rows.map(([k]) => k.length));

@@ -29,6 +29,11 @@ export const createFlags = {
     description:
       'The dev container a new sandbox is built from, when the workspace has several: .devcontainer/NAME/devcontainer.json (default: .devcontainer/devcontainer.json, else .devcontainer.json; config devcontainer=never turns them off).',
   }),
+  docker: Flags.boolean({
+    description:
+      "Give a new sandbox a Docker engine of its own (rootless Podman serving Docker's API, with the docker CLI and compose), which cannot reach the host's engine (see docs/docker-inside.md). Default: config dockers.AGENT, else docker, else off.",
+    allowNo: true,
+  }),
   from: Flags.string({
     description: 'With --branch: the ref a new branch starts from (default: HEAD).',
     dependsOn: ['branch'],
@@ -129,7 +134,7 @@ type CreateFlagValues = {
   [K in keyof typeof createFlags]?:
     | (K extends 'publish' | 'volume' | 'allow-host' | 'allow-request' | 'block-host'
         ? string[]
-        : K extends 'no-sudo' | 'mount-docker-socket' | 'sync' | 'inner-sandbox'
+        : K extends 'no-sudo' | 'mount-docker-socket' | 'sync' | 'inner-sandbox' | 'docker'
           ? boolean
           : string)
     | undefined;
@@ -152,6 +157,7 @@ export function sandboxOptions(
   | 'runtime'
   | 'innerSandbox'
   | 'devcontainer'
+  | 'docker'
 > {
   const limits: Partial<Limits> = {};
   if (flags.cpus !== undefined) limits.cpus = parseCpus(flags.cpus);
@@ -166,6 +172,7 @@ export function sandboxOptions(
     name: flags.name === undefined ? undefined : parseSandboxName(flags.name),
     credentials: flags.credentials === undefined ? undefined : parseCredentials(flags.credentials),
     sync: flags.sync,
+    docker: flags.docker,
     idleStop: flags['idle-stop'] === undefined ? undefined : parseIdleStop(flags['idle-stop'], '--idle-stop'),
     runtime: flags.runtime === undefined ? undefined : parseRuntime(flags.runtime),
     innerSandbox: flags['inner-sandbox'],

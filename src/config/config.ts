@@ -31,6 +31,8 @@ export interface SbxConfig {
   runtimes?: Record<string, string>;
   innerSandbox?: boolean;
   innerSandboxes?: Record<string, boolean>;
+  docker?: boolean;
+  dockers?: Record<string, boolean>;
   devcontainer?: 'auto' | 'never';
   syncConfig?: boolean;
   idleStop?: string;
@@ -100,6 +102,21 @@ export const KEYS: readonly ConfigKey[] = [
     list: false,
     parse: parseBoolean,
     fallback: 'innerSandbox',
+  })),
+  {
+    key: 'docker',
+    description:
+      'Give new sandboxes a Docker engine of their own (--docker): true or false. See docs/docker-inside.md.',
+    list: false,
+    parse: parseBoolean,
+    fallback: 'false',
+  },
+  ...agentNames().map((agent) => ({
+    key: `dockers.${agent}`,
+    description: `Give new ${agent} sandboxes a Docker engine of their own (wins over docker): true or false.`,
+    list: false,
+    parse: parseBoolean,
+    fallback: 'docker',
   })),
   {
     key: 'env',

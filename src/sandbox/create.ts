@@ -1,6 +1,7 @@
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { configDir, readConfig } from '../config/config.js';
+import { proxyEnv } from '../config/tls-proxy.js';
 import { currentEndpoint, isLocalEndpoint } from '../engine/connection.js';
 import {
   type ContainerInfo,
@@ -18,6 +19,7 @@ import { detachSandbox } from '../network/proxy.js';
 import { SbxError, usageError } from '../shared/errors.js';
 import { extraLabels, LABEL } from '../shared/labels.js';
 import { parseIdleStop, parsePort } from '../shared/parse.js';
+import { ensureDockerLayer } from '../templates/docker-layer.js';
 import { credentialsPlan, hostHome, prepareCredentials, statefulAgents } from './credentials.js';
 import {
   devcontainerAddition,
@@ -26,6 +28,7 @@ import {
   ensureDevcontainer,
   runLifecycle,
 } from './devcontainer.js';
+import { checkDockerRequest, dockerAddition, dockerVolume, waitForInnerEngine } from './docker-inside.js';
 import {
   checkAgentInImage,
   creationWarnings,
@@ -68,12 +71,30 @@ export async function createSandbox(
   const inner = chooseInnerSandbox(req.innerSandbox, config, req.agent.name);
   const seccomp =
     inner && !isGvisor(runtime, engine.runtimeDetails) ? seccompFor(engine.podman, configDir()) : undefined;
-  const image = dc
+  const docker = req.docker ?? config.dockers?.[req.agent.name] ?? config.docker ?? false;
+  if (docker)
+    checkDockerRequest({
+      mountDockerSocket: req.security.mountDockerSocket || volumes.some((v) => isSocket(v.host)),
+      noSudo: req.security.noSudo,
+      runtime,
+      gvisor: isGvisor(runtime, engine.runtimeDetails),
+      podman: engine.podman,
+      engineUrl: currentEndpoint().url,
+    });
+  const base = dc
     ? await ensureDevcontainer(dc, req.workspace, req.agent, config, {
         nocache: false,
         reporter: req.reporter,
       })
     : await ensureTemplate(templateSpec, req.workspace, { nocache: false, reporter: req.reporter });
+  const image = docker
+    ? await ensureDockerLayer(base, {
+        labels: extraLabels(),
+        buildargs: proxyEnv(),
+        nocache: false,
+        reporter: req.reporter,
+      })
+    : base;
   const agents = (image.info.Config?.Labels?.[LABEL.agents] ?? '').split(',');
   checkAgentInImage(req.agent, templateSpec, image.ref, agents);
   const endpoint = currentEndpoint();
@@ -128,6 +149,12 @@ export async function createSandbox(
   const wt = req.worktree;
   let id: string | undefined;
   if (syncVolume) await ensureVolume(syncVolume, { ...extraLabels(), [LABEL.workspace]: req.workspace });
+  if (docker)
+    await ensureVolume(dockerVolume(name), {
+      ...extraLabels(),
+      [LABEL.workspace]: req.workspace,
+      [LABEL.docker]: dockerVolume(name),
+    });
   // The dev container's named volumes: made with sbx's labels, and kept when the sandbox is removed.
   for (const m of dc?.mounts ?? [])
     if (m.type === 'volume')
@@ -152,6 +179,7 @@ export async function createSandbox(
         additions: [
           { env: credentials.env, binds: credentials.binds, mounts, labels: { [LABEL.credentials]: mode } },
           security.addition,
+          ...(docker ? [dockerAddition(name)] : []),
           ...(runtime ? [{ host: { Runtime: runtime } }] : []),
           // Recorded as created: Podman reports every runtime as "oci".
           ...(runtime || engine.defaultRuntime
@@ -179,6 +207,7 @@ export async function createSandbox(
   } catch (err) {
     if (security.network !== 'none') await detachSandbox(security.network).catch(() => {});
     if (syncVolume) await removeVolume(syncVolume).catch(() => {});
+    if (docker) await removeVolume(dockerVolume(name)).catch(() => {});
     throw err;
   }
   if (!id && security.network !== 'none') await detachSandbox(security.network); // the other sbx's network is the one
@@ -212,6 +241,7 @@ export async function createSandbox(
   }
   if (secrets) await putCa(id);
   await startContainer(id);
+  if (docker) await waitForInnerEngine(id, name);
   if (runtime !== undefined && runtime !== engine.defaultRuntime && !req.security.noSudo) {
     const warning = await setuidWarning(id, name, runtime);
     if (warning) warnings.push(warning);

@@ -2,6 +2,7 @@ import { realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { type ContainerInfo, inspectContainer, listContainers } from '../engine/containers.js';
 import { inspectImage } from '../engine/images.js';
+import { volumeSizes } from '../engine/volumes.js';
 import { type PolicyView, viewOf } from '../network/policy.js';
 import { inspectForwarder, readPolicy } from '../network/proxy.js';
 import { notFoundError, usageError } from '../shared/errors.js';
@@ -28,6 +29,8 @@ export interface SandboxRef extends SandboxRecord {
   secrets: string[];
   /** A synced sandbox's workspace volume (its engine cannot see the host's files), else null. */
   syncVolume: string | null;
+  /** A --docker sandbox's inner-engine volume (its images, containers and volumes), else null. */
+  dockerVolume: string | null;
 }
 
 export interface PortSummary {
@@ -50,6 +53,10 @@ export interface SandboxSummary extends SandboxRef {
   innerSandbox: boolean;
   ports: PortSummary[];
   limits: { cpus: number; memory: number; pidsLimit: number };
+  /** It has a Docker engine of its own (--docker). */
+  docker: boolean;
+  /** The disk its inner engine uses (bytes, its volume), when the engine reports it; null without one. */
+  dockerDiskBytes: number | null;
 }
 
 const stateOf = (engineState: string): SandboxRef['state'] =>
@@ -83,6 +90,7 @@ export async function listSandboxes(): Promise<SandboxRef[]> {
         branch: labels[LABEL.branch] ?? null,
         secrets: labels[LABEL.secrets]?.split(',').filter(Boolean) ?? [],
         syncVolume: labels[LABEL.sync] ?? null,
+        dockerVolume: labels[LABEL.docker] ?? null,
       };
     })
     .sort(
@@ -104,7 +112,17 @@ export async function describeSandboxes(refs: SandboxRef[]): Promise<SandboxSumm
       return info ? summarize(r, info, forwarder) : undefined;
     }),
   );
-  return infos.filter((s): s is SandboxSummary => s !== undefined);
+  return withDockerDisk(infos.filter((s): s is SandboxSummary => s !== undefined));
+}
+
+/** The inner engines' disk use, in one call to the engine, when any sandbox has one. */
+async function withDockerDisk(summaries: SandboxSummary[]): Promise<SandboxSummary[]> {
+  if (!summaries.some((s) => s.dockerVolume)) return summaries;
+  const sizes = await volumeSizes().catch(() => new Map<string, number>());
+  return summaries.map((s) => {
+    const size = s.dockerVolume ? sizes.get(s.dockerVolume) : undefined;
+    return { ...s, dockerDiskBytes: size !== undefined && size >= 0 ? size : null };
+  });
 }
 
 /**
@@ -141,6 +159,8 @@ export function summarize(ref: SandboxRef, info: ContainerInfo, forwarder?: Cont
       memory: info.HostConfig.Memory ?? 0,
       pidsLimit: Math.max(0, info.HostConfig.PidsLimit ?? 0),
     },
+    docker: ref.dockerVolume !== null,
+    dockerDiskBytes: null,
   };
 }
 
@@ -262,8 +282,9 @@ export async function sandboxDetails(ref: SandboxRef): Promise<SandboxDetails> {
     (info.Config.Env ?? []).map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)] as const),
   );
   const labels = info.Config.Labels ?? {};
+  const [summary] = await withDockerDisk([summarize(ref, info, forwarder)]);
   return {
-    ...summarize(ref, info, forwarder),
+    ...summary!,
     templateHash: image?.Config?.Labels?.[LABEL.templateHash] ?? null,
     sbxVersion: labels[LABEL.version] ?? null,
     startedAt: info.State.Running ? info.State.StartedAt : null,

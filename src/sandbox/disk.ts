@@ -48,7 +48,7 @@ export interface DiskSandbox {
 
 export interface DiskVolume {
   name: string;
-  kind: 'agent-state' | 'workspace-copy' | 'proxy-state';
+  kind: 'agent-state' | 'workspace-copy' | 'proxy-state' | 'docker-engine';
   size: number;
   /** Containers mounting it now. */
   inUse: number;
@@ -170,9 +170,11 @@ async function survey(): Promise<{ report: DiskReport; df: DiskUsage }> {
         ? 'agent-state'
         : v.labels[LABEL.proxy]
           ? 'proxy-state'
-          : v.labels[LABEL.workspace]
-            ? 'workspace-copy'
-            : undefined;
+          : v.labels[LABEL.docker]
+            ? 'docker-engine'
+            : v.labels[LABEL.workspace]
+              ? 'workspace-copy'
+              : undefined;
       return kind ? [{ name: v.name, kind, size: v.size, inUse: v.refCount }] : [];
     });
   const proxyContainer = df.containers.find((c) => c.name === PROXY_NAME && inScope(c.labels));

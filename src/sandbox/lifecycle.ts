@@ -55,6 +55,8 @@ export async function reattach(info: ContainerInfo, req: SandboxRequest): Promis
       id: info.Id,
       network: info.Config.Labels?.[LABEL.network] ?? null,
       secrets: sandbox.secrets,
+      name: sandbox.name,
+      dockerVolume: info.Config.Labels?.[LABEL.docker] ?? null,
     });
     const postStart = info.Config.Labels?.[LABEL.postStart];
     if (postStart) {
@@ -69,10 +71,18 @@ export async function reattach(info: ContainerInfo, req: SandboxRequest): Promis
  * Starts a sandbox, with its egress proxy, port forwarder and its secrets' fresh values first; one that
  * runs is left as it is.
  */
-export async function startSandbox(sandbox: Pick<SandboxRef, 'id' | 'network' | 'secrets'>): Promise<void> {
+export async function startSandbox(
+  sandbox: Pick<SandboxRef, 'id' | 'network' | 'secrets'> &
+    Partial<Pick<SandboxRef, 'name' | 'dockerVolume'>>,
+): Promise<void> {
   if (sandbox.network && sandbox.network !== 'none')
     await ensureSandboxNetwork(sandbox.network, sandbox.secrets);
   await startContainer(sandbox.id);
+  // A --docker sandbox is ready when its own engine answers (or says why it does not).
+  if (sandbox.dockerVolume) {
+    const { waitForInnerEngine } = await import('./docker-inside.js');
+    await waitForInnerEngine(sandbox.id, sandbox.name ?? sandbox.id);
+  }
 }
 
 /** The sandbox a process is to run in (exec, shell, sync): resolved, and started when it is stopped. */
@@ -101,7 +111,8 @@ export interface RemoveOptions {
 
 /**
  * Removes a sandbox: the container, its network and port forwarder, a synced sandbox's workspace copy
- * (after copying its changes back) and sync state, and when asked its worktree. Workspace files and
+ * (after copying its changes back) and sync state, a --docker sandbox's inner engine (its volume),
+ * and when asked its worktree. Workspace files and
  * agent logins are never touched.
  */
 export async function removeSandbox(sandbox: SandboxRef, options: RemoveOptions): Promise<void> {
@@ -123,5 +134,7 @@ export async function removeSandbox(sandbox: SandboxRef, options: RemoveOptions)
     await removeVolume(sandbox.syncVolume);
     (await import('../sync/sync.js')).forgetSyncState(sandbox.id);
   }
+  // The inner engine's images, containers and volumes are the sandbox's own: they go with it.
+  if (sandbox.dockerVolume) await removeVolume(sandbox.dockerVolume);
   if (worktree) await worktree.removeWorktree(sandbox.workspace);
 }

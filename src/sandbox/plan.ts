@@ -42,6 +42,8 @@ export interface SandboxRequest {
   security: SecurityRequest;
   /** --sync / --no-sync: copy the workspace into the sandbox instead of mounting it; undefined: when the engine cannot see it. */
   sync?: boolean | undefined;
+  /** --docker / --no-docker: a Docker engine of its own inside; undefined means the configured default. */
+  docker?: boolean | undefined;
   /** --idle-stop in seconds (0: never); undefined means the configured idleStop, else never. */
   idleStop?: number | undefined;
   /** --runtime: the OCI runtime (e.g. runsc); undefined means the configured one, else the engine's default. */
@@ -97,6 +99,27 @@ export function plainRequest(workspace: string, agent: AgentSpec, version = ''):
     version,
     reporter: { start() {}, event() {}, end() {} },
   };
+}
+
+/** A choice made when a sandbox is created (its seccomp profile, its inner engine): asked otherwise later, a conflict. */
+function fixedAtCreation(
+  name: string,
+  flag: string,
+  what: string,
+  was: boolean,
+  asked: boolean | undefined,
+  why: string,
+  goes = '',
+): void {
+  if (asked === undefined || asked === was) return;
+  const given = `--${asked ? '' : 'no-'}${flag}`;
+  throw new SbxError(
+    'conflict',
+    `The sandbox ${name} was created ${was ? 'with' : 'without'} ${what}; ${given} applies only when a sandbox is created${why ? ` ${why}` : ''}.`,
+    {
+      hint: `Run without ${given}, or remove it (sbx rm -f ${name}; your workspace files stay${goes}) and run again with ${given}.`,
+    },
+  );
 }
 
 /**
@@ -167,16 +190,24 @@ export function reattachPlan(info: ContainerInfo, req: SandboxRequest): { sandbo
       },
     );
   }
-  const inner = labels[LABEL.innerSandbox] === 'true';
-  if (req.innerSandbox !== undefined && req.innerSandbox !== inner) {
-    throw new SbxError(
-      'conflict',
-      `The sandbox ${name} was created ${inner ? 'with' : 'without'} the inner guard; --${req.innerSandbox ? '' : 'no-'}inner-sandbox applies only when a sandbox is created (its seccomp profile is fixed then).`,
-      {
-        hint: `Run without --${req.innerSandbox ? '' : 'no-'}inner-sandbox, or remove it (sbx rm -f ${name}; your workspace files stay) and run again with --${req.innerSandbox ? '' : 'no-'}inner-sandbox.`,
-      },
-    );
-  }
+  fixedAtCreation(
+    name,
+    'inner-sandbox',
+    'the inner guard',
+    labels[LABEL.innerSandbox] === 'true',
+    req.innerSandbox,
+    '(its seccomp profile is fixed then)',
+  );
+  const docker = labels[LABEL.docker] !== undefined;
+  fixedAtCreation(
+    name,
+    'docker',
+    'a Docker engine of its own',
+    docker,
+    req.docker,
+    '',
+    docker ? ", its inner engine's images and containers go" : '',
+  );
   const warnings: string[] = [];
   if (labels[LABEL.dockerSocket] === 'true') warnings.push(DOCKER_SOCKET_WARNING);
   const security = req.security;

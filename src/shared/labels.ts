@@ -19,6 +19,8 @@ export const LABEL = {
   ports: 'dev.sbx.ports',
   /** Set when a sandbox has the Docker socket (--mount-docker-socket, or a -v of a socket). */
   dockerSocket: 'dev.sbx.docker-socket',
+  /** A sandbox with a Docker engine of its own (--docker): the volume that holds the engine's state. */
+  docker: 'dev.sbx.docker-volume',
   /** Synced sandboxes (an engine that cannot see the workspace): the volume holding its copy. */
   sync: 'dev.sbx.sync-volume',
   /** Set when a sandbox was made with --no-sudo. */

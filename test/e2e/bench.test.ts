@@ -27,6 +27,8 @@ describe('npm run bench (smoke: one run of each, so it cannot rot)', { timeout: 
       /reattach/,
       /cold/,
       /template no-op/,
+      /cold with --docker/,
+      /docker run --rm IMAGE true inside a --docker sandbox/,
     ])
       assert.match(whats, what);
     for (const f of results.figures) assert.ok(f.sbx > 0 && f.baseline > 0 && f.ratio > 0, JSON.stringify(f));

@@ -24,6 +24,7 @@ const sandbox = (id: string, name: string, workspace: string, isDefault = true):
   branch: null,
   secrets: [],
   syncVolume: null,
+  dockerVolume: null,
 });
 const all = [
   sandbox('abc123', 'sbx-one', ws),
