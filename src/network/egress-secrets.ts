@@ -24,6 +24,8 @@ export interface SecretBinding {
   origin: 'store' | 'agent';
   query?: string | undefined;
   replaceOnly?: boolean | undefined;
+  /** Agent key variables this secret stands in for (a stored secret covering their host and header): they get its placeholder. */
+  aliases?: string[] | undefined;
 }
 
 /** What a sandbox's policy carries for its secrets (see Policy). */
@@ -102,7 +104,12 @@ export async function secretPolicy(
   const trust = await upstreamTrust();
   return {
     policy: { secrets, tls, trust },
-    env: [...secrets.map((s) => `${s.name}=${s.placeholder}`), ...CA_ENV, ...gitCredentialEnv(secrets)],
+    env: [
+      ...secrets.map((s) => `${s.name}=${s.placeholder}`),
+      ...bindings.flatMap((b, i) => (b.aliases ?? []).map((alias) => `${alias}=${secrets[i]!.placeholder}`)),
+      ...CA_ENV,
+      ...gitCredentialEnv(secrets),
+    ],
   };
 }
 

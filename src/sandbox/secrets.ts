@@ -137,11 +137,12 @@ export function sandboxSecrets(
   for (const key of agent.injectedKeys ?? []) {
     if (!env[key.env]) continue;
     // Agent keys may share a host and header (GH_TOKEN and GITHUB_TOKEN): each replaces its own
-    // placeholder. Only a stored secret takes a key's place.
-    const taken = stored.some(
-      (b) => b.name === key.env || (b.header === key.header && b.hosts.some((h) => key.hosts.includes(h))),
-    );
-    if (!taken)
+    // placeholder. Only a stored secret takes a key's place; one of another name covering the key's
+    // host and header lends it its placeholder, so the key itself never goes in.
+    if (stored.some((b) => b.name === key.env)) continue;
+    const cover = stored.find((b) => b.header === key.header && b.hosts.some((h) => key.hosts.includes(h)));
+    if (cover) cover.aliases = [...(cover.aliases ?? []), key.env];
+    else
       bindings.push({
         name: key.env,
         hosts: key.hosts,

@@ -122,7 +122,9 @@ export async function securityAddition(options: {
     if (secrets) {
       warnings.push(...unusedSecretWarnings(secrets.bindings, policy));
       addition.env.push(...secrets.env);
-      addition.labels[LABEL.secrets] = secrets.bindings.map((b) => b.name).join(',');
+      addition.labels[LABEL.secrets] = secrets.bindings
+        .flatMap((b) => [b.name, ...(b.aliases ?? [])])
+        .join(',');
     }
     const egress = await sandboxEgress(
       options.name,

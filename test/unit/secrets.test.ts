@@ -279,6 +279,22 @@ describe("agents' keys", () => {
       /^GIT_CONFIG_VALUE_0=!f\(\) \{ test "\$1" = get && printf 'username=x-access-token\\npassword=%s\\n' "\$GH_TOKEN"; \}; f$/,
     );
     assert.deepEqual(gitCredentialEnv([{ name: 'K', hosts: ['a.test'], header: 'x-api-key' }]), []);
+    // A stored secret of another name covering a key's host and header lends the key its placeholder.
+    writeSecrets([
+      {
+        name: 'MY_KEY',
+        hosts: ['api.anthropic.com'],
+        header: 'x-api-key',
+        format: '{}',
+        source: { kind: 'env', env: 'MY_KEY' },
+      },
+    ]);
+    const covered = sandboxSecrets(claude, {}, { ANTHROPIC_API_KEY: 'k' });
+    assert.deepEqual(
+      covered.map((b) => [b.name, b.aliases]),
+      [['MY_KEY', ['ANTHROPIC_API_KEY']]],
+    );
+    writeSecrets([]);
     assert.deepEqual(sandboxSecrets(claude, {}, {}), []);
     assert.deepEqual(sandboxSecrets(claude, { agentKeys: 'env' }, env), []);
     assert.equal(agentKeysWarning(claude, {}, env).length, 0);
