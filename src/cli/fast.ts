@@ -15,7 +15,7 @@ import { envVars } from '../sandbox/env.js';
 import { resolveWorkspace, sandboxName } from '../sandbox/identity.js';
 import { reattach } from '../sandbox/lifecycle.js';
 import { plainRequest } from '../sandbox/plan.js';
-import { splitAtDashes } from './args.js';
+import { splitAtDashes } from './dashes.js';
 import { runInSandbox } from './attach.js';
 import { describeError, lsTable } from './render.js';
 
