@@ -15,8 +15,8 @@ import { envVars } from '../sandbox/env.js';
 import { resolveWorkspace, sandboxName } from '../sandbox/identity.js';
 import { reattach } from '../sandbox/lifecycle.js';
 import { plainRequest } from '../sandbox/plan.js';
-import { splitAtDashes } from './dashes.js';
 import { runInSandbox } from './attach.js';
+import { splitAtDashes } from './dashes.js';
 import { describeError, lsTable } from './render.js';
 
 export async function fastPath(argv: string[]): Promise<number | undefined> {
