@@ -1,6 +1,9 @@
 #!/usr/bin/env node
 // The plain forms of the commands typed most skip oclif's start-up (see src/cli/fast.ts); anything
 // else, and any error, goes through oclif.
+// Node 22.1 and later keep compiled modules on disk between runs (Node 20 has no such cache).
+const { enableCompileCache } = await import('node:module');
+enableCompileCache?.();
 const args = process.argv.slice(2);
 // `sbx -H HOST CMD ...` as with docker: the engine flags may come first; oclif reads them after the command.
 const lead = [];

@@ -6,24 +6,18 @@
  * agent has been launched, nothing may run it a second time: from there on an error is rendered here,
  * exactly as the full command renders it, and its exit code returned.
  */
-import { AGENTS, launchCommand } from '../agents/registry.js';
+import type { AgentSpec } from '../agents/registry.js';
 import { configuredEngine, readConfig } from '../config/config.js';
 import { chooseEngine } from '../engine/connection.js';
-import { inspectContainer } from '../engine/containers.js';
-import { lastUsedOfAll, listSandboxes } from '../sandbox/discovery.js';
-import { envVars } from '../sandbox/env.js';
-import { resolveWorkspace, sandboxName } from '../sandbox/identity.js';
-import { reattach } from '../sandbox/lifecycle.js';
-import { plainRequest } from '../sandbox/plan.js';
-import { runInSandbox } from './attach.js';
-import { splitAtDashes } from './dashes.js';
 import { describeError, lsTable } from './render.js';
 
 export async function fastPath(argv: string[]): Promise<number | undefined> {
   let launch: (() => Promise<number>) | undefined;
   try {
     chooseEngine(configuredEngine(await readConfig()));
+    // Each form loads only its own modules (a reattach never loads the listing, nor `ls` the attach).
     if (argv.length === 1 && argv[0] === 'ls') {
+      const { lastUsedOfAll, listSandboxes } = await import('../sandbox/discovery.js');
       const refs = await listSandboxes();
       process.stdout.write(`${lsTable(refs, await lastUsedOfAll(refs))}\n`);
       return 0;
@@ -49,9 +43,26 @@ export async function fastPath(argv: string[]): Promise<number | undefined> {
  * undefined when the full command must decide.
  */
 async function prepareRun(argv: string[]): Promise<(() => Promise<number>) | undefined> {
-  const { own, rest } = splitAtDashes(argv);
+  const { own, rest } = (await import('./dashes.js')).splitAtDashes(argv);
   if (own.length < 1 || own.length > 2 || own.some((a) => a.startsWith('-'))) return undefined;
-  const agent = AGENTS.find((a) => a.name === own[0]);
+  const [
+    { AGENTS, launchCommand },
+    { inspectContainer },
+    { envVars },
+    { resolveWorkspace, sandboxName },
+    { reattach },
+    { plainRequest },
+    { runInSandbox },
+  ] = await Promise.all([
+    import('../agents/registry.js'),
+    import('../engine/containers.js'),
+    import('../sandbox/env.js'),
+    import('../sandbox/identity.js'),
+    import('../sandbox/lifecycle.js'),
+    import('../sandbox/plan.js'),
+    import('./attach.js'),
+  ]);
+  const agent: AgentSpec | undefined = AGENTS.find((a) => a.name === own[0]);
   if (!agent) return undefined;
   const workspace = resolveWorkspace(own[1]);
   const info = await inspectContainer(sandboxName(workspace));
