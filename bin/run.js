@@ -23,7 +23,8 @@ if (args.length === 1 && (args[0] === '--version' || args[0] === '-v')) {
   process.stdout.write(`sbx/${version} ${process.platform}-${process.arch} node-${process.version}\n`);
 } else {
   const fast =
-    (args[0] === 'run' || args[0] === 'ls') && !args.includes('--debug')
+    (args[0] === 'run' || args[0] === 'ls' || (args[0] === 'template' && args[1] === 'build')) &&
+    !args.includes('--debug')
       ? await (await import('../dist/src/cli/fast.js')).fastPath(args)
       : undefined;
   if (fast !== undefined) process.exitCode = fast;

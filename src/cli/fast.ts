@@ -1,6 +1,7 @@
 /**
- * The two commands people type most, answered without loading oclif when the command line is the
- * plain form: `sbx run AGENT [WORKSPACE] [-- ARGS]` reattaching to a sandbox that exists, and `sbx ls`.
+ * The commands people type most, answered without loading oclif when the command line is the plain
+ * form: `sbx run AGENT [WORKSPACE] [-- ARGS]` reattaching to a sandbox that exists, `sbx ls`, and
+ * `sbx template build [NAME...]` when nothing needs building.
  * Until the agent is launched, anything unusual (a flag, a sandbox to create, any error) returns
  * undefined and the full command runs instead, deciding and reporting as it always does. Once the
  * agent has been launched, nothing may run it a second time: from there on an error is rendered here,
@@ -22,6 +23,7 @@ export async function fastPath(argv: string[]): Promise<number | undefined> {
       process.stdout.write(`${lsTable(refs, await lastUsedOfAll(refs))}\n`);
       return 0;
     }
+    if (argv[0] === 'template' && argv[1] === 'build') return await templatesUpToDate(argv.slice(2));
     if (argv[0] === 'run') launch = await prepareRun(argv.slice(1));
   } catch {
     // Nothing has happened in a sandbox yet: the full command runs instead, and says what went wrong.
@@ -36,6 +38,29 @@ export async function fastPath(argv: string[]): Promise<number | undefined> {
     process.stderr.write(`${text}\n`);
     return exitCode;
   }
+}
+
+/**
+ * `sbx template build [NAME...]` when every template named (default: every agent's) is already built
+ * for its current files: the same lines as the full command, answered with one image inspection each.
+ * Undefined when anything would be built (the full command builds it, with its progress).
+ */
+async function templatesUpToDate(names: string[]): Promise<number | undefined> {
+  if (names.some((n) => n.startsWith('-'))) return undefined;
+  const [{ agentNames, getAgent }, { builtTemplate, templateSpecFor }] = await Promise.all([
+    import('../agents/registry.js'),
+    import('../sandbox/template-image.js'),
+  ]);
+  const requested = names.length > 0 ? names : agentNames().map((a) => getAgent(a).template);
+  const lines: string[] = [];
+  for (const name of new Set(requested)) {
+    const spec = agentNames().includes(name) ? await templateSpecFor(getAgent(name), undefined) : name;
+    const image = await builtTemplate(spec, process.cwd());
+    if (!image) return undefined;
+    lines.push(`${spec}\t${image.ref}\tup to date\n`);
+  }
+  process.stdout.write(lines.join(''));
+  return 0;
 }
 
 /**
