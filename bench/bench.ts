@@ -506,7 +506,7 @@ async function main(): Promise<void> {
     }>
   ).map(
     (f) =>
-      `| ${f.what} | ${f.sbx} ms | ${f.baselineName}: ${f.baseline} ms | ${f.ratio}× | ${f.budget ? `≤ ${f.budget}× ${f.withinBudget ? 'ok' : 'OVER'}` : ''} |`,
+      `| ${f.what} | ${f.sbx} ms | ${f.baselineName}: ${f.baseline} ms | ${f.ratio}× | ${f.budget ? `≤ ${Number(f.budget.toFixed(2))}× ${f.withinBudget ? 'ok' : 'OVER'}` : ''} |`,
   );
   const fp = results.footprint as Record<string, number> | undefined;
   const mb = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
