@@ -1,6 +1,9 @@
 #!/usr/bin/env node
 // The plain forms of the commands typed most skip oclif's start-up (see src/cli/fast.ts); anything
 // else, and any error, goes through oclif.
+// Node 22.1 and later keep compiled modules on disk between runs (Node 20 has no such cache).
+const { enableCompileCache } = await import('node:module');
+enableCompileCache?.();
 const args = process.argv.slice(2);
 // `sbx -H HOST CMD ...` as with docker: the engine flags may come first; oclif reads them after the command.
 const lead = [];
@@ -20,7 +23,8 @@ if (args.length === 1 && (args[0] === '--version' || args[0] === '-v')) {
   process.stdout.write(`sbx/${version} ${process.platform}-${process.arch} node-${process.version}\n`);
 } else {
   const fast =
-    (args[0] === 'run' || args[0] === 'ls') && !args.includes('--debug')
+    (args[0] === 'run' || args[0] === 'ls' || (args[0] === 'template' && args[1] === 'build')) &&
+    !args.includes('--debug')
       ? await (await import('../dist/src/cli/fast.js')).fastPath(args)
       : undefined;
   if (fast !== undefined) process.exitCode = fast;

@@ -1,33 +1,29 @@
 /**
- * The two commands people type most, answered without loading oclif when the command line is the
- * plain form: `sbx run AGENT [WORKSPACE] [-- ARGS]` reattaching to a sandbox that exists, and `sbx ls`.
+ * The commands people type most, answered without loading oclif when the command line is the plain
+ * form: `sbx run AGENT [WORKSPACE] [-- ARGS]` reattaching to a sandbox that exists, `sbx ls`, and
+ * `sbx template build [NAME...]` when nothing needs building.
  * Until the agent is launched, anything unusual (a flag, a sandbox to create, any error) returns
  * undefined and the full command runs instead, deciding and reporting as it always does. Once the
  * agent has been launched, nothing may run it a second time: from there on an error is rendered here,
  * exactly as the full command renders it, and its exit code returned.
  */
-import { AGENTS, launchCommand } from '../agents/registry.js';
+import type { AgentSpec } from '../agents/registry.js';
 import { configuredEngine, readConfig } from '../config/config.js';
 import { chooseEngine } from '../engine/connection.js';
-import { inspectContainer } from '../engine/containers.js';
-import { lastUsedOfAll, listSandboxes } from '../sandbox/discovery.js';
-import { envVars } from '../sandbox/env.js';
-import { resolveWorkspace, sandboxName } from '../sandbox/identity.js';
-import { reattach } from '../sandbox/lifecycle.js';
-import { plainRequest } from '../sandbox/plan.js';
-import { splitAtDashes } from './args.js';
-import { runInSandbox } from './attach.js';
 import { describeError, lsTable } from './render.js';
 
 export async function fastPath(argv: string[]): Promise<number | undefined> {
   let launch: (() => Promise<number>) | undefined;
   try {
     chooseEngine(configuredEngine(await readConfig()));
+    // Each form loads only its own modules (a reattach never loads the listing, nor `ls` the attach).
     if (argv.length === 1 && argv[0] === 'ls') {
+      const { lastUsedOfAll, listSandboxes } = await import('../sandbox/discovery.js');
       const refs = await listSandboxes();
       process.stdout.write(`${lsTable(refs, await lastUsedOfAll(refs))}\n`);
       return 0;
     }
+    if (argv[0] === 'template' && argv[1] === 'build') return await templatesUpToDate(argv.slice(2));
     if (argv[0] === 'run') launch = await prepareRun(argv.slice(1));
   } catch {
     // Nothing has happened in a sandbox yet: the full command runs instead, and says what went wrong.
@@ -45,13 +41,53 @@ export async function fastPath(argv: string[]): Promise<number | undefined> {
 }
 
 /**
+ * `sbx template build [NAME...]` when every template named (default: every agent's) is already built
+ * for its current files: the same lines as the full command, answered with one image inspection each.
+ * Undefined when anything would be built (the full command builds it, with its progress).
+ */
+async function templatesUpToDate(names: string[]): Promise<number | undefined> {
+  if (names.some((n) => n.startsWith('-'))) return undefined;
+  const [{ agentNames, getAgent }, { builtTemplate, templateSpecFor }] = await Promise.all([
+    import('../agents/registry.js'),
+    import('../sandbox/template-image.js'),
+  ]);
+  const requested = names.length > 0 ? names : agentNames().map((a) => getAgent(a).template);
+  const lines: string[] = [];
+  for (const name of new Set(requested)) {
+    const spec = agentNames().includes(name) ? await templateSpecFor(getAgent(name), undefined) : name;
+    const image = await builtTemplate(spec, process.cwd());
+    if (!image) return undefined;
+    lines.push(`${spec}\t${image.ref}\tup to date\n`);
+  }
+  process.stdout.write(lines.join(''));
+  return 0;
+}
+
+/**
  * Everything `sbx run` does before the agent starts, for an existing sandbox; returns the launch, or
  * undefined when the full command must decide.
  */
 async function prepareRun(argv: string[]): Promise<(() => Promise<number>) | undefined> {
-  const { own, rest } = splitAtDashes(argv);
+  const { own, rest } = (await import('./dashes.js')).splitAtDashes(argv);
   if (own.length < 1 || own.length > 2 || own.some((a) => a.startsWith('-'))) return undefined;
-  const agent = AGENTS.find((a) => a.name === own[0]);
+  const [
+    { AGENTS, launchCommand },
+    { inspectContainer },
+    { envVars },
+    { resolveWorkspace, sandboxName },
+    { reattach },
+    { plainRequest },
+    { runInSandbox },
+  ] = await Promise.all([
+    import('../agents/registry.js'),
+    import('../engine/containers.js'),
+    import('../sandbox/env.js'),
+    import('../sandbox/identity.js'),
+    import('../sandbox/lifecycle.js'),
+    import('../sandbox/plan.js'),
+    import('./attach.js'),
+  ]);
+  const agent: AgentSpec | undefined = AGENTS.find((a) => a.name === own[0]);
   if (!agent) return undefined;
   const workspace = resolveWorkspace(own[1]);
   const info = await inspectContainer(sandboxName(workspace));

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { Agent } from 'node:http';
@@ -230,6 +229,10 @@ function sshAgent(url: string, env: NodeJS.ProcessEnv): Agent {
   const agent = new Agent({ keepAlive: true, maxSockets: 4 });
   agent.createConnection = () => {
     debug('ssh %s', args.join(' '));
+    // child_process only here: no other engine connection needs it, and a reattach starts faster without.
+    const { spawn } = createRequire(import.meta.url)(
+      'node:child_process',
+    ) as typeof import('node:child_process');
     const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (c: Buffer) => {

@@ -4,7 +4,6 @@ import { call, callOrMissing, orMissing, track } from './call.js';
 import { isNameTaken, isNotModified, isRemovalInProgress } from './errors.js';
 import { demux } from './exec.js';
 import { api, query } from './http.js';
-import { engineInfo } from './system.js';
 
 export type ContainerInfo = Docker.ContainerInspectInfo;
 
@@ -22,7 +21,7 @@ export function inspectContainer(nameOrId: string): Promise<ContainerInfo | unde
  * returns undefined so the caller can adopt the existing one instead of making a second.
  */
 export async function createContainer(options: Docker.ContainerCreateOptions): Promise<string | undefined> {
-  const adapted = (await engineInfo()).flavour.adaptCreate(options);
+  const adapted = (await (await import('./system.js')).engineInfo()).flavour.adaptCreate(options);
   try {
     const container = await call(`create container ${options.name}`, (docker) =>
       docker.createContainer(adapted),
@@ -78,7 +77,7 @@ export async function stopContainer(id: string, seconds = 10): Promise<void> {
 export async function runHelper(
   options: Docker.ContainerCreateOptions,
 ): Promise<{ code: number; output: string }> {
-  const adapted = (await engineInfo()).flavour.adaptCreate(options);
+  const adapted = (await (await import('./system.js')).engineInfo()).flavour.adaptCreate(options);
   const container = await call(`create helper from ${options.Image}`, (docker) =>
     docker.createContainer(adapted),
   );

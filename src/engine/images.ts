@@ -1,8 +1,9 @@
 import type { Readable } from 'node:stream';
 import type Docker from 'dockerode';
 import { SbxError } from '../shared/errors.js';
-import { call, callOrMissing } from './call.js';
+import { call, callOrMissing, orMissing, track } from './call.js';
 import { engine } from './connection.js';
+import { api } from './http.js';
 
 export type ImageInfo = Docker.ImageInspectInfo;
 
@@ -17,8 +18,14 @@ export interface ProgressEvent {
   aux?: { ID?: string };
 }
 
+/**
+ * The image by reference or id, or undefined when the engine has none. Spoken over HTTP directly
+ * (http.ts): the unchanged-template check and `sbx ls --json` never load dockerode for it.
+ */
 export function inspectImage(ref: string): Promise<ImageInfo | undefined> {
-  return callOrMissing(`inspect image ${ref}`, (docker) => docker.getImage(ref).inspect());
+  // A reference's '/', ':' and '@' stay as they are in the path, as the engine's router expects.
+  const path = encodeURIComponent(ref).replace(/%2F/g, '/').replace(/%3A/g, ':').replace(/%40/g, '@');
+  return orMissing(track(`inspect image ${ref}`, () => api<ImageInfo>('GET', `/images/${path}/json`)));
 }
 
 export interface BuildRequest {

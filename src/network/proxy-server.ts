@@ -450,6 +450,10 @@ server.on('connect', async (req: IncomingMessage, client: Socket, head: Buffer) 
     return;
   }
   upstream.on('error', () => client.destroy());
+  // A tunnel relays TLS records as they come: Nagle's algorithm would hold a small one back until the
+  // one before is acknowledged (with delayed ACKs, tens of milliseconds in a handshake).
+  client.setNoDelay(true);
+  upstream.setNoDelay(true);
   client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
   if (head.length > 0) upstream.write(head);
   upstream.pipe(client);

@@ -1,10 +1,7 @@
 import { realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { type ContainerInfo, inspectContainer, listContainers } from '../engine/containers.js';
-import { inspectImage } from '../engine/images.js';
-import { volumeSizes } from '../engine/volumes.js';
-import { type PolicyView, viewOf } from '../network/policy.js';
-import { inspectForwarder, readPolicy } from '../network/proxy.js';
+import type { PolicyView } from '../network/policy.js';
 import { notFoundError, usageError } from '../shared/errors.js';
 import { LABEL, type SandboxRecord } from '../shared/labels.js';
 import { type PortMapping, portKey } from '../shared/parse.js';
@@ -104,11 +101,15 @@ export async function listSandboxes(): Promise<SandboxRef[]> {
 
 /** The full summary of each sandbox (inspected in parallel); one removed meanwhile is left out. */
 export async function describeSandboxes(refs: SandboxRef[]): Promise<SandboxSummary[]> {
+  // The proxy's code only when a sandbox publishes ports: `sbx ls` and a reattach start without it.
+  const proxy = () => import('../network/proxy.js');
   const infos = await Promise.all(
     refs.map(async (r) => {
       const info = await inspectContainer(r.id);
       const forwarder =
-        info?.Config.Labels?.[LABEL.ports] && r.network ? await inspectForwarder(r.network) : undefined;
+        info?.Config.Labels?.[LABEL.ports] && r.network
+          ? await (await proxy()).inspectForwarder(r.network)
+          : undefined;
       return info ? summarize(r, info, forwarder) : undefined;
     }),
   );
@@ -118,6 +119,7 @@ export async function describeSandboxes(refs: SandboxRef[]): Promise<SandboxSumm
 /** The inner engines' disk use, in one call to the engine, when any sandbox has one. */
 async function withDockerDisk(summaries: SandboxSummary[]): Promise<SandboxSummary[]> {
   if (!summaries.some((s) => s.dockerVolume)) return summaries;
+  const { volumeSizes } = await import('../engine/volumes.js');
   const sizes = await volumeSizes().catch(() => new Map<string, number>());
   return summaries.map((s) => {
     const size = s.dockerVolume ? sizes.get(s.dockerVolume) : undefined;
@@ -273,6 +275,11 @@ export interface SandboxDetails extends SandboxSummary {
 export async function sandboxDetails(ref: SandboxRef): Promise<SandboxDetails> {
   const info = await inspectContainer(ref.id);
   if (!info) throw notFoundError(`The sandbox ${ref.name} was removed meanwhile.`, 'See `sbx ls`.');
+  const [{ inspectImage }, { inspectForwarder, readPolicy }, { viewOf }] = await Promise.all([
+    import('../engine/images.js'),
+    import('../network/proxy.js'),
+    import('../network/policy.js'),
+  ]);
   const [image, forwarder, policy] = await Promise.all([
     inspectImage(info.Image),
     ref.network && ref.network !== 'none' ? inspectForwarder(ref.network) : undefined,

@@ -12,15 +12,12 @@ import {
   startContainer,
   stopContainer,
 } from '../engine/containers.js';
-import { removeVolume } from '../engine/volumes.js';
-import { detachSandbox, ensureSandboxNetwork, stopForwarder } from '../network/proxy.js';
 import { SbxError } from '../shared/errors.js';
 import { LABEL } from '../shared/labels.js';
 import type { SyncReport } from '../sync/sync.js';
 import { resolveSandbox, type SandboxRef } from './discovery.js';
 import { sandboxName } from './identity.js';
 import { reattachPlan, type Sandbox, type SandboxRequest } from './plan.js';
-import { agentKeysWarning } from './secrets.js';
 
 /**
  * Finds the workspace's sandbox by its name and labels, or creates it, and makes sure it runs.
@@ -49,7 +46,12 @@ async function renamedDefault(workspace: string): Promise<ContainerInfo | undefi
 /** An existing container for a request: checked (see reattachPlan), and started when it is stopped. */
 export async function reattach(info: ContainerInfo, req: SandboxRequest): Promise<Sandbox> {
   const { sandbox, start } = reattachPlan(info, req);
-  sandbox.warnings.push(...agentKeysWarning(req.agent, await readConfig(), process.env, sandbox.secrets));
+  const config = await readConfig();
+  // Only this setting can warn; the secrets module (and the store it reads) is loaded only then.
+  if (config.agentKeys === 'env') {
+    const { agentKeysWarning } = await import('./secrets.js');
+    sandbox.warnings.push(...agentKeysWarning(req.agent, config, process.env, sandbox.secrets));
+  }
   if (start) {
     await startSandbox({
       id: info.Id,
@@ -75,8 +77,10 @@ export async function startSandbox(
   sandbox: Pick<SandboxRef, 'id' | 'network' | 'secrets'> &
     Partial<Pick<SandboxRef, 'name' | 'dockerVolume'>>,
 ): Promise<void> {
-  if (sandbox.network && sandbox.network !== 'none')
+  if (sandbox.network && sandbox.network !== 'none') {
+    const { ensureSandboxNetwork } = await import('../network/proxy.js');
     await ensureSandboxNetwork(sandbox.network, sandbox.secrets);
+  }
   await startContainer(sandbox.id);
   // A --docker sandbox is ready when its own engine answers (or says why it does not).
   if (sandbox.dockerVolume) {
@@ -95,7 +99,8 @@ export async function runningSandbox(ref: string | undefined): Promise<SandboxRe
 /** Stops a sandbox (SIGTERM, then SIGKILL after `seconds`) and its port forwarder, which holds its ports. */
 export async function stopSandbox(sandbox: Pick<SandboxRef, 'id' | 'network'>, seconds = 10): Promise<void> {
   await stopContainer(sandbox.id, seconds);
-  if (sandbox.network && sandbox.network !== 'none') await stopForwarder(sandbox.network);
+  if (sandbox.network && sandbox.network !== 'none')
+    await (await import('../network/proxy.js')).stopForwarder(sandbox.network);
 }
 
 export interface RemoveOptions {
@@ -129,12 +134,13 @@ export async function removeSandbox(sandbox: SandboxRef, options: RemoveOptions)
     await syncSandbox(sandbox, 'pull', undefined, options.report);
   }
   await removeContainer(sandbox.id, options.force || Boolean(sandbox.syncVolume));
-  if (sandbox.network && sandbox.network !== 'none') await detachSandbox(sandbox.network);
+  if (sandbox.network && sandbox.network !== 'none')
+    await (await import('../network/proxy.js')).detachSandbox(sandbox.network);
   if (sandbox.syncVolume) {
-    await removeVolume(sandbox.syncVolume);
+    await (await import('../engine/volumes.js')).removeVolume(sandbox.syncVolume);
     (await import('../sync/sync.js')).forgetSyncState(sandbox.id);
   }
   // The inner engine's images, containers and volumes are the sandbox's own: they go with it.
-  if (sandbox.dockerVolume) await removeVolume(sandbox.dockerVolume);
+  if (sandbox.dockerVolume) await (await import('../engine/volumes.js')).removeVolume(sandbox.dockerVolume);
   if (worktree) await worktree.removeWorktree(sandbox.workspace);
 }

@@ -34,15 +34,30 @@ export async function ensureTemplate(
   options: { nocache: boolean; reporter: ImageReporter },
 ): ReturnType<typeof ensureTemplateImage> {
   const config = await readConfig();
-  const source =
-    (await savedTemplate(spec, workspace)) ??
-    resolveTemplate(spec, workspace, join(configDir(), 'templates'));
+  const source = await templateSource(spec, workspace);
   return ensureTemplateImage(source, {
     caCerts: extraCaCerts(config.caCerts),
     labels: extraLabels(),
     buildargs: proxyEnv(),
     ...options,
   });
+}
+
+const templateSource = async (spec: string, workspace: string): Promise<TemplateSource> =>
+  (await savedTemplate(spec, workspace)) ?? resolveTemplate(spec, workspace, join(configDir(), 'templates'));
+
+/**
+ * The image of a folder template when it is built for its current files: what ensureTemplate would
+ * return without building. Undefined when it would build, or for an image template (which it may pull).
+ */
+export async function builtTemplate(
+  spec: string,
+  workspace: string,
+): Promise<{ ref: string; hash: string } | undefined> {
+  const source = await templateSource(spec, workspace);
+  if (source.kind !== 'folder') return undefined;
+  const plan = planTemplate(source, extraCaCerts((await readConfig()).caCerts));
+  return (await inspectImage(plan.tag)) ? { ref: plan.tag, hash: plan.hash } : undefined;
 }
 
 /**

@@ -437,6 +437,14 @@ describe('sbx template ls, init, build, rm', { timeout: 600_000 }, () => {
     );
     assert.equal((await sbx(['template', 'build', name], { env })).code, 0);
     assert.equal((await state()).state, 'built');
+    // Nothing to build: the plain form (answered without oclif, see fast.ts) says what --json says.
+    const upToDate = await sbx(['template', 'build', name], { env });
+    const asJson = json<{ templates: Array<{ template: string; image: string; built: boolean }> }>(
+      await sbx(['template', 'build', name, '--json'], { env }),
+    );
+    assert.equal(asJson.templates[0]!.built, false);
+    assert.equal(upToDate.code, 0, upToDate.stderr);
+    assert.equal(upToDate.stdout, `${name}\t${asJson.templates[0]!.image}\tup to date\n`);
     writeFileSync(join(dir, 'Dockerfile'), `${dockerfile}RUN echo changed > /opt/changed\n`);
     assert.equal((await state()).state, 'stale');
     assert.match((await sbx(['template', 'ls'], { env })).stdout, new RegExp(`${name}\\s+user\\s+stale`));
