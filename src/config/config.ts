@@ -29,7 +29,7 @@ export interface SbxConfig {
   networkPolicy?: PolicyMode;
   runtime?: string;
   runtimes?: Record<string, string>;
-  devcontainer?: 'auto' | 'never';
+  devcontainer?: 'auto' | 'strict' | 'never';
   syncConfig?: boolean;
   idleStop?: string;
   engine?: { host?: string; context?: string };
@@ -173,11 +173,11 @@ export const KEYS: readonly ConfigKey[] = [
   {
     key: 'devcontainer',
     description:
-      "Build new sandboxes from the workspace's dev container (.devcontainer/devcontainer.json or .devcontainer.json) when it has one: auto, or never. --template always wins.",
+      "Build new sandboxes from the workspace's dev container (.devcontainer/devcontainer.json or .devcontainer.json) when it has one: auto (what would widen the sandbox's boundary, e.g. runArgs --privileged, is left out with a warning), strict (such a dev container is refused), or never. --template always wins.",
     list: false,
     parse: (raw) => {
-      if (raw === 'auto' || raw === 'never') return raw;
-      throw usageError(`"${raw}" is not auto or never.`, 'Give auto or never.');
+      if (raw === 'auto' || raw === 'strict' || raw === 'never') return raw;
+      throw usageError(`"${raw}" is not auto, strict or never.`, 'Give auto, strict or never.');
     },
     fallback: 'auto',
   },

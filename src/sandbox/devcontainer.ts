@@ -12,7 +12,12 @@ import { SbxError, usageError } from '../shared/errors.js';
 import { extraLabels, LABEL } from '../shared/labels.js';
 import { type PortMapping, parseVolume, type VolumeMount } from '../shared/parse.js';
 import type { ImageReporter } from '../templates/build.js';
-import { type Devcontainer, findDevcontainer, loadDevcontainer } from '../templates/devcontainer.js';
+import {
+  type Devcontainer,
+  findDevcontainer,
+  loadDevcontainer,
+  refuseWidening,
+} from '../templates/devcontainer.js';
 import { ensureDevcontainerImage } from '../templates/devcontainer-build.js';
 import type { Addition } from './spec.js';
 import { execUser } from './spec.js';
@@ -34,11 +39,13 @@ export function devcontainerFor(
   if (config.devcontainer === 'never' && req.devcontainer === undefined) return undefined;
   const file = findDevcontainer(req.workspace, req.devcontainer);
   if (!file) return undefined;
-  return loadDevcontainer(file, {
+  const dc = loadDevcontainer(file, {
     localEnv: process.env,
     localWorkspaceFolder: req.workspace,
     containerWorkspaceFolder: req.workspace,
   });
+  if (config.devcontainer === 'strict') refuseWidening(dc);
+  return dc;
 }
 
 export function ensureDevcontainer(

@@ -48,6 +48,11 @@ export interface Devcontainer {
   mounts: DevcontainerMount[];
   /** Properties sbx does not apply, each with what it did instead and why. */
   notes: string[];
+  /**
+   * What the file asks for that would widen the sandbox's boundary (or bring the host in): warned
+   * about by default, refused in strict mode (config devcontainer=strict).
+   */
+  widening: string[];
 }
 
 /** The devcontainer.json files sbx looks for, in order, relative to the workspace. */
@@ -233,6 +238,62 @@ function ports(value: unknown, key: string, path: string): number[] {
   });
 }
 
+/** runArgs flags that would widen the boundary (with a value: only the values listed, if any). */
+const WIDENING_RUN_ARGS: Readonly<Record<string, readonly string[] | true>> = {
+  '--privileged': true,
+  '--cap-add': true,
+  '--security-opt': true,
+  '--device': true,
+  '--device-cgroup-rule': true,
+  '--volume': true,
+  '-v': true,
+  '--mount': true,
+  '--volumes-from': true,
+  '--publish': true,
+  '-p': true,
+  '--publish-all': true,
+  '-P': true,
+  '--network': ['host'],
+  '--net': ['host'],
+  '--pid': ['host'],
+  '--ipc': ['host'],
+  '--uts': ['host'],
+  '--userns': ['host'],
+  '--cgroupns': ['host'],
+  '--runtime': true,
+};
+const RUN_ARG_FLAGS_WITHOUT_VALUE = new Set(['--privileged', '--publish-all', '-P']);
+
+/** The runArgs (as given) that would widen the boundary: --privileged, host namespaces, binds… */
+export function wideningRunArgs(args: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    const eq = arg.indexOf('=');
+    const flag = eq > 0 ? arg.slice(0, eq) : arg;
+    const rule = WIDENING_RUN_ARGS[flag];
+    if (rule === undefined) continue;
+    let value = eq > 0 ? arg.slice(eq + 1) : undefined;
+    if (value === undefined && !RUN_ARG_FLAGS_WITHOUT_VALUE.has(flag) && i + 1 < args.length)
+      value = args[++i];
+    if (rule === true || (value !== undefined && rule.includes(value)))
+      out.push(value === undefined || eq > 0 ? arg : `${arg} ${value}`);
+  }
+  return out;
+}
+
+/**
+ * Strict mode (config devcontainer=strict): a dev container that asks for more than the sandbox
+ * gives is refused, listing what, instead of being built without it.
+ */
+export function refuseWidening(dc: Devcontainer): void {
+  if (dc.widening.length === 0) return;
+  throw usageError(
+    `${dc.file.path} asks for what would widen the sandbox's boundary, which strict mode (config devcontainer=strict) refuses; nothing was created:\n${dc.widening.map((w) => `  - ${w}`).join('\n')}`,
+    'Remove these from the devcontainer.json (use sbx flags such as -p, -v, --cpus, --memory instead), or run `sbx config set devcontainer auto` to build without them and be warned.',
+  );
+}
+
 /** Reads a devcontainer.json into what sbx does with it (see Devcontainer). */
 export function loadDevcontainer(file: DevcontainerFile, ctx: SubstitutionContext): Devcontainer {
   const { path } = file;
@@ -328,6 +389,18 @@ export function loadDevcontainer(file: DevcontainerFile, ctx: SubstitutionContex
   const containerEnv = subMap(stringMap(json.containerEnv, 'containerEnv', path));
   const remoteEnv = subMap(stringMap(json.remoteEnv, 'remoteEnv', path), containerEnv);
 
+  const widening: string[] = [];
+  if (Array.isArray(json.runArgs)) {
+    const wide = wideningRunArgs(json.runArgs.map(String));
+    if (wide.length > 0) widening.push(`runArgs ${JSON.stringify(wide)}`);
+  }
+  if (json.privileged === true) widening.push('privileged: true');
+  for (const key of ['capAdd', 'securityOpt'])
+    if (Array.isArray(json[key]) ? (json[key] as unknown[]).length > 0 : json[key] !== undefined)
+      widening.push(`${key} ${JSON.stringify(json[key])}`);
+  if (json.initializeCommand !== undefined)
+    widening.push('initializeCommand (a command from the project for the host)');
+
   for (const key of Object.keys(json)) {
     if (HONOURED.has(key)) continue;
     const why = IGNORED[key];
@@ -340,10 +413,18 @@ export function loadDevcontainer(file: DevcontainerFile, ctx: SubstitutionContex
   }
   // A cloned project's file decides these: say what of the host it brings into the sandbox.
   const hostVars = [...new Set([...file.text.matchAll(/\$\{(?:localEnv|env):([^}:]+)/g)].map((m) => m[1]!))];
-  if (hostVars.length > 0) notes.push(`localEnv: passes the host's ${hostVars.join(', ')} into the sandbox`);
+  if (hostVars.length > 0) {
+    notes.push(`localEnv: passes the host's ${hostVars.join(', ')} into the sandbox`);
+    widening.push(`\${localEnv:…}: reads the host's ${hostVars.join(', ')}`);
+  }
   for (const m of mounts)
-    if (m.type === 'bind' && !`${m.source}/`.startsWith(`${ctx.localWorkspaceFolder}/`))
+    if (
+      m.type === 'bind' &&
+      !`${resolve(dirname(path), m.source)}/`.startsWith(`${ctx.localWorkspaceFolder}/`)
+    ) {
       notes.push(`mounts: binds ${m.source}, outside the workspace, into the sandbox at ${m.target}`);
+      widening.push(`mounts: binds ${m.source}, outside the workspace`);
+    }
   if (json.service !== undefined || json.runServices !== undefined)
     notes.push('service/runServices: ignored without dockerComposeFile');
 
@@ -366,6 +447,7 @@ export function loadDevcontainer(file: DevcontainerFile, ctx: SubstitutionContex
       ]),
     ],
     notes,
+    widening,
   };
 }
 

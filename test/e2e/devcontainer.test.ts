@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { NO_TEST_USER, RUN_ID, sbx, TEST_LABEL, TEST_USER, workspace } from '../helpers/cli.js';
@@ -270,6 +271,24 @@ describe('sbx run in a workspace with a dev container', { timeout: 1_500_000 }, 
     // --template wins over the dev container.
     const t = await sbx(['run', 'shell', '--template', 'base', '--', 'true'], { cwd: bad });
     assert.equal(t.code, 0, t.stderr);
+  });
+
+  it('in strict mode, refuses a dev container that would widen the boundary, listing what, and creates nothing', async () => {
+    const wide = await workspace();
+    writeFileSync(
+      join(wide, '.devcontainer.json'),
+      '{ "image": "debian:trixie-slim", "runArgs": ["--init", "--privileged", "--pid=host"], "capAdd": ["SYS_ADMIN"], "mounts": ["source=/var/run/docker.sock,target=/var/run/docker.sock,type=bind"] }\n',
+    );
+    const env = { SBX_CONFIG_DIR: mkdtempSync(join(tmpdir(), 'sbx-cfg-')) };
+    assert.equal((await sbx(['config', 'set', 'devcontainer', 'strict'], { env })).code, 0);
+    const r = await sbx(['run', 'shell', '--', 'true'], { cwd: wide, env });
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /strict mode \(config devcontainer=strict\) refuses; nothing was created/);
+    assert.match(r.stderr, /- runArgs \["--privileged","--pid=host"\]/);
+    assert.match(r.stderr, /- capAdd \["SYS_ADMIN"\]/);
+    assert.match(r.stderr, /- mounts: binds \/var\/run\/docker\.sock, outside the workspace/);
+    assert.match(r.stderr, /Hint: .*sbx config set devcontainer auto/);
+    assert.deepEqual(await containersOf(wide), []);
   });
 
   it('says which agent cannot run on an image without apt-get, and creates nothing', async () => {

@@ -11,6 +11,7 @@ import {
   loadDevcontainer,
   parseJsonc,
   substitute,
+  wideningRunArgs,
 } from '../../src/templates/devcontainer.js';
 import { layerDockerfile, planDevcontainer } from '../../src/templates/devcontainer-build.js';
 
@@ -187,6 +188,78 @@ describe('loadDevcontainer', () => {
       'usage',
       /forwardPorts has "db:5432"/,
     );
+  });
+});
+
+describe('strict mode', () => {
+  it('classifies the runArgs that widen the boundary', () => {
+    assert.deepEqual(
+      wideningRunArgs([
+        '--init',
+        '--privileged',
+        '--network=host',
+        '--network',
+        'bridge',
+        '--pid',
+        'host',
+        '-v',
+        '/var/run/docker.sock:/var/run/docker.sock',
+        '--cap-add=SYS_PTRACE',
+        '--name',
+        'x',
+      ]),
+      [
+        '--privileged',
+        '--network=host',
+        '--pid host',
+        '-v /var/run/docker.sock:/var/run/docker.sock',
+        '--cap-add=SYS_PTRACE',
+      ],
+    );
+    assert.deepEqual(wideningRunArgs(['--init', '--hostname', 'dev', '--network=bridge']), []);
+  });
+
+  it('refuses, listing them, what would widen the boundary; warns without strict', () => {
+    const ws = folder({
+      '.devcontainer.json': `{
+        "image": "debian:trixie-slim",
+        "runArgs": ["--init", "--network=host"], "privileged": true, "capAdd": ["SYS_ADMIN"], "securityOpt": ["seccomp=unconfined"],
+        "initializeCommand": "echo host",
+        "containerEnv": { "T": "\${localEnv:HOME_TOOL}" },
+        "mounts": ["source=/etc,target=/host-etc,type=bind"],
+      }`,
+    });
+    const req = { workspace: ws, template: undefined };
+    const dc = devcontainerFor(req, {});
+    assert.ok(dc, 'auto builds it, without them');
+    assert.equal(dc.widening.length, 7, dc.widening.join('\n'));
+    let message = '';
+    throws(
+      () => {
+        try {
+          devcontainerFor(req, { devcontainer: 'strict' });
+        } catch (err) {
+          message = (err as Error).message;
+          throw err;
+        }
+      },
+      'usage',
+      /strict mode \(config devcontainer=strict\) refuses; nothing was created/,
+    );
+    for (const listed of [
+      /^ {2}- runArgs \["--network=host"\]$/m,
+      /^ {2}- privileged: true$/m,
+      /^ {2}- capAdd \["SYS_ADMIN"\]$/m,
+      /^ {2}- securityOpt \["seccomp=unconfined"\]$/m,
+      /^ {2}- initializeCommand/m,
+      /^ {2}- mounts: binds \/etc, outside the workspace$/m,
+      /^ {2}- \$\{localEnv:…\}: reads the host's HOME_TOOL$/m,
+    ])
+      assert.match(message, listed);
+    const clean = folder({
+      '.devcontainer.json': '{ "image": "debian:trixie-slim", "runArgs": ["--init"] }',
+    });
+    assert.ok(devcontainerFor({ workspace: clean, template: undefined }, { devcontainer: 'strict' }));
   });
 });
 
