@@ -305,6 +305,13 @@ export function configDir(env: NodeJS.ProcessEnv = process.env): string {
 
 export const configFile = () => join(configDir(), 'config.json');
 
+/** Where sbx keeps what it can fetch again (dev container features from registries): SBX_CACHE_DIR, else the platform's cache folder. */
+export function cacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.SBX_CACHE_DIR) return env.SBX_CACHE_DIR;
+  if (process.platform === 'darwin') return join(homedir(), 'Library', 'Caches', 'sbx');
+  return join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'sbx');
+}
+
 interface Store {
   store: SbxConfig;
   set(key: string, value: unknown): void;

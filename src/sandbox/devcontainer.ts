@@ -5,7 +5,7 @@
 import { dirname } from 'node:path';
 import { PassThrough, type Writable } from 'node:stream';
 import type { AgentSpec } from '../agents/registry.js';
-import type { SbxConfig } from '../config/config.js';
+import { cacheDir, type SbxConfig } from '../config/config.js';
 import { extraCaCerts, proxyEnv } from '../config/tls-proxy.js';
 import { execAttached } from '../engine/exec.js';
 import { SbxError, usageError } from '../shared/errors.js';
@@ -19,6 +19,7 @@ import {
   refuseWidening,
 } from '../templates/devcontainer.js';
 import { ensureDevcontainerImage } from '../templates/devcontainer-build.js';
+import { fetchFeatures } from '../templates/features.js';
 import type { Addition } from './spec.js';
 import { execUser } from './spec.js';
 
@@ -48,15 +49,17 @@ export function devcontainerFor(
   return dc;
 }
 
-export function ensureDevcontainer(
+export async function ensureDevcontainer(
   dc: Devcontainer,
   workspace: string,
   agent: AgentSpec,
   config: SbxConfig,
   options: { nocache: boolean; reporter: ImageReporter },
 ) {
-  return ensureDevcontainerImage(dc, workspace, agent, {
-    caCerts: extraCaCerts(config.caCerts),
+  const caCerts = extraCaCerts(config.caCerts);
+  const fetched = await fetchFeatures(dc, { cacheDir: cacheDir(), caCerts: caCerts.map((c) => c.pem) });
+  return ensureDevcontainerImage(fetched, workspace, agent, {
+    caCerts,
     labels: extraLabels(),
     buildargs: proxyEnv(),
     ...options,

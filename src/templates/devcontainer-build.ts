@@ -81,7 +81,11 @@ export function planDevcontainer(
     project.hash,
     projectId,
     dc.file.text,
-    ...dc.features.map((f) => `${f.id}\0${contentHash(f.dir, [], [])}\0${JSON.stringify(f.env)}`),
+    // A registry feature not fetched yet (listing offline) is known by its reference alone.
+    ...dc.features.map(
+      (f) =>
+        `${f.id}\0${f.dir ? contentHash(f.dir, [], []) : `unfetched:${JSON.stringify(f.ref)}`}\0${JSON.stringify(f.env)}`,
+    ),
     agentPlan.hash,
   );
   return {

@@ -15,11 +15,48 @@ export interface DevcontainerFile {
   text: string;
 }
 
-/** A local feature (./folder with install.sh), installed in order with its options as variables. */
+/**
+ * A feature, installed in order with its options as variables: a local one (./folder with
+ * install.sh), or one from a registry (`ref`), whose `dir` and `env` are known once it is fetched
+ * (see features.ts; until then dir is '').
+ */
 export interface LocalFeature {
   id: string;
   dir: string;
   env: Record<string, string>;
+  /** A registry feature: where it comes from, and its options as given (substituted). */
+  ref?: FeatureRef;
+  options?: Record<string, string>;
+}
+
+/** A feature in an OCI registry: ghcr.io/devcontainers/features/node:1 (tag "latest" when none). */
+export interface FeatureRef {
+  registry: string;
+  repository: string;
+  reference: string;
+}
+
+/**
+ * A registry feature's id as a reference, or undefined when it is not one (its first part must be a
+ * registry: a host with a dot or a port, or localhost).
+ */
+export function parseFeatureRef(id: string): FeatureRef | undefined {
+  const m =
+    /^([a-z0-9.-]+(?::\d+)?|\[::1\](?::\d+)?)\/([a-z0-9._/-]+?)(?::([\w][\w.-]{0,127})|@(sha256:[0-9a-f]{64}))?$/i.exec(
+      id,
+    );
+  if (!m) return undefined;
+  const registry = m[1]!;
+  if (!/[.:]/.test(registry) && registry.toLowerCase() !== 'localhost') return undefined;
+  return { registry, repository: m[2]!.toLowerCase(), reference: m[4] ?? m[3] ?? 'latest' };
+}
+
+/** A feature's options as its install.sh gets them: defaults, then the given ones, upper-cased names. */
+export function featureEnv(dir: string, given: Record<string, unknown>): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries({ ...readFeatureDefaults(dir), ...given }))
+    env[k.replace(/[^a-zA-Z0-9_]/g, '_').toUpperCase()] = String(v);
+  return env;
 }
 
 export interface DevcontainerMount {
@@ -341,20 +378,25 @@ export function loadDevcontainer(file: DevcontainerFile, ctx: SubstitutionContex
   if (json.features !== undefined) {
     if (!isRecord(json.features)) throw usageError(`${path}: features is not an object.`);
     for (const [id, options] of Object.entries(json.features)) {
+      const given = Object.fromEntries(
+        Object.entries(
+          isRecord(options) ? options : typeof options === 'string' ? { version: options } : {},
+        ).map(([k, v]) => [k, sub(String(v))]),
+      );
       if (!id.startsWith('./') && !id.startsWith('../')) {
-        notes.push(
-          `feature ${id}: not installed (sbx installs only local features, ./folder with install.sh; it does not fetch features from registries)`,
-        );
+        const ref = parseFeatureRef(id);
+        if (!ref)
+          throw usageError(
+            `${path}: the feature ${id} is neither a local folder (./name) nor a registry reference (registry/path:tag); nothing was created.`,
+            'Name a registry feature in full, e.g. ghcr.io/devcontainers/features/node:1, or vendor it as a local folder next to the devcontainer.json and name it "./folder".',
+          );
+        features.push({ id, dir: '', env: {}, ref, options: given });
         continue;
       }
       const fdir = resolve(dir, id);
       if (!existsSync(join(fdir, 'install.sh')))
         throw notFoundError(`${path}: the feature ${id} has no install.sh (${fdir}); nothing was created.`);
-      const env: Record<string, string> = {};
-      const defaults = readFeatureDefaults(fdir);
-      const given = isRecord(options) ? options : typeof options === 'string' ? { version: options } : {};
-      for (const [k, v] of Object.entries({ ...defaults, ...given }))
-        env[k.replace(/[^a-zA-Z0-9_]/g, '_').toUpperCase()] = sub(String(v));
+      const env = featureEnv(fdir, given);
       features.push({ id, dir: fdir, env });
     }
   }

@@ -9,6 +9,7 @@ import {
   devcontainerRepository,
   findDevcontainer,
   loadDevcontainer,
+  parseFeatureRef,
   parseJsonc,
   substitute,
   wideningRunArgs,
@@ -107,7 +108,7 @@ describe('loadDevcontainer', () => {
         '{"options":{"greeting":{"default":"hi"},"other-opt":{"default":1}}}',
       '.devcontainer/devcontainer.json': `{
         "build": { "dockerfile": "Dockerfile", "context": "..", "args": { "V": "\${localEnv:HOME_TOOL}" }, "target": "dev" },
-        "features": { "./feat": { "greeting": "hola" }, "ghcr.io/devcontainers/features/go:1": {} },
+        "features": { "./feat": { "greeting": "hola" }, "ghcr.io/devcontainers/features/go:1": { "version": "1.22" } },
         "containerEnv": { "A": "\${containerWorkspaceFolder}" },
         "remoteEnv": { "PATH": "\${containerEnv:A}/bin" },
         "onCreateCommand": "make deps",
@@ -132,6 +133,13 @@ describe('loadDevcontainer', () => {
     });
     assert.deepEqual(dc.features, [
       { id: './feat', dir: join(ws, '.devcontainer/feat'), env: { GREETING: 'hola', OTHER_OPT: '1' } },
+      {
+        id: 'ghcr.io/devcontainers/features/go:1',
+        dir: '',
+        env: {},
+        ref: { registry: 'ghcr.io', repository: 'devcontainers/features/go', reference: '1' },
+        options: { version: '1.22' },
+      },
     ]);
     assert.deepEqual(dc.env, { A: ws, PATH: `${ws}/bin` });
     assert.deepEqual(dc.createCommands, [
@@ -152,7 +160,6 @@ describe('loadDevcontainer', () => {
     assert.match(notes, /^mounts: "type=tmpfs,target=\/tmp" not applied/m);
     for (const key of ['runArgs', 'privileged', 'capAdd', 'securityOpt', 'remoteUser'])
       assert.match(notes, new RegExp(`^${key}( \\S+)?: not applied|^${key}: the agent runs`, 'm'), key);
-    assert.match(notes, /feature ghcr\.io\/devcontainers\/features\/go:1: not installed/);
     assert.match(notes, /somethingNew: unknown to sbx, ignored/);
     assert.doesNotMatch(notes, /customizations/);
   });
@@ -187,6 +194,30 @@ describe('loadDevcontainer', () => {
       () => load(folder({ '.devcontainer.json': '{ "image": "x:1", "forwardPorts": ["db:5432"] }' })),
       'usage',
       /forwardPorts has "db:5432"/,
+    );
+  });
+});
+
+describe('parseFeatureRef', () => {
+  it('reads registry, repository and tag or digest; refuses what is not a registry reference', () => {
+    assert.deepEqual(parseFeatureRef('ghcr.io/devcontainers/features/node:1'), {
+      registry: 'ghcr.io',
+      repository: 'devcontainers/features/node',
+      reference: '1',
+    });
+    assert.deepEqual(parseFeatureRef('localhost:5000/features/hello'), {
+      registry: 'localhost:5000',
+      repository: 'features/hello',
+      reference: 'latest',
+    });
+    const digest = `sha256:${'a'.repeat(64)}`;
+    assert.equal(parseFeatureRef(`ghcr.io/x/y@${digest}`)?.reference, digest);
+    assert.equal(parseFeatureRef('node'), undefined, 'a short id names no registry');
+    assert.equal(parseFeatureRef('devcontainers/features/node:1'), undefined);
+    throws(
+      () => load(folder({ '.devcontainer.json': '{ "image": "x:1", "features": { "go": {} } }' })),
+      'usage',
+      /feature go is neither a local folder .* nor a registry reference/,
     );
   });
 });
