@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
+import { createServer, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import tarStream from 'tar-stream';
 import { NO_TEST_USER, RUN_ID, sbx, TEST_LABEL, TEST_USER, workspace } from '../helpers/cli.js';
 import { cleanupTestResources, containersOf, docker, until } from '../helpers/engine.js';
 
@@ -88,6 +91,62 @@ const get = (port: number) =>
     req.on('error', reject);
     req.end();
   });
+
+/**
+ * The suite's own stand-in for an OCI registry, on loopback: one feature (files packed as its tar
+ * layer) at /v2/features/hello, behind the anonymous token flow registries such as ghcr.io use.
+ */
+async function standInRegistry(files: Record<string, string>) {
+  const pack = tarStream.pack();
+  for (const [name, content] of Object.entries(files))
+    pack.entry({ name: `./${name}`, mode: name.endsWith('.sh') ? 0o755 : 0o644 }, content);
+  pack.finalize();
+  const chunks: Buffer[] = [];
+  for await (const c of pack) chunks.push(c as Buffer);
+  const layer = Buffer.concat(chunks);
+  const digest = `sha256:${createHash('sha256').update(layer).digest('hex')}`;
+  const manifest = JSON.stringify({
+    schemaVersion: 2,
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    config: { mediaType: 'application/vnd.devcontainers', digest: `sha256:${'0'.repeat(64)}`, size: 0 },
+    layers: [{ mediaType: 'application/vnd.devcontainers.layer.v1+tar', digest, size: layer.length }],
+  });
+  const paths: string[] = [];
+  const server = createServer((req, res) => {
+    paths.push(req.url ?? '');
+    const port = (server.address() as AddressInfo).port;
+    if (req.url?.startsWith('/token?')) {
+      res.setHeader('Content-Type', 'application/json');
+      return res.end(JSON.stringify({ token: 'stand-in-token' }));
+    }
+    if (req.headers.authorization !== 'Bearer stand-in-token') {
+      res.statusCode = 401;
+      res.setHeader(
+        'WWW-Authenticate',
+        `Bearer realm="http://127.0.0.1:${port}/token",service="stand-in",scope="repository:features/hello:pull"`,
+      );
+      return res.end();
+    }
+    if (req.url === '/v2/features/hello/manifests/1') {
+      res.setHeader('Content-Type', 'application/vnd.oci.image.manifest.v1+json');
+      return res.end(manifest);
+    }
+    if (req.url === `/v2/features/hello/blobs/${digest}`) return res.end(layer);
+    res.statusCode = 404;
+    res.end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, port: (server.address() as AddressInfo).port, digest, paths };
+}
+
+/** A loopback port nothing listens on (taken, then released). */
+async function closedPort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
 
 describe('sbx run in a workspace with a dev container', { timeout: 1_500_000 }, () => {
   let ws: string;
@@ -271,6 +330,68 @@ describe('sbx run in a workspace with a dev container', { timeout: 1_500_000 }, 
     // --template wins over the dev container.
     const t = await sbx(['run', 'shell', '--template', 'base', '--', 'true'], { cwd: bad });
     assert.equal(t.code, 0, t.stderr);
+  });
+
+  it('installs a feature from a registry (the anonymous token flow, cached by digest), and names one that cannot be fetched', async () => {
+    const registry = await standInRegistry({
+      'devcontainer-feature.json':
+        '{ "id": "hello", "options": { "greeting": { "type": "string", "default": "hi" } } }\n',
+      'install.sh': '#!/bin/sh\nset -e\necho "$GREETING from the registry" > /etc/hello-feature\n',
+    });
+    try {
+      const ws = await workspace();
+      writeFileSync(
+        join(ws, '.devcontainer.json'),
+        `{ "image": "debian:trixie-slim", "features": { "localhost:${registry.port}/features/hello:1": { "greeting": "bonjour" } } }\n`,
+      );
+      const cache = mkdtempSync(join(tmpdir(), 'sbx-cache-'));
+      const r = await sbx(['run', 'shell', '--', 'cat', '/etc/hello-feature'], {
+        cwd: ws,
+        env: { SBX_CACHE_DIR: cache },
+        timeoutMs: 900_000,
+      });
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, 'bonjour from the registry\n', 'the feature ran with its option');
+      assert.deepEqual(registry.paths, [
+        '/v2/features/hello/manifests/1',
+        '/token?service=stand-in&scope=repository%3Afeatures%2Fhello%3Apull',
+        '/v2/features/hello/manifests/1',
+        `/v2/features/hello/blobs/${registry.digest}`,
+      ]);
+      assert.ok(
+        statSync(join(cache, 'features', registry.digest.replace(':', '-'), 'install.sh')).isFile(),
+        'kept in the cache under its digest',
+      );
+      // A second sandbox asks for the manifest only: the layer comes from the cache.
+      assert.equal((await sbx(['rm', '-f', '.'], { cwd: ws })).code, 0);
+      registry.paths.length = 0;
+      const again = await sbx(['run', 'shell', '--', 'cat', '/etc/hello-feature'], {
+        cwd: ws,
+        env: { SBX_CACHE_DIR: cache },
+      });
+      assert.equal(again.code, 0, again.stderr);
+      assert.ok(!registry.paths.some((p) => p.includes('/blobs/')), registry.paths.join('\n'));
+
+      // A registry that does not answer (a closed port on loopback): the feature is named, nothing is made.
+      const closed = await workspace();
+      writeFileSync(
+        join(closed, '.devcontainer.json'),
+        `{ "image": "debian:trixie-slim", "features": { "localhost:${await closedPort()}/features/gone:1": {} } }\n`,
+      );
+      const failed = await sbx(['run', 'shell', '--', 'true'], {
+        cwd: closed,
+        env: { SBX_CACHE_DIR: cache },
+      });
+      assert.equal(failed.code, 68, failed.stderr);
+      assert.match(
+        failed.stderr,
+        /feature localhost:\d+\/features\/gone:1 could not be fetched .*ECONNREFUSED/,
+      );
+      assert.match(failed.stderr, /Hint: .*vendor the feature/);
+      assert.deepEqual(await containersOf(closed), []);
+    } finally {
+      registry.server.close();
+    }
   });
 
   it('in strict mode, refuses a dev container that would widen the boundary, listing what, and creates nothing', async () => {
