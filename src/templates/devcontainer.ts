@@ -83,6 +83,8 @@ export interface Devcontainer {
   ports: number[];
   /** mounts: binds (checked like -v when the sandbox is made) and named volumes. */
   mounts: DevcontainerMount[];
+  /** remoteUser and containerUser: the image's own users, whose home tool folders go on the agent's PATH. */
+  imageUsers: string[];
   /** Properties sbx does not apply, each with what it did instead and why. */
   notes: string[];
   /**
@@ -191,9 +193,9 @@ export const IGNORED: Readonly<Record<string, string>> = {
   $schema: '',
   customizations: '',
   remoteUser:
-    "the agent runs as sbx's agent user, with the workspace owner's UID/GID, so files it writes belong to you",
+    "the agent runs as sbx's agent user, with the workspace owner's UID/GID, so files it writes belong to you; the tool folders of this user's home that it can read are on its PATH",
   containerUser:
-    "the agent runs as sbx's agent user, with the workspace owner's UID/GID, so files it writes belong to you",
+    "the agent runs as sbx's agent user, with the workspace owner's UID/GID, so files it writes belong to you; the tool folders of this user's home that it can read are on its PATH",
   updateRemoteUserUID: "sbx always gives the agent user the workspace owner's UID",
   workspaceFolder: 'sbx mounts the workspace at the same path as on the host',
   workspaceMount: 'sbx mounts the workspace at the same path as on the host',
@@ -488,6 +490,9 @@ export function loadDevcontainer(file: DevcontainerFile, ctx: SubstitutionContex
         ...ports(json.appPort, 'appPort', path),
       ]),
     ],
+    imageUsers: [json.remoteUser, json.containerUser]
+      .filter((u): u is string => typeof u === 'string')
+      .map(sub),
     notes,
     widening,
   };

@@ -65,7 +65,18 @@ async function devcontainerWorkspace(owner?: typeof TEST_USER, port = PORT): Pro
   mkdirSync(join(dir, 'greeter'), { recursive: true });
   writeFileSync(
     join(dir, 'Dockerfile'),
-    'FROM debian:trixie-slim\nARG TOOL\nRUN apt-get update && apt-get install -y --no-install-recommends $TOOL && rm -rf /var/lib/apt/lists/*\n',
+    [
+      'FROM debian:trixie-slim',
+      'ARG TOOL',
+      'RUN apt-get update && apt-get install -y --no-install-recommends $TOOL && rm -rf /var/lib/apt/lists/*',
+      // A tool in a folder of the image's own ENV PATH, and one in its user's home (like rustup's ~/.cargo/bin).
+      `RUN mkdir -p /opt/dc-tools/bin && printf '#!/bin/sh\\necho path-tool-ok\\n' > /opt/dc-tools/bin/dc-path-tool && chmod 755 /opt/dc-tools/bin/dc-path-tool`,
+      'ENV PATH=/opt/dc-tools/bin:$PATH',
+      'RUN useradd --create-home --uid 1000 --shell /bin/bash vscode && chmod 755 /home/vscode',
+      'USER vscode',
+      `RUN mkdir -p /home/vscode/.cargo/bin && printf '#!/bin/sh\\necho home-tool-ok\\n' > /home/vscode/.cargo/bin/dc-home-tool && chmod 755 /home/vscode/.cargo/bin/dc-home-tool`,
+      '',
+    ].join('\n'),
   );
   writeFileSync(join(dir, 'devcontainer.json'), devcontainerJson('from-devcontainer', undefined, port));
   writeFileSync(
@@ -160,12 +171,14 @@ describe('sbx run in a workspace with a dev container', { timeout: 1_500_000 }, 
         '--',
         'sh',
         '-c',
-        'tree --version && echo "hello=$DC_HELLO ws=$DC_WS local=$DC_LOCAL" && cat /etc/greeting && cat dc-created.txt && id -un && grep ^CapBnd /proc/self/status && test -f /opt/greeter/install.sh && ! touch /opt/greeter/x 2>/dev/null && sudo touch /cache/ok && echo mounts-ok',
+        'tree --version && dc-path-tool && dc-home-tool && echo "hello=$DC_HELLO ws=$DC_WS local=$DC_LOCAL" && cat /etc/greeting && cat dc-created.txt && id -un && grep ^CapBnd /proc/self/status && test -f /opt/greeter/install.sh && ! touch /opt/greeter/x 2>/dev/null && sudo touch /cache/ok && echo mounts-ok',
       ],
       { cwd: ws, env: { SBX_DC_TEST_VAR: 'from-host' }, timeoutMs: 1_200_000 },
     );
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^tree v/m, 'the tool the Dockerfile installs runs');
+    assert.match(r.stdout, /^path-tool-ok$/m, "the image's ENV PATH is kept");
+    assert.match(r.stdout, /^home-tool-ok$/m, "the image user's ~/.cargo/bin is on the agent's PATH");
     assert.match(r.stdout, new RegExp(`hello=from-devcontainer ws=${ws} local=from-host`));
     assert.match(r.stdout, /^hola$/m, 'the local feature ran with its option');
     assert.match(

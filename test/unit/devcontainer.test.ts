@@ -370,5 +370,11 @@ describe('the image of a dev container', () => {
     assert.match(text, /useradd --create-home \$\(getent passwd 1000/);
     assert.match(text, /npm install -g @anthropic-ai\/claude-code/);
     assert.match(text, /ENTRYPOINT \["\/usr\/local\/bin\/sbx-init"\]/);
+    const withUsers = layerDockerfile('p:1', { ...load(ws), imageUsers: ['dev'] }, 'base', 'vscode:vscode');
+    assert.match(
+      withUsers,
+      /^RUN sh \/usr\/local\/lib\/sbx\/devcontainer-path 'dev' 'vscode' '1000'$/m,
+      "the image's users, whose home tools go on the agent's PATH",
+    );
   });
 });
