@@ -7,6 +7,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { type ParseError, parse, printParseErrorCode } from 'jsonc-parser';
 import { notFoundError, usageError } from '../shared/errors.js';
+import { loadComposeService } from './devcontainer-compose.js';
 
 export interface DevcontainerFile {
   /** The devcontainer.json's absolute path. */
@@ -343,16 +344,16 @@ export function loadDevcontainer(file: DevcontainerFile, ctx: SubstitutionContex
   const subMap = (m: Record<string, string>, env: Record<string, string> = {}) =>
     Object.fromEntries(Object.entries(m).map(([k, v]) => [k, substitute(v, ctx, env)]));
 
-  if (json.dockerComposeFile !== undefined)
-    throw usageError(
-      `${path} describes a Docker Compose setup (dockerComposeFile), which sbx does not run yet; nothing was created.`,
-      'Point --devcontainer at an image- or Dockerfile-based devcontainer.json, or use --template.',
-    );
-
+  const compose =
+    json.dockerComposeFile !== undefined
+      ? loadComposeService(path, json.dockerComposeFile, json.service, ctx.localEnv)
+      : undefined;
   let source: Devcontainer['source'];
   const build = isRecord(json.build) ? json.build : undefined;
   const dockerfile = build?.dockerfile ?? build?.dockerFile ?? json.dockerFile;
-  if (typeof dockerfile === 'string') {
+  if (compose) {
+    source = compose.source;
+  } else if (typeof dockerfile === 'string') {
     const context = resolve(dir, sub(String(build?.context ?? json.context ?? '.')));
     const file = resolve(dir, sub(dockerfile));
     if (!existsSync(file))
@@ -433,7 +434,8 @@ export function loadDevcontainer(file: DevcontainerFile, ctx: SubstitutionContex
   const containerEnv = subMap(stringMap(json.containerEnv, 'containerEnv', path));
   const remoteEnv = subMap(stringMap(json.remoteEnv, 'remoteEnv', path), containerEnv);
 
-  const widening: string[] = [];
+  const widening: string[] = [...(compose?.widening ?? [])];
+  notes.push(...(compose?.notes ?? []));
   if (Array.isArray(json.runArgs)) {
     const wide = wideningRunArgs(json.runArgs.map(String));
     if (wide.length > 0) widening.push(`runArgs ${JSON.stringify(wide)}`);
@@ -469,14 +471,14 @@ export function loadDevcontainer(file: DevcontainerFile, ctx: SubstitutionContex
       notes.push(`mounts: binds ${m.source}, outside the workspace, into the sandbox at ${m.target}`);
       widening.push(`mounts: binds ${m.source}, outside the workspace`);
     }
-  if (json.service !== undefined || json.runServices !== undefined)
+  if (!compose && (json.service !== undefined || json.runServices !== undefined))
     notes.push('service/runServices: ignored without dockerComposeFile');
 
   return {
     file,
     source,
     features,
-    env: { ...containerEnv, ...remoteEnv },
+    env: { ...compose?.env, ...containerEnv, ...remoteEnv },
     createCommands: [
       ...commands(json.onCreateCommand, 'onCreateCommand', path),
       ...commands(json.updateContentCommand, 'updateContentCommand', path),

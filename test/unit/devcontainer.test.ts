@@ -182,8 +182,8 @@ describe('loadDevcontainer', () => {
     );
     throws(
       () => load(folder({ '.devcontainer.json': '{ "dockerComposeFile": "c.yml", "service": "app" }' })),
-      'usage',
-      /Docker Compose/,
+      'notFound',
+      /compose file .*c\.yml does not exist/,
     );
     throws(
       () => load(folder({ '.devcontainer.json': '{ "image": "x:1", "features": { "./missing": {} } }' })),
@@ -195,6 +195,63 @@ describe('loadDevcontainer', () => {
       'usage',
       /forwardPorts has "db:5432"/,
     );
+  });
+});
+
+describe('dockerComposeFile', () => {
+  it('builds the named service (its build, args, environment); names the services it does not start', () => {
+    const ws = folder({
+      '.devcontainer/devcontainer.json':
+        '{ "dockerComposeFile": ["compose.yml", "compose.extra.yml"], "service": "app", "workspaceFolder": "/workspaces/x", "containerEnv": { "B": "dc" } }',
+      '.devcontainer/compose.yml': `services:
+  app:
+    build:
+      context: ..
+      dockerfile: .devcontainer/Dockerfile
+      args: [ "V=\${HOME_TOOL}", "W=\${NOPE:-dflt}" ]
+    environment:
+      A: one
+      B: compose
+    ports: [ "8080:8080" ]
+    privileged: true
+  db:
+    image: postgres:16
+`,
+      '.devcontainer/compose.extra.yml':
+        'services:\n  app:\n    network_mode: host\n  cache:\n    image: redis\n',
+      '.devcontainer/Dockerfile': 'FROM debian:trixie-slim\n',
+    });
+    const dc = load(ws);
+    assert.deepEqual(dc.source, {
+      kind: 'build',
+      dockerfile: join(ws, '.devcontainer/Dockerfile'),
+      context: ws,
+      args: { V: 'from-host', W: 'dflt' },
+    });
+    assert.deepEqual(dc.env, { A: 'one', B: 'dc' }, 'containerEnv wins over the service environment');
+    const notes = dc.notes.join('\n');
+    assert.match(notes, /the other services \(db, cache\) are not started/);
+    assert.match(notes, /service app: ports, privileged, network_mode not applied/);
+    assert.deepEqual(dc.widening, ['service app: privileged: true', 'service app: network_mode: host']);
+    throws(
+      () =>
+        load(
+          folder({
+            '.devcontainer.json': '{ "dockerComposeFile": "c.yml", "service": "web" }',
+            'c.yml': 'services:\n  app:\n    image: debian:trixie-slim\n',
+          }),
+        ),
+      'usage',
+      /no service "web"/,
+    );
+    const image = load(
+      folder({
+        '.devcontainer.json': '{ "dockerComposeFile": "c.yml", "service": "app" }',
+        'c.yml': 'services:\n  app:\n    image: debian:trixie-slim\n    environment: [ "X=1" ]\n',
+      }),
+    );
+    assert.deepEqual(image.source, { kind: 'image', ref: 'debian:trixie-slim' });
+    assert.deepEqual(image.env, { X: '1' });
   });
 });
 
