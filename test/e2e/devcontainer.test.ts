@@ -407,6 +407,54 @@ describe('sbx run in a workspace with a dev container', { timeout: 1_500_000 }, 
     }
   });
 
+  it('builds the service a dockerComposeFile names, with its environment, and says the other services are not started', async () => {
+    const ws = await workspace();
+    mkdirSync(join(ws, '.devcontainer'));
+    writeFileSync(
+      join(ws, '.devcontainer', 'app.Dockerfile'),
+      'FROM debian:trixie-slim\nARG GREETING\nRUN echo "$GREETING from the compose build" > /etc/compose-built\n',
+    );
+    writeFileSync(
+      join(ws, '.devcontainer', 'compose.yml'),
+      [
+        'services:',
+        '  app:',
+        '    build:',
+        '      context: .',
+        '      dockerfile: app.Dockerfile',
+        '      args:',
+        '        GREETING: salut',
+        '    environment:',
+        '      COMPOSE_SAYS: hello',
+        '    volumes: [ "..:/workspaces/app:cached" ]',
+        '  db:',
+        '    image: postgres:16',
+        '',
+      ].join('\n'),
+    );
+    writeFileSync(
+      join(ws, '.devcontainer', 'devcontainer.json'),
+      '{ "dockerComposeFile": "compose.yml", "service": "app", "runServices": ["app", "db"], "workspaceFolder": "/workspaces/app" }\n',
+    );
+    const r = await sbx(
+      ['run', 'shell', '--', 'sh', '-c', 'cat /etc/compose-built && echo "says=$COMPOSE_SAYS"'],
+      {
+        cwd: ws,
+        timeoutMs: 900_000,
+      },
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(
+      r.stdout,
+      /^salut from the compose build$/m,
+      "the service's Dockerfile was built with its args",
+    );
+    assert.match(r.stdout, /^says=hello$/m, "the service's environment is set");
+    assert.match(r.stderr, /the other services \(db\) are not started/);
+    assert.match(r.stderr, /service app: volumes not applied/);
+    assert.match(r.stderr, /from the dev container/);
+  });
+
   it('in strict mode, refuses a dev container that would widen the boundary, listing what, and creates nothing', async () => {
     const wide = await workspace();
     writeFileSync(
