@@ -51,7 +51,13 @@ async function client(caPems: string[], loopback: boolean): Promise<Fetch> {
     : new EnvHttpProxyAgent(tls as ConstructorParameters<typeof EnvHttpProxyAgent>[0]);
   return async (url, headers) => {
     debug('GET %s', url);
-    const res = await fetch(url, { headers, dispatcher, redirect: 'follow' });
+    // A registry that accepts the connection and then hangs must not hang sbx run.
+    const res = await fetch(url, {
+      headers,
+      dispatcher,
+      redirect: 'follow',
+      signal: AbortSignal.timeout(120_000),
+    });
     debug('%s: %d', url, res.status);
     return res as unknown as Response;
   };
