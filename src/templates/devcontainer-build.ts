@@ -174,6 +174,7 @@ export function layerDockerfile(
       `# feature ${f.id}`,
       `COPY features/${i}/ /tmp/sbx-features/${i}/`,
       `RUN cd /tmp/sbx-features/${i} && chmod +x install.sh && env ${env} ./install.sh && rm -rf /tmp/sbx-features/${i}`,
+      ...Object.entries(f.containerEnv ?? {}).map(([k, v]) => `ENV ${k}=${JSON.stringify(v)}`),
     ].join('\n');
   });
   const agent =

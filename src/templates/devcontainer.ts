@@ -25,6 +25,8 @@ export interface LocalFeature {
   id: string;
   dir: string;
   env: Record<string, string>;
+  /** Its devcontainer-feature.json's containerEnv, set with ENV after it is installed. */
+  containerEnv?: Record<string, string>;
   /** A registry feature: where it comes from, and its options as given (substituted). */
   ref?: FeatureRef;
   options?: Record<string, string>;
@@ -400,7 +402,13 @@ export function loadDevcontainer(file: DevcontainerFile, ctx: SubstitutionContex
       if (!existsSync(join(fdir, 'install.sh')))
         throw notFoundError(`${path}: the feature ${id} has no install.sh (${fdir}); nothing was created.`);
       const env = featureEnv(fdir, given);
-      features.push({ id, dir: fdir, env });
+      const containerEnv = featureContainerEnv(fdir);
+      features.push({
+        id,
+        dir: fdir,
+        env,
+        ...(Object.keys(containerEnv).length > 0 ? { containerEnv } : {}),
+      });
     }
   }
 
@@ -498,6 +506,22 @@ export function loadDevcontainer(file: DevcontainerFile, ctx: SubstitutionContex
     notes,
     widening,
   };
+}
+
+/**
+ * The variables a feature's devcontainer-feature.json sets in the image (`containerEnv`, e.g. the
+ * node feature's PATH=/usr/local/share/nvm/current/bin:${PATH}), given to ENV after its install.sh.
+ */
+export function featureContainerEnv(dir: string): Record<string, string> {
+  const file = join(dir, 'devcontainer-feature.json');
+  if (!existsSync(file)) return {};
+  const json = parseJsonc(readFileSync(file, 'utf8'), file);
+  const env = isRecord(json.containerEnv) ? json.containerEnv : {};
+  return Object.fromEntries(
+    Object.entries(env)
+      .filter(([k, v]) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(k) && typeof v === 'string')
+      .map(([k, v]) => [k, v as string]),
+  );
 }
 
 /** A local feature's option defaults, from its devcontainer-feature.json when it has one. */

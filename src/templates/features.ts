@@ -12,7 +12,13 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fetchArtifactLayer, isLoopbackRegistry } from '../engine/registry.js';
 import { SbxError } from '../shared/errors.js';
-import { type Devcontainer, type FeatureRef, featureEnv, type LocalFeature } from './devcontainer.js';
+import {
+  type Devcontainer,
+  type FeatureRef,
+  featureContainerEnv,
+  featureEnv,
+  type LocalFeature,
+} from './devcontainer.js';
 
 /** The media type of a feature's layer, as the dev container spec publishes it. */
 const FEATURE_LAYER = 'application/vnd.devcontainers.layer.v1+tar';
@@ -28,10 +34,12 @@ const folders = (cache: string) => ({
 
 /** A registry feature filled in from a cached folder. */
 function filled(feature: LocalFeature, dir: string): LocalFeature {
+  const containerEnv = featureContainerEnv(dir);
   return {
     id: feature.id,
     dir,
     env: featureEnv(dir, feature.options ?? {}),
+    ...(Object.keys(containerEnv).length > 0 ? { containerEnv } : {}),
     ...(feature.ref ? { ref: feature.ref } : {}),
   };
 }

@@ -347,9 +347,16 @@ describe('sbx run in a workspace with a dev container', { timeout: 1_500_000 }, 
 
   it('installs a feature from a registry (the anonymous token flow, cached by digest), and names one that cannot be fetched', async () => {
     const registry = await standInRegistry({
-      'devcontainer-feature.json':
-        '{ "id": "hello", "options": { "greeting": { "type": "string", "default": "hi" } } }\n',
-      'install.sh': '#!/bin/sh\nset -e\necho "$GREETING from the registry" > /etc/hello-feature\n',
+      'devcontainer-feature.json': `{ "id": "hello", "options": { "greeting": { "type": "string", "default": "hi" } }, "containerEnv": { "PATH": "/opt/hello/bin:\${PATH}" } }\n`,
+      // A tool in a folder the feature's containerEnv puts on the PATH, saying the option it was installed with.
+      'install.sh': [
+        '#!/bin/sh',
+        'set -e',
+        'mkdir -p /opt/hello/bin',
+        `printf '#!/bin/sh\\necho "%s from the registry"\\n' "$GREETING" > /opt/hello/bin/hello-feature`,
+        'chmod 755 /opt/hello/bin/hello-feature',
+        '',
+      ].join('\n'),
     });
     try {
       const ws = await workspace();
@@ -358,13 +365,17 @@ describe('sbx run in a workspace with a dev container', { timeout: 1_500_000 }, 
         `{ "image": "debian:trixie-slim", "features": { "localhost:${registry.port}/features/hello:1": { "greeting": "bonjour" } } }\n`,
       );
       const cache = mkdtempSync(join(tmpdir(), 'sbx-cache-'));
-      const r = await sbx(['run', 'shell', '--', 'cat', '/etc/hello-feature'], {
+      const r = await sbx(['run', 'shell', '--', 'hello-feature'], {
         cwd: ws,
         env: { SBX_CACHE_DIR: cache },
         timeoutMs: 900_000,
       });
       assert.equal(r.code, 0, r.stderr);
-      assert.equal(r.stdout, 'bonjour from the registry\n', 'the feature ran with its option');
+      assert.equal(
+        r.stdout,
+        'bonjour from the registry\n',
+        'the feature ran with its option, and its containerEnv put its tool on the PATH',
+      );
       assert.deepEqual(registry.paths, [
         '/v2/features/hello/manifests/1',
         '/token?service=stand-in&scope=repository%3Afeatures%2Fhello%3Apull',
@@ -378,7 +389,7 @@ describe('sbx run in a workspace with a dev container', { timeout: 1_500_000 }, 
       // A second sandbox asks for the manifest only: the layer comes from the cache.
       assert.equal((await sbx(['rm', '-f', '.'], { cwd: ws })).code, 0);
       registry.paths.length = 0;
-      const again = await sbx(['run', 'shell', '--', 'cat', '/etc/hello-feature'], {
+      const again = await sbx(['run', 'shell', '--', 'hello-feature'], {
         cwd: ws,
         env: { SBX_CACHE_DIR: cache },
       });

@@ -433,5 +433,16 @@ describe('the image of a dev container', () => {
       /^RUN sh \/usr\/local\/lib\/sbx\/devcontainer-path 'dev' 'vscode' '1000'$/m,
       "the image's users, whose home tools go on the agent's PATH",
     );
+    const dc = load(ws);
+    const withEnv = layerDockerfile(
+      'p:1',
+      { ...dc, features: [{ id: './f', dir: '/x', env: {}, containerEnv: { PATH: `/opt/f/bin:\${PATH}` } }] },
+      'base',
+    );
+    assert.match(
+      withEnv,
+      /\.\/install\.sh && rm -rf \/tmp\/sbx-features\/0\nENV PATH="\/opt\/f\/bin:\$\{PATH\}"\n/,
+      "a feature's containerEnv is set after its install",
+    );
   });
 });
