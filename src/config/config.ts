@@ -33,7 +33,7 @@ export interface SbxConfig {
   innerSandboxes?: Record<string, boolean>;
   docker?: boolean;
   dockers?: Record<string, boolean>;
-  devcontainer?: 'auto' | 'never';
+  devcontainer?: 'auto' | 'strict' | 'never';
   syncConfig?: boolean;
   idleStop?: string;
   engine?: { host?: string; context?: string };
@@ -212,11 +212,11 @@ export const KEYS: readonly ConfigKey[] = [
   {
     key: 'devcontainer',
     description:
-      "Build new sandboxes from the workspace's dev container (.devcontainer/devcontainer.json or .devcontainer.json) when it has one: auto, or never. --template always wins.",
+      "Build new sandboxes from the workspace's dev container (.devcontainer/devcontainer.json or .devcontainer.json) when it has one: auto (what would widen the sandbox's boundary, e.g. runArgs --privileged, is left out with a warning), strict (such a dev container is refused), or never. --template always wins.",
     list: false,
     parse: (raw) => {
-      if (raw === 'auto' || raw === 'never') return raw;
-      throw usageError(`"${raw}" is not auto or never.`, 'Give auto or never.');
+      if (raw === 'auto' || raw === 'strict' || raw === 'never') return raw;
+      throw usageError(`"${raw}" is not auto, strict or never.`, 'Give auto, strict or never.');
     },
     fallback: 'auto',
   },
@@ -340,6 +340,13 @@ export function configDir(env: NodeJS.ProcessEnv = process.env): string {
 }
 
 export const configFile = () => join(configDir(), 'config.json');
+
+/** Where sbx keeps what it can fetch again (dev container features from registries): SBX_CACHE_DIR, else the platform's cache folder. */
+export function cacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.SBX_CACHE_DIR) return env.SBX_CACHE_DIR;
+  if (process.platform === 'darwin') return join(homedir(), 'Library', 'Caches', 'sbx');
+  return join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'sbx');
+}
 
 interface Store {
   store: SbxConfig;

@@ -5,15 +5,21 @@
 import { dirname } from 'node:path';
 import { PassThrough, type Writable } from 'node:stream';
 import type { AgentSpec } from '../agents/registry.js';
-import type { SbxConfig } from '../config/config.js';
+import { cacheDir, type SbxConfig } from '../config/config.js';
 import { extraCaCerts, proxyEnv } from '../config/tls-proxy.js';
 import { execAttached } from '../engine/exec.js';
 import { SbxError, usageError } from '../shared/errors.js';
 import { extraLabels, LABEL } from '../shared/labels.js';
 import { type PortMapping, parseVolume, type VolumeMount } from '../shared/parse.js';
 import type { ImageReporter } from '../templates/build.js';
-import { type Devcontainer, findDevcontainer, loadDevcontainer } from '../templates/devcontainer.js';
+import {
+  type Devcontainer,
+  findDevcontainer,
+  loadDevcontainer,
+  refuseWidening,
+} from '../templates/devcontainer.js';
 import { ensureDevcontainerImage } from '../templates/devcontainer-build.js';
+import { fetchFeatures } from '../templates/features.js';
 import type { Addition } from './spec.js';
 import { execUser } from './spec.js';
 
@@ -34,22 +40,26 @@ export function devcontainerFor(
   if (config.devcontainer === 'never' && req.devcontainer === undefined) return undefined;
   const file = findDevcontainer(req.workspace, req.devcontainer);
   if (!file) return undefined;
-  return loadDevcontainer(file, {
+  const dc = loadDevcontainer(file, {
     localEnv: process.env,
     localWorkspaceFolder: req.workspace,
     containerWorkspaceFolder: req.workspace,
   });
+  if (config.devcontainer === 'strict') refuseWidening(dc);
+  return dc;
 }
 
-export function ensureDevcontainer(
+export async function ensureDevcontainer(
   dc: Devcontainer,
   workspace: string,
   agent: AgentSpec,
   config: SbxConfig,
   options: { nocache: boolean; reporter: ImageReporter },
 ) {
-  return ensureDevcontainerImage(dc, workspace, agent, {
-    caCerts: extraCaCerts(config.caCerts),
+  const caCerts = extraCaCerts(config.caCerts);
+  const fetched = await fetchFeatures(dc, { cacheDir: cacheDir(), caCerts: caCerts.map((c) => c.pem) });
+  return ensureDevcontainerImage(fetched, workspace, agent, {
+    caCerts,
     labels: extraLabels(),
     buildargs: proxyEnv(),
     ...options,

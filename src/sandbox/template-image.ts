@@ -1,7 +1,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { AGENTS, type AgentSpec } from '../agents/registry.js';
-import { configDir, readConfig } from '../config/config.js';
+import { cacheDir, configDir, readConfig } from '../config/config.js';
 import { type CaCert, extraCaCerts, proxyEnv } from '../config/tls-proxy.js';
 import { listContainers } from '../engine/containers.js';
 import { inspectImage, listImages, listLabelledImages, removeImage } from '../engine/images.js';
@@ -10,6 +10,7 @@ import { extraLabels, LABEL } from '../shared/labels.js';
 import { ensureTemplateImage, type ImageReporter, planTemplate } from '../templates/build.js';
 import { type Devcontainer, findDevcontainer, loadDevcontainer } from '../templates/devcontainer.js';
 import { type DevcontainerPlan, planDevcontainer, projectHash } from '../templates/devcontainer-build.js';
+import { cachedFeatures } from '../templates/features.js';
 import {
   BUILTIN_DIR,
   builtinNames,
@@ -155,11 +156,14 @@ async function devcontainerStatuses(workspace: string, caCerts: CaCert[]): Promi
   if (!file) return [];
   let dc: Devcontainer;
   try {
-    dc = loadDevcontainer(file, {
-      localEnv: process.env,
-      localWorkspaceFolder: workspace,
-      containerWorkspaceFolder: workspace,
-    });
+    dc = cachedFeatures(
+      loadDevcontainer(file, {
+        localEnv: process.env,
+        localWorkspaceFolder: workspace,
+        containerWorkspaceFolder: workspace,
+      }),
+      cacheDir(),
+    );
   } catch (err) {
     // A dev container sbx cannot read says so when a sandbox is made from it; the list still shows the rest.
     if (err instanceof SbxError) return [];

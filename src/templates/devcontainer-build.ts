@@ -16,7 +16,7 @@ import { type Devcontainer, devcontainerRepository } from './devcontainer.js';
 import { BUILTIN_DIR, contentHash, contextFiles } from './template.js';
 
 /** Bumped when the way sbx layers itself on a dev container changes. */
-const FORMAT = 'sbx-devcontainer-v1';
+const FORMAT = 'sbx-devcontainer-v2';
 
 /** The exit code of the generated check that the project image has apt-get. */
 const NO_APT = 97;
@@ -81,7 +81,11 @@ export function planDevcontainer(
     project.hash,
     projectId,
     dc.file.text,
-    ...dc.features.map((f) => `${f.id}\0${contentHash(f.dir, [], [])}\0${JSON.stringify(f.env)}`),
+    // A registry feature not fetched yet (listing offline) is known by its reference alone.
+    ...dc.features.map(
+      (f) =>
+        `${f.id}\0${f.dir ? contentHash(f.dir, [], []) : `unfetched:${JSON.stringify(f.ref)}`}\0${JSON.stringify(f.env)}`,
+    ),
     agentPlan.hash,
   );
   return {
@@ -92,6 +96,43 @@ export function planDevcontainer(
     agentTemplate,
   };
 }
+
+/**
+ * Run as root in sbx's layer with the image's own users as arguments (remoteUser, containerUser, the
+ * image's USER, the user with UID 1000): finds the tool folders in their homes that the agent user can
+ * reach (rustup/cargo, go, pip --user, nvm, sdkman, deno, bun, volta, pyenv, rbenv, dotnet tools),
+ * writes them to /etc/sbx/devcontainer-path, and has sbx-exec (through which every command in the
+ * sandbox starts) add them after the image's own PATH.
+ */
+const USER_TOOLS_SCRIPT = `#!/bin/sh
+found=
+for u in "$@"; do
+  case "$u" in ''|root|0|agent) continue ;; esac
+  home=$(getent passwd "$u" | cut -d: -f6)
+  case "$home" in ''|/|/root|/home/agent|/nonexistent) continue ;; esac
+  for d in "$home/.local/bin" "$home/bin" "$home/.cargo/bin" "$home/go/bin" "$home/.deno/bin" \
+    "$home/.bun/bin" "$home/.volta/bin" "$home/.pyenv/shims" "$home/.pyenv/bin" "$home/.rbenv/shims" \
+    "$home/.dotnet/tools" "$home"/.nvm/versions/node/*/bin "$home"/.sdkman/candidates/*/current/bin; do
+    [ -d "$d" ] || continue
+    case ":$found:" in *":$d:"*) continue ;; esac
+    if setpriv --reuid=agent --regid=agent --clear-groups test -x "$d"; then
+      found="$found\${found:+:}$d"
+    else
+      echo "sbx: $d (the tools of the image's user $u) is not readable by the agent user: left off its PATH" >&2
+    fi
+  done
+done
+[ -n "$found" ] || exit 0
+mkdir -p /etc/sbx
+printf '%s\n' "$found" > /etc/sbx/devcontainer-path
+echo "sbx: the agent's PATH ends with $found" >&2
+{
+  head -n 1 /usr/local/bin/sbx-exec
+  echo '# The dev container image user'"'"'s tool folders (see /etc/sbx/devcontainer-path).'
+  echo 'if [ -r /etc/sbx/devcontainer-path ]; then PATH="$PATH:$(cat /etc/sbx/devcontainer-path)"; export PATH; fi'
+  tail -n +2 /usr/local/bin/sbx-exec
+} > /tmp/sbx-exec && cat /tmp/sbx-exec > /usr/local/bin/sbx-exec && rm /tmp/sbx-exec
+`;
 
 /** Single-quotes a value for /bin/sh. */
 const shq = (v: string) => `'${v.replace(/'/g, `'\\''`)}'`;
@@ -109,7 +150,13 @@ const withoutFrom = (dockerfile: string) =>
  * when the image has no user with it: sbx-init gives it the workspace owner's UID anyway), the local
  * features in order, then the agent template's steps.
  */
-export function layerDockerfile(projectRef: string, dc: Devcontainer, agentTemplate: string): string {
+export function layerDockerfile(
+  projectRef: string,
+  dc: Devcontainer,
+  agentTemplate: string,
+  imageUser = '',
+): string {
+  const users = [...new Set([...dc.imageUsers, imageUser.split(':')[0] ?? '', '1000'])].filter(Boolean);
   const base = withoutFrom(readFileSync(join(BUILTIN_DIR, 'base', 'Dockerfile'), 'utf8')).replace(
     'useradd --create-home --uid 1000 --user-group',
     'useradd --create-home $(getent passwd 1000 >/dev/null || echo --uid 1000) --user-group',
@@ -127,6 +174,7 @@ export function layerDockerfile(projectRef: string, dc: Devcontainer, agentTempl
       `# feature ${f.id}`,
       `COPY features/${i}/ /tmp/sbx-features/${i}/`,
       `RUN cd /tmp/sbx-features/${i} && chmod +x install.sh && env ${env} ./install.sh && rm -rf /tmp/sbx-features/${i}`,
+      ...Object.entries(f.containerEnv ?? {}).map(([k, v]) => `ENV ${k}=${JSON.stringify(v)}`),
     ].join('\n');
   });
   const agent =
@@ -140,6 +188,8 @@ export function layerDockerfile(projectRef: string, dc: Devcontainer, agentTempl
     base,
     ...features,
     agent,
+    'COPY sbx-devcontainer-path /usr/local/lib/sbx/devcontainer-path',
+    `RUN sh /usr/local/lib/sbx/devcontainer-path ${users.map(shq).join(' ')}`,
     `LABEL dev.sbx.devcontainer=${JSON.stringify(dc.file.path)}`,
     '',
   ].join('\n');
@@ -240,7 +290,13 @@ async function buildLayer(
 ): Promise<void> {
   const baseDir = join(BUILTIN_DIR, 'base');
   const agentDir = join(BUILTIN_DIR, plan.agentTemplate);
-  const dockerfile = layerDockerfile(plan.project.tag, dc, plan.agentTemplate);
+  const projectInfo = await inspectImage(plan.project.tag);
+  const dockerfile = layerDockerfile(
+    plan.project.tag,
+    dc,
+    plan.agentTemplate,
+    projectInfo?.Config?.User ?? '',
+  );
   const { default: tar } = await import('tar-fs');
   const pack = tar.pack(baseDir, {
     entries: contextFiles(baseDir)
@@ -258,6 +314,7 @@ async function buildLayer(
           add(`features/${i}/${f.path}`, join(feature.dir, f.path), f.mode);
       });
       for (const cert of options.caCerts) p.entry({ name: `certs/${cert.name}`, mode: 0o644 }, cert.pem);
+      p.entry({ name: 'sbx-devcontainer-path', mode: 0o755 }, USER_TOOLS_SCRIPT);
       p.entry({ name: 'Dockerfile', mode: 0o644 }, dockerfile);
       p.finalize();
     },

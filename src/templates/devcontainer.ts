@@ -7,6 +7,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { type ParseError, parse, printParseErrorCode } from 'jsonc-parser';
 import { notFoundError, usageError } from '../shared/errors.js';
+import { loadComposeService } from './devcontainer-compose.js';
 
 export interface DevcontainerFile {
   /** The devcontainer.json's absolute path. */
@@ -15,11 +16,50 @@ export interface DevcontainerFile {
   text: string;
 }
 
-/** A local feature (./folder with install.sh), installed in order with its options as variables. */
+/**
+ * A feature, installed in order with its options as variables: a local one (./folder with
+ * install.sh), or one from a registry (`ref`), whose `dir` and `env` are known once it is fetched
+ * (see features.ts; until then dir is '').
+ */
 export interface LocalFeature {
   id: string;
   dir: string;
   env: Record<string, string>;
+  /** Its devcontainer-feature.json's containerEnv, set with ENV after it is installed. */
+  containerEnv?: Record<string, string>;
+  /** A registry feature: where it comes from, and its options as given (substituted). */
+  ref?: FeatureRef;
+  options?: Record<string, string>;
+}
+
+/** A feature in an OCI registry: ghcr.io/devcontainers/features/node:1 (tag "latest" when none). */
+export interface FeatureRef {
+  registry: string;
+  repository: string;
+  reference: string;
+}
+
+/**
+ * A registry feature's id as a reference, or undefined when it is not one (its first part must be a
+ * registry: a host with a dot or a port, or localhost).
+ */
+export function parseFeatureRef(id: string): FeatureRef | undefined {
+  const m =
+    /^([a-z0-9.-]+(?::\d+)?|\[::1\](?::\d+)?)\/([a-z0-9._/-]+?)(?::([\w][\w.-]{0,127})|@(sha256:[0-9a-f]{64}))?$/i.exec(
+      id,
+    );
+  if (!m) return undefined;
+  const registry = m[1]!;
+  if (!/[.:]/.test(registry) && registry.toLowerCase() !== 'localhost') return undefined;
+  return { registry, repository: m[2]!.toLowerCase(), reference: m[4] ?? m[3] ?? 'latest' };
+}
+
+/** A feature's options as its install.sh gets them: defaults, then the given ones, upper-cased names. */
+export function featureEnv(dir: string, given: Record<string, unknown>): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries({ ...readFeatureDefaults(dir), ...given }))
+    env[k.replace(/[^a-zA-Z0-9_]/g, '_').toUpperCase()] = String(v);
+  return env;
 }
 
 export interface DevcontainerMount {
@@ -46,8 +86,15 @@ export interface Devcontainer {
   ports: number[];
   /** mounts: binds (checked like -v when the sandbox is made) and named volumes. */
   mounts: DevcontainerMount[];
+  /** remoteUser and containerUser: the image's own users, whose home tool folders go on the agent's PATH. */
+  imageUsers: string[];
   /** Properties sbx does not apply, each with what it did instead and why. */
   notes: string[];
+  /**
+   * What the file asks for that would widen the sandbox's boundary (or bring the host in): warned
+   * about by default, refused in strict mode (config devcontainer=strict).
+   */
+  widening: string[];
 }
 
 /** The devcontainer.json files sbx looks for, in order, relative to the workspace. */
@@ -149,9 +196,9 @@ export const IGNORED: Readonly<Record<string, string>> = {
   $schema: '',
   customizations: '',
   remoteUser:
-    "the agent runs as sbx's agent user, with the workspace owner's UID/GID, so files it writes belong to you",
+    "the agent runs as sbx's agent user, with the workspace owner's UID/GID, so files it writes belong to you; the tool folders of this user's home that it can read are on its PATH",
   containerUser:
-    "the agent runs as sbx's agent user, with the workspace owner's UID/GID, so files it writes belong to you",
+    "the agent runs as sbx's agent user, with the workspace owner's UID/GID, so files it writes belong to you; the tool folders of this user's home that it can read are on its PATH",
   updateRemoteUserUID: "sbx always gives the agent user the workspace owner's UID",
   workspaceFolder: 'sbx mounts the workspace at the same path as on the host',
   workspaceMount: 'sbx mounts the workspace at the same path as on the host',
@@ -233,6 +280,62 @@ function ports(value: unknown, key: string, path: string): number[] {
   });
 }
 
+/** runArgs flags that would widen the boundary (with a value: only the values listed, if any). */
+const WIDENING_RUN_ARGS: Readonly<Record<string, readonly string[] | true>> = {
+  '--privileged': true,
+  '--cap-add': true,
+  '--security-opt': true,
+  '--device': true,
+  '--device-cgroup-rule': true,
+  '--volume': true,
+  '-v': true,
+  '--mount': true,
+  '--volumes-from': true,
+  '--publish': true,
+  '-p': true,
+  '--publish-all': true,
+  '-P': true,
+  '--network': ['host'],
+  '--net': ['host'],
+  '--pid': ['host'],
+  '--ipc': ['host'],
+  '--uts': ['host'],
+  '--userns': ['host'],
+  '--cgroupns': ['host'],
+  '--runtime': true,
+};
+const RUN_ARG_FLAGS_WITHOUT_VALUE = new Set(['--privileged', '--publish-all', '-P']);
+
+/** The runArgs (as given) that would widen the boundary: --privileged, host namespaces, binds… */
+export function wideningRunArgs(args: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    const eq = arg.indexOf('=');
+    const flag = eq > 0 ? arg.slice(0, eq) : arg;
+    const rule = WIDENING_RUN_ARGS[flag];
+    if (rule === undefined) continue;
+    let value = eq > 0 ? arg.slice(eq + 1) : undefined;
+    if (value === undefined && !RUN_ARG_FLAGS_WITHOUT_VALUE.has(flag) && i + 1 < args.length)
+      value = args[++i];
+    if (rule === true || (value !== undefined && rule.includes(value)))
+      out.push(value === undefined || eq > 0 ? arg : `${arg} ${value}`);
+  }
+  return out;
+}
+
+/**
+ * Strict mode (config devcontainer=strict): a dev container that asks for more than the sandbox
+ * gives is refused, listing what, instead of being built without it.
+ */
+export function refuseWidening(dc: Devcontainer): void {
+  if (dc.widening.length === 0) return;
+  throw usageError(
+    `${dc.file.path} asks for what would widen the sandbox's boundary, which strict mode (config devcontainer=strict) refuses; nothing was created:\n${dc.widening.map((w) => `  - ${w}`).join('\n')}`,
+    'Remove these from the devcontainer.json (use sbx flags such as -p, -v, --cpus, --memory instead), or run `sbx config set devcontainer auto` to build without them and be warned.',
+  );
+}
+
 /** Reads a devcontainer.json into what sbx does with it (see Devcontainer). */
 export function loadDevcontainer(file: DevcontainerFile, ctx: SubstitutionContext): Devcontainer {
   const { path } = file;
@@ -243,16 +346,16 @@ export function loadDevcontainer(file: DevcontainerFile, ctx: SubstitutionContex
   const subMap = (m: Record<string, string>, env: Record<string, string> = {}) =>
     Object.fromEntries(Object.entries(m).map(([k, v]) => [k, substitute(v, ctx, env)]));
 
-  if (json.dockerComposeFile !== undefined)
-    throw usageError(
-      `${path} describes a Docker Compose setup (dockerComposeFile), which sbx does not run yet; nothing was created.`,
-      'Point --devcontainer at an image- or Dockerfile-based devcontainer.json, or use --template.',
-    );
-
+  const compose =
+    json.dockerComposeFile !== undefined
+      ? loadComposeService(path, json.dockerComposeFile, json.service, ctx.localEnv)
+      : undefined;
   let source: Devcontainer['source'];
   const build = isRecord(json.build) ? json.build : undefined;
   const dockerfile = build?.dockerfile ?? build?.dockerFile ?? json.dockerFile;
-  if (typeof dockerfile === 'string') {
+  if (compose) {
+    source = compose.source;
+  } else if (typeof dockerfile === 'string') {
     const context = resolve(dir, sub(String(build?.context ?? json.context ?? '.')));
     const file = resolve(dir, sub(dockerfile));
     if (!existsSync(file))
@@ -280,21 +383,32 @@ export function loadDevcontainer(file: DevcontainerFile, ctx: SubstitutionContex
   if (json.features !== undefined) {
     if (!isRecord(json.features)) throw usageError(`${path}: features is not an object.`);
     for (const [id, options] of Object.entries(json.features)) {
+      const given = Object.fromEntries(
+        Object.entries(
+          isRecord(options) ? options : typeof options === 'string' ? { version: options } : {},
+        ).map(([k, v]) => [k, sub(String(v))]),
+      );
       if (!id.startsWith('./') && !id.startsWith('../')) {
-        notes.push(
-          `feature ${id}: not installed (sbx installs only local features, ./folder with install.sh; it does not fetch features from registries)`,
-        );
+        const ref = parseFeatureRef(id);
+        if (!ref)
+          throw usageError(
+            `${path}: the feature ${id} is neither a local folder (./name) nor a registry reference (registry/path:tag); nothing was created.`,
+            'Name a registry feature in full, e.g. ghcr.io/devcontainers/features/node:1, or vendor it as a local folder next to the devcontainer.json and name it "./folder".',
+          );
+        features.push({ id, dir: '', env: {}, ref, options: given });
         continue;
       }
       const fdir = resolve(dir, id);
       if (!existsSync(join(fdir, 'install.sh')))
         throw notFoundError(`${path}: the feature ${id} has no install.sh (${fdir}); nothing was created.`);
-      const env: Record<string, string> = {};
-      const defaults = readFeatureDefaults(fdir);
-      const given = isRecord(options) ? options : typeof options === 'string' ? { version: options } : {};
-      for (const [k, v] of Object.entries({ ...defaults, ...given }))
-        env[k.replace(/[^a-zA-Z0-9_]/g, '_').toUpperCase()] = sub(String(v));
-      features.push({ id, dir: fdir, env });
+      const env = featureEnv(fdir, given);
+      const containerEnv = featureContainerEnv(fdir);
+      features.push({
+        id,
+        dir: fdir,
+        env,
+        ...(Object.keys(containerEnv).length > 0 ? { containerEnv } : {}),
+      });
     }
   }
 
@@ -328,6 +442,19 @@ export function loadDevcontainer(file: DevcontainerFile, ctx: SubstitutionContex
   const containerEnv = subMap(stringMap(json.containerEnv, 'containerEnv', path));
   const remoteEnv = subMap(stringMap(json.remoteEnv, 'remoteEnv', path), containerEnv);
 
+  const widening: string[] = [...(compose?.widening ?? [])];
+  notes.push(...(compose?.notes ?? []));
+  if (Array.isArray(json.runArgs)) {
+    const wide = wideningRunArgs(json.runArgs.map(String));
+    if (wide.length > 0) widening.push(`runArgs ${JSON.stringify(wide)}`);
+  }
+  if (json.privileged === true) widening.push('privileged: true');
+  for (const key of ['capAdd', 'securityOpt'])
+    if (Array.isArray(json[key]) ? (json[key] as unknown[]).length > 0 : json[key] !== undefined)
+      widening.push(`${key} ${JSON.stringify(json[key])}`);
+  if (json.initializeCommand !== undefined)
+    widening.push('initializeCommand (a command from the project for the host)');
+
   for (const key of Object.keys(json)) {
     if (HONOURED.has(key)) continue;
     const why = IGNORED[key];
@@ -340,18 +467,26 @@ export function loadDevcontainer(file: DevcontainerFile, ctx: SubstitutionContex
   }
   // A cloned project's file decides these: say what of the host it brings into the sandbox.
   const hostVars = [...new Set([...file.text.matchAll(/\$\{(?:localEnv|env):([^}:]+)/g)].map((m) => m[1]!))];
-  if (hostVars.length > 0) notes.push(`localEnv: passes the host's ${hostVars.join(', ')} into the sandbox`);
+  if (hostVars.length > 0) {
+    notes.push(`localEnv: passes the host's ${hostVars.join(', ')} into the sandbox`);
+    widening.push(`\${localEnv:…}: reads the host's ${hostVars.join(', ')}`);
+  }
   for (const m of mounts)
-    if (m.type === 'bind' && !`${m.source}/`.startsWith(`${ctx.localWorkspaceFolder}/`))
+    if (
+      m.type === 'bind' &&
+      !`${resolve(dirname(path), m.source)}/`.startsWith(`${ctx.localWorkspaceFolder}/`)
+    ) {
       notes.push(`mounts: binds ${m.source}, outside the workspace, into the sandbox at ${m.target}`);
-  if (json.service !== undefined || json.runServices !== undefined)
+      widening.push(`mounts: binds ${m.source}, outside the workspace`);
+    }
+  if (!compose && (json.service !== undefined || json.runServices !== undefined))
     notes.push('service/runServices: ignored without dockerComposeFile');
 
   return {
     file,
     source,
     features,
-    env: { ...containerEnv, ...remoteEnv },
+    env: { ...compose?.env, ...containerEnv, ...remoteEnv },
     createCommands: [
       ...commands(json.onCreateCommand, 'onCreateCommand', path),
       ...commands(json.updateContentCommand, 'updateContentCommand', path),
@@ -365,8 +500,28 @@ export function loadDevcontainer(file: DevcontainerFile, ctx: SubstitutionContex
         ...ports(json.appPort, 'appPort', path),
       ]),
     ],
+    imageUsers: [json.remoteUser, json.containerUser]
+      .filter((u): u is string => typeof u === 'string')
+      .map(sub),
     notes,
+    widening,
   };
+}
+
+/**
+ * The variables a feature's devcontainer-feature.json sets in the image (`containerEnv`, e.g. the
+ * node feature's PATH=/usr/local/share/nvm/current/bin:${PATH}), given to ENV after its install.sh.
+ */
+export function featureContainerEnv(dir: string): Record<string, string> {
+  const file = join(dir, 'devcontainer-feature.json');
+  if (!existsSync(file)) return {};
+  const json = parseJsonc(readFileSync(file, 'utf8'), file);
+  const env = isRecord(json.containerEnv) ? json.containerEnv : {};
+  return Object.fromEntries(
+    Object.entries(env)
+      .filter(([k, v]) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(k) && typeof v === 'string')
+      .map(([k, v]) => [k, v as string]),
+  );
 }
 
 /** A local feature's option defaults, from its devcontainer-feature.json when it has one. */

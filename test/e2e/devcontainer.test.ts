@@ -1,9 +1,13 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createServer, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import tarStream from 'tar-stream';
 import { NO_TEST_USER, RUN_ID, sbx, TEST_LABEL, TEST_USER, workspace } from '../helpers/cli.js';
 import { cleanupTestResources, containersOf, docker, until } from '../helpers/engine.js';
 
@@ -61,7 +65,18 @@ async function devcontainerWorkspace(owner?: typeof TEST_USER, port = PORT): Pro
   mkdirSync(join(dir, 'greeter'), { recursive: true });
   writeFileSync(
     join(dir, 'Dockerfile'),
-    'FROM debian:trixie-slim\nARG TOOL\nRUN apt-get update && apt-get install -y --no-install-recommends $TOOL && rm -rf /var/lib/apt/lists/*\n',
+    [
+      'FROM debian:trixie-slim',
+      'ARG TOOL',
+      'RUN apt-get update && apt-get install -y --no-install-recommends $TOOL && rm -rf /var/lib/apt/lists/*',
+      // A tool in a folder of the image's own ENV PATH, and one in its user's home (like rustup's ~/.cargo/bin).
+      `RUN mkdir -p /opt/dc-tools/bin && printf '#!/bin/sh\\necho path-tool-ok\\n' > /opt/dc-tools/bin/dc-path-tool && chmod 755 /opt/dc-tools/bin/dc-path-tool`,
+      'ENV PATH=/opt/dc-tools/bin:$PATH',
+      'RUN useradd --create-home --uid 1000 --shell /bin/bash vscode && chmod 755 /home/vscode',
+      'USER vscode',
+      `RUN mkdir -p /home/vscode/.cargo/bin && printf '#!/bin/sh\\necho home-tool-ok\\n' > /home/vscode/.cargo/bin/dc-home-tool && chmod 755 /home/vscode/.cargo/bin/dc-home-tool`,
+      '',
+    ].join('\n'),
   );
   writeFileSync(join(dir, 'devcontainer.json'), devcontainerJson('from-devcontainer', undefined, port));
   writeFileSync(
@@ -88,6 +103,62 @@ const get = (port: number) =>
     req.end();
   });
 
+/**
+ * The suite's own stand-in for an OCI registry, on loopback: one feature (files packed as its tar
+ * layer) at /v2/features/hello, behind the anonymous token flow registries such as ghcr.io use.
+ */
+async function standInRegistry(files: Record<string, string>) {
+  const pack = tarStream.pack();
+  for (const [name, content] of Object.entries(files))
+    pack.entry({ name: `./${name}`, mode: name.endsWith('.sh') ? 0o755 : 0o644 }, content);
+  pack.finalize();
+  const chunks: Buffer[] = [];
+  for await (const c of pack) chunks.push(c as Buffer);
+  const layer = Buffer.concat(chunks);
+  const digest = `sha256:${createHash('sha256').update(layer).digest('hex')}`;
+  const manifest = JSON.stringify({
+    schemaVersion: 2,
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    config: { mediaType: 'application/vnd.devcontainers', digest: `sha256:${'0'.repeat(64)}`, size: 0 },
+    layers: [{ mediaType: 'application/vnd.devcontainers.layer.v1+tar', digest, size: layer.length }],
+  });
+  const paths: string[] = [];
+  const server = createServer((req, res) => {
+    paths.push(req.url ?? '');
+    const port = (server.address() as AddressInfo).port;
+    if (req.url?.startsWith('/token?')) {
+      res.setHeader('Content-Type', 'application/json');
+      return res.end(JSON.stringify({ token: 'stand-in-token' }));
+    }
+    if (req.headers.authorization !== 'Bearer stand-in-token') {
+      res.statusCode = 401;
+      res.setHeader(
+        'WWW-Authenticate',
+        `Bearer realm="http://127.0.0.1:${port}/token",service="stand-in",scope="repository:features/hello:pull"`,
+      );
+      return res.end();
+    }
+    if (req.url === '/v2/features/hello/manifests/1') {
+      res.setHeader('Content-Type', 'application/vnd.oci.image.manifest.v1+json');
+      return res.end(manifest);
+    }
+    if (req.url === `/v2/features/hello/blobs/${digest}`) return res.end(layer);
+    res.statusCode = 404;
+    res.end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, port: (server.address() as AddressInfo).port, digest, paths };
+}
+
+/** A loopback port nothing listens on (taken, then released). */
+async function closedPort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
 describe('sbx run in a workspace with a dev container', { timeout: 1_500_000 }, () => {
   let ws: string;
 
@@ -100,12 +171,14 @@ describe('sbx run in a workspace with a dev container', { timeout: 1_500_000 }, 
         '--',
         'sh',
         '-c',
-        'tree --version && echo "hello=$DC_HELLO ws=$DC_WS local=$DC_LOCAL" && cat /etc/greeting && cat dc-created.txt && id -un && grep ^CapBnd /proc/self/status && test -f /opt/greeter/install.sh && ! touch /opt/greeter/x 2>/dev/null && sudo touch /cache/ok && echo mounts-ok',
+        'tree --version && dc-path-tool && dc-home-tool && echo "hello=$DC_HELLO ws=$DC_WS local=$DC_LOCAL" && cat /etc/greeting && cat dc-created.txt && id -un && grep ^CapBnd /proc/self/status && test -f /opt/greeter/install.sh && ! touch /opt/greeter/x 2>/dev/null && sudo touch /cache/ok && echo mounts-ok',
       ],
       { cwd: ws, env: { SBX_DC_TEST_VAR: 'from-host' }, timeoutMs: 1_200_000 },
     );
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^tree v/m, 'the tool the Dockerfile installs runs');
+    assert.match(r.stdout, /^path-tool-ok$/m, "the image's ENV PATH is kept");
+    assert.match(r.stdout, /^home-tool-ok$/m, "the image user's ~/.cargo/bin is on the agent's PATH");
     assert.match(r.stdout, new RegExp(`hello=from-devcontainer ws=${ws} local=from-host`));
     assert.match(r.stdout, /^hola$/m, 'the local feature ran with its option');
     assert.match(
@@ -270,6 +343,145 @@ describe('sbx run in a workspace with a dev container', { timeout: 1_500_000 }, 
     // --template wins over the dev container.
     const t = await sbx(['run', 'shell', '--template', 'base', '--', 'true'], { cwd: bad });
     assert.equal(t.code, 0, t.stderr);
+  });
+
+  it('installs a feature from a registry (the anonymous token flow, cached by digest), and names one that cannot be fetched', async () => {
+    const registry = await standInRegistry({
+      'devcontainer-feature.json': `{ "id": "hello", "options": { "greeting": { "type": "string", "default": "hi" } }, "containerEnv": { "PATH": "/opt/hello/bin:\${PATH}" } }\n`,
+      // A tool in a folder the feature's containerEnv puts on the PATH, saying the option it was installed with.
+      'install.sh': [
+        '#!/bin/sh',
+        'set -e',
+        'mkdir -p /opt/hello/bin',
+        `printf '#!/bin/sh\\necho "%s from the registry"\\n' "$GREETING" > /opt/hello/bin/hello-feature`,
+        'chmod 755 /opt/hello/bin/hello-feature',
+        '',
+      ].join('\n'),
+    });
+    try {
+      const ws = await workspace();
+      writeFileSync(
+        join(ws, '.devcontainer.json'),
+        `{ "image": "debian:trixie-slim", "features": { "localhost:${registry.port}/features/hello:1": { "greeting": "bonjour" } } }\n`,
+      );
+      const cache = mkdtempSync(join(tmpdir(), 'sbx-cache-'));
+      const r = await sbx(['run', 'shell', '--', 'hello-feature'], {
+        cwd: ws,
+        env: { SBX_CACHE_DIR: cache },
+        timeoutMs: 900_000,
+      });
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(
+        r.stdout,
+        'bonjour from the registry\n',
+        'the feature ran with its option, and its containerEnv put its tool on the PATH',
+      );
+      assert.deepEqual(registry.paths, [
+        '/v2/features/hello/manifests/1',
+        '/token?service=stand-in&scope=repository%3Afeatures%2Fhello%3Apull',
+        '/v2/features/hello/manifests/1',
+        `/v2/features/hello/blobs/${registry.digest}`,
+      ]);
+      assert.ok(
+        statSync(join(cache, 'features', registry.digest.replace(':', '-'), 'install.sh')).isFile(),
+        'kept in the cache under its digest',
+      );
+      // A second sandbox asks for the manifest only: the layer comes from the cache.
+      assert.equal((await sbx(['rm', '-f', '.'], { cwd: ws })).code, 0);
+      registry.paths.length = 0;
+      const again = await sbx(['run', 'shell', '--', 'hello-feature'], {
+        cwd: ws,
+        env: { SBX_CACHE_DIR: cache },
+      });
+      assert.equal(again.code, 0, again.stderr);
+      assert.ok(!registry.paths.some((p) => p.includes('/blobs/')), registry.paths.join('\n'));
+
+      // A registry that does not answer (a closed port on loopback): the feature is named, nothing is made.
+      const closed = await workspace();
+      writeFileSync(
+        join(closed, '.devcontainer.json'),
+        `{ "image": "debian:trixie-slim", "features": { "localhost:${await closedPort()}/features/gone:1": {} } }\n`,
+      );
+      const failed = await sbx(['run', 'shell', '--', 'true'], {
+        cwd: closed,
+        env: { SBX_CACHE_DIR: cache },
+      });
+      assert.equal(failed.code, 68, failed.stderr);
+      assert.match(
+        failed.stderr,
+        /feature localhost:\d+\/features\/gone:1 could not be fetched .*ECONNREFUSED/,
+      );
+      assert.match(failed.stderr, /Hint: .*vendor the feature/);
+      assert.deepEqual(await containersOf(closed), []);
+    } finally {
+      registry.server.close();
+    }
+  });
+
+  it('builds the service a dockerComposeFile names, with its environment, and says the other services are not started', async () => {
+    const ws = await workspace();
+    mkdirSync(join(ws, '.devcontainer'));
+    writeFileSync(
+      join(ws, '.devcontainer', 'app.Dockerfile'),
+      'FROM debian:trixie-slim\nARG GREETING\nRUN echo "$GREETING from the compose build" > /etc/compose-built\n',
+    );
+    writeFileSync(
+      join(ws, '.devcontainer', 'compose.yml'),
+      [
+        'services:',
+        '  app:',
+        '    build:',
+        '      context: .',
+        '      dockerfile: app.Dockerfile',
+        '      args:',
+        '        GREETING: salut',
+        '    environment:',
+        '      COMPOSE_SAYS: hello',
+        '    volumes: [ "..:/workspaces/app:cached" ]',
+        '  db:',
+        '    image: postgres:16',
+        '',
+      ].join('\n'),
+    );
+    writeFileSync(
+      join(ws, '.devcontainer', 'devcontainer.json'),
+      '{ "dockerComposeFile": "compose.yml", "service": "app", "runServices": ["app", "db"], "workspaceFolder": "/workspaces/app" }\n',
+    );
+    const r = await sbx(
+      ['run', 'shell', '--', 'sh', '-c', 'cat /etc/compose-built && echo "says=$COMPOSE_SAYS"'],
+      {
+        cwd: ws,
+        timeoutMs: 900_000,
+      },
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(
+      r.stdout,
+      /^salut from the compose build$/m,
+      "the service's Dockerfile was built with its args",
+    );
+    assert.match(r.stdout, /^says=hello$/m, "the service's environment is set");
+    assert.match(r.stderr, /the other services \(db\) are not started/);
+    assert.match(r.stderr, /service app: volumes not applied/);
+    assert.match(r.stderr, /from the dev container/);
+  });
+
+  it('in strict mode, refuses a dev container that would widen the boundary, listing what, and creates nothing', async () => {
+    const wide = await workspace();
+    writeFileSync(
+      join(wide, '.devcontainer.json'),
+      '{ "image": "debian:trixie-slim", "runArgs": ["--init", "--privileged", "--pid=host"], "capAdd": ["SYS_ADMIN"], "mounts": ["source=/var/run/docker.sock,target=/var/run/docker.sock,type=bind"] }\n',
+    );
+    const env = { SBX_CONFIG_DIR: mkdtempSync(join(tmpdir(), 'sbx-cfg-')) };
+    assert.equal((await sbx(['config', 'set', 'devcontainer', 'strict'], { env })).code, 0);
+    const r = await sbx(['run', 'shell', '--', 'true'], { cwd: wide, env });
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /strict mode \(config devcontainer=strict\) refuses; nothing was created/);
+    assert.match(r.stderr, /- runArgs \["--privileged","--pid=host"\]/);
+    assert.match(r.stderr, /- capAdd \["SYS_ADMIN"\]/);
+    assert.match(r.stderr, /- mounts: binds \/var\/run\/docker\.sock, outside the workspace/);
+    assert.match(r.stderr, /Hint: .*sbx config set devcontainer auto/);
+    assert.deepEqual(await containersOf(wide), []);
   });
 
   it('says which agent cannot run on an image without apt-get, and creates nothing', async () => {

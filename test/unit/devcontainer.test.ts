@@ -9,8 +9,10 @@ import {
   devcontainerRepository,
   findDevcontainer,
   loadDevcontainer,
+  parseFeatureRef,
   parseJsonc,
   substitute,
+  wideningRunArgs,
 } from '../../src/templates/devcontainer.js';
 import { layerDockerfile, planDevcontainer } from '../../src/templates/devcontainer-build.js';
 
@@ -106,7 +108,7 @@ describe('loadDevcontainer', () => {
         '{"options":{"greeting":{"default":"hi"},"other-opt":{"default":1}}}',
       '.devcontainer/devcontainer.json': `{
         "build": { "dockerfile": "Dockerfile", "context": "..", "args": { "V": "\${localEnv:HOME_TOOL}" }, "target": "dev" },
-        "features": { "./feat": { "greeting": "hola" }, "ghcr.io/devcontainers/features/go:1": {} },
+        "features": { "./feat": { "greeting": "hola" }, "ghcr.io/devcontainers/features/go:1": { "version": "1.22" } },
         "containerEnv": { "A": "\${containerWorkspaceFolder}" },
         "remoteEnv": { "PATH": "\${containerEnv:A}/bin" },
         "onCreateCommand": "make deps",
@@ -131,6 +133,13 @@ describe('loadDevcontainer', () => {
     });
     assert.deepEqual(dc.features, [
       { id: './feat', dir: join(ws, '.devcontainer/feat'), env: { GREETING: 'hola', OTHER_OPT: '1' } },
+      {
+        id: 'ghcr.io/devcontainers/features/go:1',
+        dir: '',
+        env: {},
+        ref: { registry: 'ghcr.io', repository: 'devcontainers/features/go', reference: '1' },
+        options: { version: '1.22' },
+      },
     ]);
     assert.deepEqual(dc.env, { A: ws, PATH: `${ws}/bin` });
     assert.deepEqual(dc.createCommands, [
@@ -151,7 +160,6 @@ describe('loadDevcontainer', () => {
     assert.match(notes, /^mounts: "type=tmpfs,target=\/tmp" not applied/m);
     for (const key of ['runArgs', 'privileged', 'capAdd', 'securityOpt', 'remoteUser'])
       assert.match(notes, new RegExp(`^${key}( \\S+)?: not applied|^${key}: the agent runs`, 'm'), key);
-    assert.match(notes, /feature ghcr\.io\/devcontainers\/features\/go:1: not installed/);
     assert.match(notes, /somethingNew: unknown to sbx, ignored/);
     assert.doesNotMatch(notes, /customizations/);
   });
@@ -174,8 +182,8 @@ describe('loadDevcontainer', () => {
     );
     throws(
       () => load(folder({ '.devcontainer.json': '{ "dockerComposeFile": "c.yml", "service": "app" }' })),
-      'usage',
-      /Docker Compose/,
+      'notFound',
+      /compose file .*c\.yml does not exist/,
     );
     throws(
       () => load(folder({ '.devcontainer.json': '{ "image": "x:1", "features": { "./missing": {} } }' })),
@@ -187,6 +195,159 @@ describe('loadDevcontainer', () => {
       'usage',
       /forwardPorts has "db:5432"/,
     );
+  });
+});
+
+describe('dockerComposeFile', () => {
+  it('builds the named service (its build, args, environment); names the services it does not start', () => {
+    const ws = folder({
+      '.devcontainer/devcontainer.json':
+        '{ "dockerComposeFile": ["compose.yml", "compose.extra.yml"], "service": "app", "workspaceFolder": "/workspaces/x", "containerEnv": { "B": "dc" } }',
+      '.devcontainer/compose.yml': `services:
+  app:
+    build:
+      context: ..
+      dockerfile: .devcontainer/Dockerfile
+      args: [ "V=\${HOME_TOOL}", "W=\${NOPE:-dflt}" ]
+    environment:
+      A: one
+      B: compose
+    ports: [ "8080:8080" ]
+    privileged: true
+  db:
+    image: postgres:16
+`,
+      '.devcontainer/compose.extra.yml':
+        'services:\n  app:\n    network_mode: host\n  cache:\n    image: redis\n',
+      '.devcontainer/Dockerfile': 'FROM debian:trixie-slim\n',
+    });
+    const dc = load(ws);
+    assert.deepEqual(dc.source, {
+      kind: 'build',
+      dockerfile: join(ws, '.devcontainer/Dockerfile'),
+      context: ws,
+      args: { V: 'from-host', W: 'dflt' },
+    });
+    assert.deepEqual(dc.env, { A: 'one', B: 'dc' }, 'containerEnv wins over the service environment');
+    const notes = dc.notes.join('\n');
+    assert.match(notes, /the other services \(db, cache\) are not started/);
+    assert.match(notes, /service app: ports, privileged, network_mode not applied/);
+    assert.deepEqual(dc.widening, ['service app: privileged: true', 'service app: network_mode: host']);
+    throws(
+      () =>
+        load(
+          folder({
+            '.devcontainer.json': '{ "dockerComposeFile": "c.yml", "service": "web" }',
+            'c.yml': 'services:\n  app:\n    image: debian:trixie-slim\n',
+          }),
+        ),
+      'usage',
+      /no service "web"/,
+    );
+    const image = load(
+      folder({
+        '.devcontainer.json': '{ "dockerComposeFile": "c.yml", "service": "app" }',
+        'c.yml': 'services:\n  app:\n    image: debian:trixie-slim\n    environment: [ "X=1" ]\n',
+      }),
+    );
+    assert.deepEqual(image.source, { kind: 'image', ref: 'debian:trixie-slim' });
+    assert.deepEqual(image.env, { X: '1' });
+  });
+});
+
+describe('parseFeatureRef', () => {
+  it('reads registry, repository and tag or digest; refuses what is not a registry reference', () => {
+    assert.deepEqual(parseFeatureRef('ghcr.io/devcontainers/features/node:1'), {
+      registry: 'ghcr.io',
+      repository: 'devcontainers/features/node',
+      reference: '1',
+    });
+    assert.deepEqual(parseFeatureRef('localhost:5000/features/hello'), {
+      registry: 'localhost:5000',
+      repository: 'features/hello',
+      reference: 'latest',
+    });
+    const digest = `sha256:${'a'.repeat(64)}`;
+    assert.equal(parseFeatureRef(`ghcr.io/x/y@${digest}`)?.reference, digest);
+    assert.equal(parseFeatureRef('node'), undefined, 'a short id names no registry');
+    assert.equal(parseFeatureRef('devcontainers/features/node:1'), undefined);
+    throws(
+      () => load(folder({ '.devcontainer.json': '{ "image": "x:1", "features": { "go": {} } }' })),
+      'usage',
+      /feature go is neither a local folder .* nor a registry reference/,
+    );
+  });
+});
+
+describe('strict mode', () => {
+  it('classifies the runArgs that widen the boundary', () => {
+    assert.deepEqual(
+      wideningRunArgs([
+        '--init',
+        '--privileged',
+        '--network=host',
+        '--network',
+        'bridge',
+        '--pid',
+        'host',
+        '-v',
+        '/var/run/docker.sock:/var/run/docker.sock',
+        '--cap-add=SYS_PTRACE',
+        '--name',
+        'x',
+      ]),
+      [
+        '--privileged',
+        '--network=host',
+        '--pid host',
+        '-v /var/run/docker.sock:/var/run/docker.sock',
+        '--cap-add=SYS_PTRACE',
+      ],
+    );
+    assert.deepEqual(wideningRunArgs(['--init', '--hostname', 'dev', '--network=bridge']), []);
+  });
+
+  it('refuses, listing them, what would widen the boundary; warns without strict', () => {
+    const ws = folder({
+      '.devcontainer.json': `{
+        "image": "debian:trixie-slim",
+        "runArgs": ["--init", "--network=host"], "privileged": true, "capAdd": ["SYS_ADMIN"], "securityOpt": ["seccomp=unconfined"],
+        "initializeCommand": "echo host",
+        "containerEnv": { "T": "\${localEnv:HOME_TOOL}" },
+        "mounts": ["source=/etc,target=/host-etc,type=bind"],
+      }`,
+    });
+    const req = { workspace: ws, template: undefined };
+    const dc = devcontainerFor(req, {});
+    assert.ok(dc, 'auto builds it, without them');
+    assert.equal(dc.widening.length, 7, dc.widening.join('\n'));
+    let message = '';
+    throws(
+      () => {
+        try {
+          devcontainerFor(req, { devcontainer: 'strict' });
+        } catch (err) {
+          message = (err as Error).message;
+          throw err;
+        }
+      },
+      'usage',
+      /strict mode \(config devcontainer=strict\) refuses; nothing was created/,
+    );
+    for (const listed of [
+      /^ {2}- runArgs \["--network=host"\]$/m,
+      /^ {2}- privileged: true$/m,
+      /^ {2}- capAdd \["SYS_ADMIN"\]$/m,
+      /^ {2}- securityOpt \["seccomp=unconfined"\]$/m,
+      /^ {2}- initializeCommand/m,
+      /^ {2}- mounts: binds \/etc, outside the workspace$/m,
+      /^ {2}- \$\{localEnv:…\}: reads the host's HOME_TOOL$/m,
+    ])
+      assert.match(message, listed);
+    const clean = folder({
+      '.devcontainer.json': '{ "image": "debian:trixie-slim", "runArgs": ["--init"] }',
+    });
+    assert.ok(devcontainerFor({ workspace: clean, template: undefined }, { devcontainer: 'strict' }));
   });
 });
 
@@ -266,5 +427,22 @@ describe('the image of a dev container', () => {
     assert.match(text, /useradd --create-home \$\(getent passwd 1000/);
     assert.match(text, /npm install -g @anthropic-ai\/claude-code/);
     assert.match(text, /ENTRYPOINT \["\/usr\/local\/bin\/sbx-init"\]/);
+    const withUsers = layerDockerfile('p:1', { ...load(ws), imageUsers: ['dev'] }, 'base', 'vscode:vscode');
+    assert.match(
+      withUsers,
+      /^RUN sh \/usr\/local\/lib\/sbx\/devcontainer-path 'dev' 'vscode' '1000'$/m,
+      "the image's users, whose home tools go on the agent's PATH",
+    );
+    const dc = load(ws);
+    const withEnv = layerDockerfile(
+      'p:1',
+      { ...dc, features: [{ id: './f', dir: '/x', env: {}, containerEnv: { PATH: `/opt/f/bin:\${PATH}` } }] },
+      'base',
+    );
+    assert.match(
+      withEnv,
+      /\.\/install\.sh && rm -rf \/tmp\/sbx-features\/0\nENV PATH="\/opt\/f\/bin:\$\{PATH\}"\n/,
+      "a feature's containerEnv is set after its install",
+    );
   });
 });
