@@ -46,7 +46,9 @@ const docker: Flavour = {
   name: 'Docker Engine',
   userMapping: 'same',
   adaptCreate: (options) => options,
-  // Docker's internal networks resolve only container names.
+  // Docker's internal networks resolve only container names. Their bridge gets no address
+  // (inhibit_ipv4): with one, the host would answer there, and every service of the host listening
+  // on all addresses (sshd, a dev server, a database) would be in the sandbox's reach, past the proxy.
   createInternalNetwork: (engine, name, labels, subnet) =>
     engine.createNetwork({
       Name: name,
@@ -54,6 +56,7 @@ const docker: Flavour = {
       Labels: labels,
       CheckDuplicate: true,
       IPAM: { Driver: 'default', Config: [{ Subnet: subnet }] },
+      Options: { 'com.docker.network.bridge.inhibit_ipv4': 'true' },
     }),
   runningMayBeStale: false,
   netnsGoesWithLastNetwork: false,

@@ -2,15 +2,15 @@
  * A Docker engine of the sandbox's own (--docker, see docs/docker-inside.md): rootless Podman serving
  * Docker's API as the agent user, inside the sandbox's namespaces, cgroup and network. What the
  * sandbox needs for it beyond an ordinary one, and nothing more: /dev/net/tun (pasta, the inner
- * containers' user-mode network), CAP_SETFCAP kept (newuidmap maps root of the inner user namespace),
- * and a seccomp profile that lets a process use namespaces of its own (the kernel confines what it
- * can do there to what that user namespace owns).
+ * containers' user-mode network) and a seccomp profile that lets a process use namespaces of its own
+ * (the kernel confines what it can do there to what that user namespace owns). Its capabilities are
+ * an ordinary sandbox's: CAP_SETFCAP stays dropped (only a map that includes the sandbox's own root
+ * needs it, and with it root in the sandbox could map itself into a user namespace of its own).
  */
 import { execCapture } from '../engine/exec.js';
 import { SbxError, usageError } from '../shared/errors.js';
 import { LABEL } from '../shared/labels.js';
 import { CLONE_FLAGS, defaultSeccomp, relaxForNestedNamespaces } from './seccomp.js';
-import { DROPPED_CAPABILITIES } from './security.js';
 import type { Addition } from './spec.js';
 
 /** Where the inner engine keeps its images, containers and volumes (the sandbox's volume). */
@@ -23,7 +23,14 @@ export const DOCKER_SOCKET = '/var/run/docker.sock';
 /** The volume of a sandbox's inner engine. */
 export const dockerVolume = (sandbox: string) => `${sandbox}-docker`;
 
-const ALL_NAMESPACES = Object.values(CLONE_FLAGS).reduce((a, b) => a | b, 0);
+/**
+ * The namespaces --docker sandboxes may create: every type but cgroup (and time, which only unshare
+ * knows). Podman runs its containers in the sandbox's cgroup namespace (containers.conf cgroupns=host);
+ * a cgroup namespace of one's own would let root in the sandbox mount its cgroup hierarchy and raise
+ * the sandbox's own limits.
+ */
+const DOCKER_NAMESPACES =
+  Object.values(CLONE_FLAGS).reduce((a, b) => a | b, 0) & ~CLONE_FLAGS.CLONE_NEWCGROUP;
 
 /**
  * Syscalls the engine's default profile allows only with a capability the sandbox does not have
@@ -48,9 +55,10 @@ let cached: string | undefined;
 
 /**
  * The seccomp profile of --docker sandboxes: the nested-namespace profile of the inner guard
- * (seccomp.ts), with every namespace type allowed to clone/unshare (pasta and crun also make UTS and
- * IPC namespaces; a namespace other than a user namespace needs CAP_SYS_ADMIN in the user namespace
- * that owns it, which a sandbox has only in one it made) and OWN_NAMESPACE_SYSCALLS.
+ * (seccomp.ts), with UTS and IPC namespaces allowed to clone/unshare too (pasta and crun make them;
+ * a namespace other than a user namespace needs CAP_SYS_ADMIN in the user namespace that owns it,
+ * which a sandbox has only in one it made) and OWN_NAMESPACE_SYSCALLS. Cgroup and time namespaces
+ * stay refused.
  */
 export function dockerSeccomp(): string {
   if (cached) return cached;
@@ -58,7 +66,7 @@ export function dockerSeccomp(): string {
   for (const rule of profile.syscalls) {
     if (!rule.names.some((n) => n === 'clone' || n === 'unshare')) continue;
     for (const arg of rule.args ?? [])
-      if (arg.op === 'SCMP_CMP_MASKED_EQ' && !rule.includes?.caps) arg.value &= ~ALL_NAMESPACES;
+      if (arg.op === 'SCMP_CMP_MASKED_EQ' && !rule.includes?.caps) arg.value &= ~DOCKER_NAMESPACES;
   }
   profile.syscalls.push({
     names: [...OWN_NAMESPACE_SYSCALLS],
@@ -73,13 +81,12 @@ export function dockerSeccomp(): string {
   return cached;
 }
 
-/** What --docker adds to a new sandbox (after the security addition, whose CapDrop it replaces). */
+/** What --docker adds to a new sandbox (after the security addition; its capabilities stay as they are). */
 export function dockerAddition(sandbox: string): Addition {
   return {
     mounts: [{ Type: 'volume', Source: dockerVolume(sandbox), Target: DOCKER_STORE }],
     labels: { [LABEL.docker]: dockerVolume(sandbox) },
     host: {
-      CapDrop: DROPPED_CAPABILITIES.filter((c) => c !== 'SETFCAP'),
       SecurityOpt: [`seccomp=${dockerSeccomp()}`],
       Devices: [{ PathOnHost: '/dev/net/tun', PathInContainer: '/dev/net/tun', CgroupPermissions: 'rwm' }],
     },

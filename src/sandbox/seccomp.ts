@@ -35,6 +35,12 @@ export const CLONE_FLAGS = {
   CLONE_NEWNET: 0x40000000,
 } as const;
 
+/**
+ * unshare(2)'s time namespace flag. Not a clone(2) flag (there 0x80 is part of the exit signal), so
+ * only unshare's rules refuse it.
+ */
+export const CLONE_NEWTIME = 0x00000080;
+
 /** The namespaces the inner guard may create. */
 export const NESTED_NAMESPACES =
   CLONE_FLAGS.CLONE_NEWUSER | CLONE_FLAGS.CLONE_NEWNS | CLONE_FLAGS.CLONE_NEWNET | CLONE_FLAGS.CLONE_NEWPID;
@@ -107,7 +113,8 @@ export function relaxForNestedNamespaces(base: SeccompProfile): SeccompProfile {
   }
   if (cloneRules === 0)
     throw new Error('the default seccomp profile has no unprivileged clone rule to relax');
-  const refused = Object.values(CLONE_FLAGS).reduce((a, b) => a | b, 0) & ~NESTED_NAMESPACES;
+  const refused =
+    (Object.values(CLONE_FLAGS).reduce((a, b) => a | b, 0) & ~NESTED_NAMESPACES) | CLONE_NEWTIME;
   const withoutSysAdmin = { caps: ['CAP_SYS_ADMIN'] };
   profile.syscalls.push(
     {

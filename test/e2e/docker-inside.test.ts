@@ -220,6 +220,35 @@ describe('--docker: a Docker engine of the sandbox own, which cannot touch the h
     );
   });
 
+  it("does not let root in the sandbox raise the sandbox's own limits through namespaces of its own", async () => {
+    // The attack: root maps itself into a user namespace with a cgroup namespace of its own, mounts
+    // the cgroup hierarchy there (rooted at the sandbox's cgroup) and writes its limit files.
+    const r = await sbx([
+      'exec',
+      '-u',
+      'root',
+      name,
+      '--',
+      'sh',
+      '-c',
+      [
+        "unshare -U --map-root-user -m -C sh -c 'mkdir -p /tmp/cg && mount -t cgroup -o pids none /tmp/cg && echo max > /tmp/cg/pids.max' 2>&1; echo map-root=$?",
+        'unshare -U -m -C true 2>&1; echo cgroupns=$?',
+        'unshare -U --map-root-user true 2>&1; echo root-map=$?',
+        'cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max',
+      ].join('; '),
+    ]);
+    assert.match(r.stdout, /map-root=[1-9]/, r.stdout);
+    assert.match(r.stdout, /cgroupns=[1-9]/, 'a cgroup namespace is refused');
+    assert.match(r.stdout, /root-map=[1-9]/, "the sandbox's root cannot map itself (no CAP_SETFCAP)");
+    assert.match(r.stdout, new RegExp(`^${PIDS}$`, 'm'), "the sandbox's pids limit is unchanged");
+    assert.equal(
+      (await docker.getContainer(name).inspect()).HostConfig.PidsLimit,
+      PIDS,
+      'the engine still sees its limit',
+    );
+  });
+
   it("keeps the inner engine's images and volumes across stop/start", async () => {
     ok(await inside('docker volume create sbx-keep >/dev/null'), 'volume create');
     ok(await sbx(['stop', name]), 'stop');

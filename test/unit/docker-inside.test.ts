@@ -10,7 +10,12 @@ import {
   OWN_NAMESPACE_SYSCALLS,
 } from '../../src/sandbox/docker-inside.js';
 import { plainRequest, reattachPlan } from '../../src/sandbox/plan.js';
-import { CLONE_FLAGS, defaultSeccomp, type SeccompProfile } from '../../src/sandbox/seccomp.js';
+import {
+  CLONE_FLAGS,
+  CLONE_NEWTIME,
+  defaultSeccomp,
+  type SeccompProfile,
+} from '../../src/sandbox/seccomp.js';
 import { DROPPED_CAPABILITIES } from '../../src/sandbox/security.js';
 import { SbxError } from '../../src/shared/errors.js';
 import { LABEL } from '../../src/shared/labels.js';
@@ -35,11 +40,16 @@ describe('the --docker seccomp profile', () => {
   const profile = JSON.parse(dockerSeccomp()) as SeccompProfile;
   const base = defaultSeccomp();
 
-  it('lets clone and unshare make every namespace type (the default refuses them all)', () => {
+  it('lets clone and unshare make every namespace type but cgroup and time (the default refuses them all)', () => {
+    const allowed = ALL & ~CLONE_FLAGS.CLONE_NEWCGROUP;
     assert.equal(allows(base, 'clone', CLONE_FLAGS.CLONE_NEWUSER), false);
     assert.equal(allows(base, 'unshare', CLONE_FLAGS.CLONE_NEWUSER), false);
-    assert.equal(allows(profile, 'clone', ALL), true);
-    assert.equal(allows(profile, 'unshare', ALL), true);
+    assert.equal(allows(profile, 'clone', allowed), true);
+    assert.equal(allows(profile, 'unshare', allowed), true);
+    // A cgroup namespace of its own would let root in the sandbox mount its cgroups and raise its limits.
+    assert.equal(allows(profile, 'clone', CLONE_FLAGS.CLONE_NEWUSER | CLONE_FLAGS.CLONE_NEWCGROUP), false);
+    assert.equal(allows(profile, 'unshare', CLONE_FLAGS.CLONE_NEWUSER | CLONE_FLAGS.CLONE_NEWCGROUP), false);
+    assert.equal(allows(profile, 'unshare', CLONE_FLAGS.CLONE_NEWUSER | CLONE_NEWTIME), false);
   });
 
   it('adds only setns, chroot and the mount API to what the nested profile allows, and keeps the default action', () => {
@@ -55,14 +65,13 @@ describe('the --docker seccomp profile', () => {
 });
 
 describe('dockerAddition', () => {
-  it('adds the engine volume, /dev/net/tun, SETFCAP kept and the profile; nothing privileged', () => {
+  it('adds the engine volume, /dev/net/tun and the profile; capabilities as any sandbox, nothing privileged', () => {
     const a = dockerAddition('sbx-app-1234');
     assert.deepEqual(a.mounts, [{ Type: 'volume', Source: 'sbx-app-1234-docker', Target: DOCKER_STORE }]);
     assert.equal(a.labels?.[LABEL.docker], 'sbx-app-1234-docker');
-    assert.deepEqual(
-      a.host?.CapDrop,
-      DROPPED_CAPABILITIES.filter((c) => c !== 'SETFCAP'),
-    );
+    // The security addition's CapDrop (SETFCAP included) stays: this addition does not touch it.
+    assert.equal(a.host?.CapDrop, undefined);
+    assert.ok(DROPPED_CAPABILITIES.includes('SETFCAP'));
     assert.deepEqual(
       (a.host?.Devices as Array<{ PathOnHost: string }> | undefined)?.map((d) => d.PathOnHost),
       ['/dev/net/tun'],

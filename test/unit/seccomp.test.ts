@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import {
   CLONE_FLAGS,
+  CLONE_NEWTIME,
   defaultSeccomp,
   defaultSeccompText,
   nestedNamespacesSeccomp,
@@ -65,7 +66,13 @@ describe('the inner-guard seccomp profile', () => {
         [
           ['unshare'],
           'SCMP_ACT_ALLOW',
-          [{ index: 0, value: CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC, op: 'SCMP_CMP_MASKED_EQ' }],
+          [
+            {
+              index: 0,
+              value: CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWTIME,
+              op: 'SCMP_CMP_MASKED_EQ',
+            },
+          ],
           { caps: ['CAP_SYS_ADMIN'] },
         ],
         [['mount', 'umount2', 'pivot_root'], 'SCMP_ACT_ALLOW', [], { caps: ['CAP_SYS_ADMIN'] }],
@@ -83,6 +90,8 @@ describe('the inner-guard seccomp profile', () => {
       for (const flag of [CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWCGROUP])
         assert.equal(allows(relaxed, call, wanted | flag), false, `${call} with 0x${flag.toString(16)}`);
     }
+    // unshare's time namespace (0x80 is part of clone's exit signal, so only unshare refuses it).
+    assert.equal(allows(relaxed, 'unshare', wanted | CLONE_NEWTIME), false);
     assert.equal(allows(base, 'clone', 0), true);
     assert.equal(allows(relaxed, 'clone', 0), true);
     for (const call of ['mount', 'umount2', 'pivot_root']) {
