@@ -28,13 +28,7 @@ import {
   ensureDevcontainer,
   runLifecycle,
 } from './devcontainer.js';
-import {
-  checkDockerRequest,
-  dockerAddition,
-  dockerSeccomp,
-  dockerVolume,
-  waitForInnerEngine,
-} from './docker-inside.js';
+import { checkDockerRequest, dockerAddition, dockerVolume, waitForInnerEngine } from './docker-inside.js';
 import {
   checkAgentInImage,
   creationWarnings,
@@ -73,25 +67,20 @@ export async function createSandbox(
     engine.runtimeDetails,
     req.security.mountDockerSocket ? 'the Docker socket' : volumes.find((v) => isSocket(v.host))?.host,
   );
-  const gvisor = isGvisor(runtime, engine.runtimeDetails);
+  // The inner guard: under gVisor the agent's namespaces are gVisor's own, and the default profile stays.
   const inner = chooseInnerSandbox(req.innerSandbox, config, req.agent.name);
+  const seccomp =
+    inner && !isGvisor(runtime, engine.runtimeDetails) ? seccompFor(engine.podman, configDir()) : undefined;
   const docker = req.docker ?? config.dockers?.[req.agent.name] ?? config.docker ?? false;
   if (docker)
     checkDockerRequest({
       mountDockerSocket: req.security.mountDockerSocket || volumes.some((v) => isSocket(v.host)),
       noSudo: req.security.noSudo,
       runtime,
-      gvisor,
+      gvisor: isGvisor(runtime, engine.runtimeDetails),
       podman: engine.podman,
       engineUrl: currentEndpoint().url,
     });
-  // The one seccomp decision: --docker's profile (which holds the inner guard's), else the inner
-  // guard's under runc (under gVisor the agent's namespaces are gVisor's own), else the engine's default.
-  const seccomp = docker
-    ? dockerSeccomp()
-    : inner && !gvisor
-      ? seccompFor(engine.podman, configDir())
-      : undefined;
   const base = dc
     ? await ensureDevcontainer(dc, req.workspace, req.agent, config, {
         nocache: false,

@@ -81,15 +81,13 @@ export function dockerSeccomp(): string {
   return cached;
 }
 
-/**
- * What --docker adds to a new sandbox (after the security addition; its capabilities stay as they
- * are). Its seccomp profile, dockerSeccomp(), goes in through the security addition like the inner guard's.
- */
+/** What --docker adds to a new sandbox (after the security addition; its capabilities stay as they are). */
 export function dockerAddition(sandbox: string): Addition {
   return {
     mounts: [{ Type: 'volume', Source: dockerVolume(sandbox), Target: DOCKER_STORE }],
     labels: { [LABEL.docker]: dockerVolume(sandbox) },
     host: {
+      SecurityOpt: [`seccomp=${dockerSeccomp()}`],
       Devices: [{ PathOnHost: '/dev/net/tun', PathInContainer: '/dev/net/tun', CgroupPermissions: 'rwm' }],
     },
   };
