@@ -490,6 +490,14 @@ describe('rootless Docker and rootless Podman of an unprivileged user', {
     it(`rootless ${kind}: what the agent writes in the workspace is the user's, the sandbox reaches the registry through its proxy, Claude Code starts`, async () => {
       const env = { ...userEnv(), DOCKER_HOST: hosts[i]! };
       const as = { asUser: TEST_USER, env };
+      // A failure carries the engine's own last words (an HTTP 500 from it says nothing more).
+      const engineLog = `/tmp/sbx-test-rootless-${kind.toLowerCase()}.log`;
+      const ok = (r: Result, what = 'sbx') => {
+        const tail = existsSync(engineLog)
+          ? readFileSync(engineLog, 'utf8').split('\n').slice(-40).join('\n')
+          : '';
+        assert.equal(r.code, 0, `${what} failed: ${r.stderr}\n--- the end of ${engineLog}:\n${tail}`);
+      };
       // The base template, built on this engine (minutes the first time; its layer cache after).
       ok(await sbx(['template', 'build', 'shell'], { ...as, timeoutMs: 1_500_000 }), 'template build');
       const doctor = await sbx(['doctor', '--json'], as);
