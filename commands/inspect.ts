@@ -80,7 +80,7 @@ export default class Inspect extends BaseCommand {
       [
         'Own Docker engine',
         d.docker
-          ? `yes (rootless Podman inside, volume ${d.dockerVolume}${d.dockerDiskBytes !== null ? `, ${(d.dockerDiskBytes / 2 ** 20).toFixed(1)} MiB` : ''})`
+          ? `yes (rootless Podman inside, volume ${d.dockerVolume}${d.dockerDiskBytes !== null ? `, ${formatBytes(d.dockerDiskBytes)}` : ''})`
           : 'no',
       ],
       ['sbx version', d.sbxVersion ?? '?'],

@@ -1,9 +1,9 @@
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../src/cli/base-command.js';
 import { confirm, interactive } from '../src/cli/confirm.js';
-import { ago, bytes } from '../src/cli/render.js';
+import { ago, bytes, errorText } from '../src/cli/render.js';
 import { applyPrune, emptyPlan, type PruneResult, planPrune } from '../src/sandbox/disk.js';
-import { usageError } from '../src/shared/errors.js';
+import { EXIT_CODES, SbxError, usageError } from '../src/shared/errors.js';
 import { parseDuration } from '../src/shared/parse.js';
 
 export default class Prune extends BaseCommand {
@@ -86,8 +86,11 @@ Never removed: agent-state volumes (logins; see \`sbx auth rm\`), workspace file
     }
     result.failed = await applyPrune(plan);
     result.removed = true;
-    for (const f of result.failed) process.stderr.write(`Error: ${f.what}: ${f.error}\n`);
-    if (result.failed.length) process.exitCode = 75;
+    for (const f of result.failed)
+      process.stderr.write(
+        `${errorText(new SbxError('conflict', `${f.what}: ${f.error}`, { hint: 'the rest was removed; `sbx prune --dry-run` shows what is left, and running it again retries.' }))}\n`,
+      );
+    if (result.failed.length) process.exitCode = EXIT_CODES.conflict;
     return result;
   }
 }

@@ -1,10 +1,10 @@
 import { Command, Flags } from '@oclif/core';
 import { configuredEngine, readConfig } from '../config/config.js';
 import { chooseEngine } from '../engine/connection.js';
-import { EXIT_CODES, SbxError } from '../shared/errors.js';
+import { EXIT_CODES, SbxError, usageError } from '../shared/errors.js';
 import { debugEnabled, enableDebug } from '../shared/log.js';
 import { splitAtDashes } from './args.js';
-import { describeError } from './render.js';
+import { describeError, errorText } from './render.js';
 
 /**
  * Owns what every sbx command shares: --debug, error rendering and exit codes. Commands throw
@@ -80,7 +80,7 @@ export abstract class BaseCommand extends Command {
         .filter((l) => l && !/See more help/.test(l))
         .join(' ')
         .replace(/ Note: .*$/, '');
-      text = `Error: ${message}\nHint: see \`sbx ${this.id?.replaceAll(':', ' ') ?? ''} --help\`.`;
+      text = errorText(usageError(message, `see \`sbx ${this.id?.replaceAll(':', ' ') ?? ''} --help\`.`));
     }
     process.stderr.write(`${text}\n`);
     if (debug) process.stderr.write(`${formatCauses(err)}\n`);

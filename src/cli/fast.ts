@@ -2,10 +2,11 @@
  * The commands people type most, answered without loading oclif when the command line is the plain
  * form: `sbx run AGENT [WORKSPACE] [-- ARGS]` reattaching to a sandbox that exists, `sbx ls`, and
  * `sbx template build [NAME...]` when nothing needs building.
- * Until the agent is launched, anything unusual (a flag, a sandbox to create, any error) returns
- * undefined and the full command runs instead, deciding and reporting as it always does. Once the
- * agent has been launched, nothing may run it a second time: from there on an error is rendered here,
- * exactly as the full command renders it, and its exit code returned.
+ * Until something happens in a sandbox, anything unusual (a flag, a sandbox to create, any error)
+ * returns undefined and the full command runs instead, deciding and reporting as it always does. From
+ * the reattach on (it may start the sandbox, run its postStartCommand, wait for its inner engine, then
+ * launch the agent), nothing may run again: an error is rendered here, exactly as the full command
+ * renders it, and its exit code returned.
  */
 import type { AgentSpec } from '../agents/registry.js';
 import { configuredEngine, readConfig } from '../config/config.js';
@@ -33,7 +34,7 @@ export async function fastPath(argv: string[]): Promise<number | undefined> {
   try {
     return await launch();
   } catch (err) {
-    // The agent may have run: never again. Said as the full command says it.
+    // The sandbox may have started, the agent may have run: never again. Said as the full command says it.
     const { text, exitCode } = describeError(err, false);
     process.stderr.write(`${text}\n`);
     return exitCode;
@@ -64,8 +65,8 @@ async function templatesUpToDate(names: string[]): Promise<number | undefined> {
 }
 
 /**
- * Everything `sbx run` does before the agent starts, for an existing sandbox; returns the launch, or
- * undefined when the full command must decide.
+ * Everything `sbx run` decides before touching an existing sandbox; returns the reattach and launch,
+ * or undefined when the full command must decide.
  */
 async function prepareRun(argv: string[]): Promise<(() => Promise<number>) | undefined> {
   const { own, rest } = (await import('./dashes.js')).splitAtDashes(argv);
@@ -94,8 +95,10 @@ async function prepareRun(argv: string[]): Promise<(() => Promise<number>) | und
   if (!info) return undefined;
   if ((await readConfig()).syncConfig) return undefined;
   const { vars, unset } = await envVars({});
-  const sandbox = await reattach(info, { ...plainRequest(workspace, agent), hookOutput: process.stderr });
   return async () => {
+    // Starting a stopped sandbox (its postStartCommand, its inner engine) is already past the point
+    // of no return: the full command would find it running and launch the agent despite the error.
+    const sandbox = await reattach(info, { ...plainRequest(workspace, agent), hookOutput: process.stderr });
     if (unset.length > 0)
       process.stderr.write(`Warning: not set on this host, so not passed: ${unset.join(', ')}\n`);
     for (const warning of sandbox.warnings) process.stderr.write(`Warning: ${warning}\n`);

@@ -1,5 +1,6 @@
 import type { Hook } from '@oclif/core';
-import { EXIT_CODES, nearest } from '../shared/errors.js';
+import { nearest, usageError } from '../shared/errors.js';
+import { errorText } from './render.js';
 
 /**
  * oclif command_not_found hook: "did you mean" for a mistyped command. It suggests and exits 2
@@ -10,10 +11,12 @@ const hook: Hook<'command_not_found'> = async (options) => {
   const ids = options.config.commands.filter((c) => !c.hidden).map((c) => c.id.replaceAll(':', ' '));
   const typed = options.id.replaceAll(':', ' ');
   const suggestion = nearest(typed, ids);
-  process.stderr.write(
-    `Error: "${typed}" is not an sbx command.\nHint: ${suggestion ? `did you mean \`sbx ${suggestion}\`? ` : ''}See \`sbx help\` for the list.\n`,
+  const err = usageError(
+    `"${typed}" is not an sbx command.`,
+    `${suggestion ? `did you mean \`sbx ${suggestion}\`? ` : ''}See \`sbx help\` for the list.`,
   );
-  process.exit(EXIT_CODES.usage);
+  process.stderr.write(`${errorText(err)}\n`);
+  process.exit(err.exitCode);
 };
 
 export default hook;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -273,6 +273,12 @@ describe('--docker: a Docker engine of the sandbox own, which cannot touch the h
     assert.match(r.stderr, /Permission denied/, 'the log line saying why');
     assert.match(r.stderr, /Hint: /);
     assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+    // The plain `sbx run` (sbx's fast path) says the same and does not launch the agent anyway.
+    ok(await sbx(['stop', name]), 'stop');
+    const run = await sbx(['run', 'shell', '--', 'sh', '-c', 'echo ran >> launched.txt'], { cwd: ws });
+    assert.equal(run.code, 69, run.stderr);
+    assert.match(run.stderr, /The Docker engine inside .* did not start within 30s/);
+    assert.equal(existsSync(join(ws, 'launched.txt')), false, 'the agent was not launched');
   });
 
   it('sbx rm leaves nothing of the inner engine on the host', async () => {
