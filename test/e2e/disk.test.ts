@@ -138,7 +138,12 @@ describe('sbx df and sbx prune', { timeout: 900_000 }, () => {
 
     // The old sandbox is removed behind sbx's back: its image is now unused, its network and forwarder left.
     await docker.getContainer(old.name).remove({ force: true });
+    // A login: an agent's state volume whose last sandbox is gone. Nothing of prune may take it.
+    const loginWs = await workspace();
+    assert.equal((await sbx(['create', 'claude', loginWs])).code, 0, 'create claude');
+    assert.equal((await sbx(['rm', '-f', loginWs])).code, 0, 'rm');
     const volumesBefore = await testVolumes();
+    assert.ok(volumesBefore.includes(`${STATE_PREFIX}claude`), JSON.stringify(volumesBefore));
     const noTerminal = await sbx(['prune']);
     assert.equal(noTerminal.code, 2, noTerminal.stderr);
     assert.match(noTerminal.stderr, /--force/);
@@ -184,6 +189,9 @@ describe('sbx df and sbx prune', { timeout: 900_000 }, () => {
     const nothing = await sbx(['prune', '--force']);
     assert.equal(nothing.code, 0, nothing.stderr);
     assert.match(nothing.stderr, /nothing to prune/);
+    // Not even when asked for everything (stopped sandboxes and unused current images too).
+    assert.equal((await sbx(['prune', '--all', '--force'])).code, 0);
+    assert.ok((await testVolumes()).includes(`${STATE_PREFIX}claude`), 'the login stays after prune --all');
   });
 
   it('prune --sandboxes --until removes only stopped sandboxes unused for that long, leaving their files', async () => {
