@@ -22,11 +22,13 @@ import { parseIdleStop, parsePort } from '../shared/parse.js';
 import { ensureDockerLayer } from '../templates/docker-layer.js';
 import { credentialsPlan, hostHome, prepareCredentials, statefulAgents } from './credentials.js';
 import {
+  composeNote,
   devcontainerAddition,
   devcontainerBinds,
   devcontainerFor,
   ensureDevcontainer,
   runLifecycle,
+  startComposeServices,
 } from './devcontainer.js';
 import { checkDockerRequest, dockerAddition, dockerVolume, waitForInnerEngine } from './docker-inside.js';
 import {
@@ -114,7 +116,7 @@ export async function createSandbox(
   const credentials = credentialsPlan(mode, stateful, execUser(owner.uid, owner.gid).home, hostHome());
   const mounts = await prepareCredentials(credentials, stateful, mode, hostHome(), extraLabels());
   const asked = req.ports.length > 0 ? req.ports : (config.ports ?? []).map((p) => parsePort(p));
-  const fromDc = dc ? devcontainerAddition(dc, asked) : undefined;
+  const fromDc = dc ? devcontainerAddition(dc, asked, docker) : undefined;
   const ports = fromDc ? fromDc.ports : asked;
   const security = await securityAddition({
     name,
@@ -129,6 +131,7 @@ export async function createSandbox(
     synced: sync,
     seccomp,
     secrets: secrets && { ...secrets, bindings },
+    localHosts: docker && dc?.compose ? dc.compose.services : [],
   });
   const warnings = [
     ...creationWarnings({
@@ -144,7 +147,7 @@ export async function createSandbox(
     ...credentials.warnings,
     ...security.warnings,
     ...agentKeysWarning(req.agent, config),
-    ...(dc?.notes ?? []).map((note) => `dev container: ${note}`),
+    ...[...(dc?.notes ?? []), ...(dc ? composeNote(dc, docker) : [])].map((note) => `dev container: ${note}`),
   ];
   const wt = req.worktree;
   let id: string | undefined;
@@ -259,6 +262,7 @@ export async function createSandbox(
     );
   if (dc) {
     const ref = { id, name, workspace: req.workspace, uid: owner.uid, gid: owner.gid };
+    if (docker && dc.compose) await startComposeServices(ref, dc.compose, req.hookOutput);
     await runLifecycle(ref, 'postCreateCommand', dc.createCommands, req.hookOutput);
     await runLifecycle(ref, 'postStartCommand', dc.startCommands, req.hookOutput);
   }

@@ -7,7 +7,7 @@ import { PassThrough, type Writable } from 'node:stream';
 import type { AgentSpec } from '../agents/registry.js';
 import { cacheDir, type SbxConfig } from '../config/config.js';
 import { extraCaCerts, proxyEnv } from '../config/tls-proxy.js';
-import { execAttached } from '../engine/exec.js';
+import { execAttached, execCapture } from '../engine/exec.js';
 import { SbxError, usageError } from '../shared/errors.js';
 import { extraLabels, LABEL } from '../shared/labels.js';
 import { type PortMapping, parseVolume, type VolumeMount } from '../shared/parse.js';
@@ -72,10 +72,14 @@ export const devcontainerBinds = (dc: Devcontainer): VolumeMount[] =>
     .filter((m) => m.type === 'bind')
     .map((m) => parseVolume(`${m.source}:${m.target}${m.readOnly ? ':ro' : ''}`, dirname(dc.file.path)));
 
-/** What the dev container adds to the container: its variables and labels; its ports, merged with -p. */
+/**
+ * What the dev container adds to the container: its variables and labels; its ports, merged with -p.
+ * In a sandbox with its own engine (`docker`), its other compose services are recorded to start there.
+ */
 export function devcontainerAddition(
   dc: Devcontainer,
   ports: PortMapping[],
+  docker: boolean,
 ): { addition: Addition; ports: PortMapping[] } {
   const published = new Set(ports.map((p) => `${p.containerPort}/${p.protocol}`));
   return {
@@ -87,6 +91,7 @@ export function devcontainerAddition(
       labels: {
         [LABEL.devcontainer]: dc.file.path,
         ...(dc.startCommands.length > 0 ? { [LABEL.postStart]: JSON.stringify(dc.startCommands) } : {}),
+        ...(docker && dc.compose ? { [LABEL.composeServices]: JSON.stringify(dc.compose) } : {}),
       },
     },
     ports: [
@@ -98,15 +103,78 @@ export function devcontainerAddition(
   };
 }
 
+/** Said of a dev container's compose services in a sandbox that has no engine of its own to run them. */
+export const composeNote = (dc: Devcontainer, docker: boolean): string[] =>
+  dc.compose && !docker
+    ? [
+        `dockerComposeFile: the other services (${dc.compose.services.join(', ')}) are not started: this sandbox has no Docker engine of its own (make it with --docker and they start there)`,
+      ]
+    : [];
+
+/**
+ * The dev container's other compose services, started (or built) in a --docker sandbox's own engine,
+ * at each start of the sandbox, before its postStartCommand. They share the sandbox's network
+ * namespace (network_mode: host of the inner engine: what `network_mode: service:…` gives a dev
+ * container under Compose), so they answer on the sandbox's localhost, their names resolve to it,
+ * and their own traffic leaves through the sandbox's egress proxy like everything else in it.
+ */
+export async function startComposeServices(
+  sandbox: { id: string; name: string; workspace: string; uid: number; gid: number },
+  compose: { files: string[]; services: string[] },
+  output: Writable | undefined,
+): Promise<void> {
+  const names = compose.services.join(' ');
+  const hosts = await execCapture(sandbox.id, [
+    'sh',
+    '-c',
+    `grep -q ' sbx-compose$' /etc/hosts || echo "127.0.0.1 ${names} # sbx-compose" >> /etc/hosts`,
+  ]);
+  if (hosts.code !== 0)
+    throw new SbxError(
+      'internal',
+      `Could not name the dev container's services in ${sandbox.name}'s /etc/hosts: ${hosts.stderr.trim()}`,
+    );
+  const override = [
+    'services:',
+    ...compose.services.flatMap((n) => [
+      `  ${JSON.stringify(n)}:`,
+      '    network_mode: host',
+      '    networks: !reset {}',
+      '    ports: !reset []',
+    ]),
+    '',
+  ].join('\n');
+  const project = sandbox.name.toLowerCase().replace(/[^a-z0-9_-]/g, '-');
+  const quote = (v: string) => `'${v.replace(/'/g, `'\\''`)}'`;
+  const script = [
+    'set -e',
+    'override=$(mktemp)',
+    `printf '%s' ${quote(override)} > "$override"`,
+    `docker compose -p ${quote(project)} ${compose.files.map((f) => `-f ${quote(f)}`).join(' ')} -f "$override" up -d ${compose.services.map(quote).join(' ')}`,
+  ].join('\n');
+  await runLifecycle(sandbox, 'services', [['/bin/sh', '-c', script]], output, {
+    command: `docker compose up -d ${names}`,
+    hint: `Its output is above; look with \`sbx exec ${sandbox.name} -- docker compose -p ${project} ps -a\` (or \`logs\`). The services start again with the sandbox: \`sbx stop ${sandbox.name}\`, then \`sbx run\` retries.`,
+  });
+}
+
+const PHASES = {
+  postCreateCommand: 'create commands (onCreateCommand/updateContentCommand/postCreateCommand)',
+  postStartCommand: 'postStartCommand',
+  services: "compose services (docker compose up, in the sandbox's own engine)",
+};
+
 /**
  * Runs lifecycle commands in a sandbox, as the agent user in the workspace, their output to `output`.
  * A failure is an error that leaves the sandbox as it is, for inspection, and says how to retry.
  */
 export async function runLifecycle(
   sandbox: { id: string; name: string; workspace: string; uid: number; gid: number },
-  phase: 'postCreateCommand' | 'postStartCommand',
+  phase: keyof typeof PHASES,
   commands: string[][],
   output: Writable | undefined,
+  /** How the error names the command and the way to retry it, when the command itself says little. */
+  said?: { command: string; hint: string },
 ): Promise<void> {
   const user = execUser(sandbox.uid, sandbox.gid);
   for (const cmd of commands) {
@@ -122,12 +190,15 @@ export async function runLifecycle(
       stderr: sink,
     });
     if (code !== 0) {
-      const shown = cmd[0] === '/bin/sh' && cmd[1] === '-c' ? cmd[2]! : cmd.join(' ');
+      const shown = said?.command ?? (cmd[0] === '/bin/sh' && cmd[1] === '-c' ? cmd[2]! : cmd.join(' '));
+      const retry = `sbx exec ${sandbox.name} -- ${cmd.map((c) => (/^[\w./=:-]+$/.test(c) ? c : `'${c.replace(/'/g, `'\\''`)}'`)).join(' ')}`;
       throw new SbxError(
         'buildFailed',
-        `The dev container's ${phase === 'postCreateCommand' ? 'create commands (onCreateCommand/updateContentCommand/postCreateCommand)' : 'postStartCommand'} failed in ${sandbox.name}: \`${shown}\` exited with ${code}. The sandbox is kept as it is, for you to look into.`,
+        `The dev container's ${PHASES[phase]} failed in ${sandbox.name}: \`${shown}\` exited with ${code}. The sandbox is kept as it is, for you to look into.`,
         {
-          hint: `Look with \`sbx shell ${sandbox.name}\`, retry with \`sbx exec ${sandbox.name} -- ${cmd.map((c) => (/^[\w./=:-]+$/.test(c) ? c : `'${c.replace(/'/g, `'\\''`)}'`)).join(' ')}\`, or remove it with \`sbx rm -f ${sandbox.name}\` (workspace files stay) and run sbx again to recreate it.`,
+          hint:
+            said?.hint ??
+            `Look with \`sbx shell ${sandbox.name}\`, retry with \`${retry}\`, or remove it with \`sbx rm -f ${sandbox.name}\` (workspace files stay) and run sbx again to recreate it.`,
         },
       );
     }

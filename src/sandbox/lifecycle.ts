@@ -60,10 +60,13 @@ export async function reattach(info: ContainerInfo, req: SandboxRequest): Promis
       name: sandbox.name,
       dockerVolume: info.Config.Labels?.[LABEL.docker] ?? null,
     });
+    const services = info.Config.Labels?.[LABEL.composeServices];
     const postStart = info.Config.Labels?.[LABEL.postStart];
-    if (postStart) {
-      const { runLifecycle } = await import('./devcontainer.js');
-      await runLifecycle(sandbox, 'postStartCommand', JSON.parse(postStart) as string[][], req.hookOutput);
+    if (services || postStart) {
+      const { runLifecycle, startComposeServices } = await import('./devcontainer.js');
+      if (services) await startComposeServices(sandbox, JSON.parse(services), req.hookOutput);
+      if (postStart)
+        await runLifecycle(sandbox, 'postStartCommand', JSON.parse(postStart) as string[][], req.hookOutput);
     }
   }
   return sandbox;

@@ -50,6 +50,8 @@ export async function securityAddition(options: {
   mountedRoots: string[];
   /** The workspace is synced into a volume, not mounted. */
   synced: boolean;
+  /** Names that resolve inside the sandbox itself (a dev container's compose services): not for the proxy. */
+  localHosts?: string[];
   /** The seccomp profile (JSON) of a sandbox with the inner guard under runc; else the engine's default. */
   seccomp?: string | undefined;
   /** Secrets bound to the sandbox (values resolved), for its policy and its placeholders. */
@@ -137,7 +139,10 @@ export async function securityAddition(options: {
     addition.aliases = egress.aliases;
     addition.address = egress.address;
     addition.host.ExtraHosts = egress.extraHosts;
-    addition.env.push(...egress.env);
+    const local = options.localHosts ?? [];
+    addition.env.push(
+      ...egress.env.map((e) => (local.length > 0 && /^no_proxy=/i.test(e) ? `${e},${local.join(',')}` : e)),
+    );
   }
   addition.labels[LABEL.network] = network;
 

@@ -28,6 +28,8 @@ export const LABEL = {
   /** Sandboxes built from a dev container: its devcontainer.json, and its postStartCommand (JSON). */
   devcontainer: 'dev.sbx.devcontainer',
   postStart: 'dev.sbx.devcontainer.post-start',
+  /** A --docker sandbox's dev container compose services, started in its own engine at each start (JSON). */
+  composeServices: 'dev.sbx.devcontainer.services',
   /** Set on state volumes: the agent whose state it holds. */
   state: 'dev.sbx.state',
   /** Set on images: the agents installed in them. */

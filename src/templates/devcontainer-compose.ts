@@ -1,7 +1,9 @@
 /**
  * A dev container on Docker Compose (dockerComposeFile + service): sbx builds the named service's
- * image (its build, or its image) and takes its environment; the other services are not started,
- * and the service's other settings are named as not applied.
+ * image (its build, or its image) and takes its environment; the service's other settings are named
+ * as not applied. The other services (runServices, else all) start in the sandbox's own Docker
+ * engine when it has one (--docker; see sandbox/devcontainer.ts), and are named as not started when
+ * it has none.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -17,6 +19,9 @@ export interface ComposeService {
   notes: string[];
   /** The service's settings that would widen the boundary (see strict mode). */
   widening: string[];
+  /** The compose files (absolute paths, in order) and the other services to start (runServices, else all). */
+  files: string[];
+  others: string[];
 }
 
 const isRecord = (v: unknown): v is Record<string, unknown> =>
@@ -90,6 +95,7 @@ export function loadComposeService(
   devcontainerPath: string,
   files: unknown,
   service: unknown,
+  runServices: unknown,
   hostEnv: Record<string, string | undefined>,
 ): ComposeService {
   const where = devcontainerPath;
@@ -103,8 +109,8 @@ export function loadComposeService(
     );
   const services: Record<string, Record<string, unknown>> = {};
   let serviceDir = '';
-  for (const rel of list) {
-    const file = resolve(dirname(devcontainerPath), rel);
+  const paths = list.map((rel) => resolve(dirname(devcontainerPath), rel));
+  for (const file of paths) {
     if (!existsSync(file))
       throw notFoundError(`${where}: its compose file ${file} does not exist; nothing was created.`);
     let doc: unknown;
@@ -167,15 +173,27 @@ export function loadComposeService(
     ]),
   );
   const notes: string[] = [];
-  const others = Object.keys(services).filter((n) => n !== service);
-  if (others.length > 0)
-    notes.push(
-      `dockerComposeFile: the other services (${others.join(', ')}) are not started: sbx builds the sandbox from the service ${service} alone`,
+  if (
+    runServices !== undefined &&
+    !(Array.isArray(runServices) && runServices.every((r) => typeof r === 'string'))
+  )
+    throw usageError(`${where}: runServices is not a list of service names; nothing was created.`);
+  const unknown = ((runServices as string[] | undefined) ?? []).filter((n) => !services[n]);
+  if (unknown.length > 0)
+    throw usageError(
+      `${where}: runServices names ${unknown.join(', ')}, which the compose files do not have; nothing was created.`,
+      `Their services: ${Object.keys(services).join(', ')}.`,
     );
+  const others = ((runServices as string[] | undefined) ?? Object.keys(services)).filter(
+    (n) => n !== service,
+  );
   const ignored = Object.keys(svc).filter((k) => !TAKEN.has(k));
   if (ignored.length > 0)
     notes.push(
       `service ${service}: ${ignored.join(', ')} not applied (sbx applies only its build or image and environment; use forwardPorts, mounts and sbx's flags)`,
     );
-  return { source, env, notes, widening: wideningOf(svc).map((w) => `service ${service}: ${w}`) };
+  // The other services run inside the sandbox's own engine, within its boundary: only the sandbox's
+  // own service can widen it.
+  const widening = wideningOf(svc).map((w) => `service ${service}: ${w}`);
+  return { source, env, notes, widening, files: paths, others };
 }

@@ -88,6 +88,8 @@ export interface Devcontainer {
   mounts: DevcontainerMount[];
   /** remoteUser and containerUser: the image's own users, whose home tool folders go on the agent's PATH. */
   imageUsers: string[];
+  /** dockerComposeFile: its files and the services besides the sandbox's own to start (runServices, else all). */
+  compose?: { files: string[]; services: string[] };
   /** Properties sbx does not apply, each with what it did instead and why. */
   notes: string[];
   /**
@@ -348,7 +350,7 @@ export function loadDevcontainer(file: DevcontainerFile, ctx: SubstitutionContex
 
   const compose =
     json.dockerComposeFile !== undefined
-      ? loadComposeService(path, json.dockerComposeFile, json.service, ctx.localEnv)
+      ? loadComposeService(path, json.dockerComposeFile, json.service, json.runServices, ctx.localEnv)
       : undefined;
   let source: Devcontainer['source'];
   const build = isRecord(json.build) ? json.build : undefined;
@@ -503,6 +505,9 @@ export function loadDevcontainer(file: DevcontainerFile, ctx: SubstitutionContex
     imageUsers: [json.remoteUser, json.containerUser]
       .filter((u): u is string => typeof u === 'string')
       .map(sub),
+    ...(compose && compose.others.length > 0
+      ? { compose: { files: compose.files, services: compose.others } }
+      : {}),
     notes,
     widening,
   };

@@ -466,6 +466,76 @@ describe('sbx run in a workspace with a dev container', { timeout: 1_500_000 }, 
     assert.match(r.stderr, /from the dev container/);
   });
 
+  it("starts the other compose services in a --docker sandbox's own engine, reachable by name on its network, at each start", {
+    skip: NO_TEST_USER,
+  }, async () => {
+    // The inner engine runs as the agent user: the workspace is a non-root user's, like a developer's.
+    const ws = await workspace({ owner: TEST_USER });
+    mkdirSync(join(ws, '.devcontainer'));
+    const server =
+      '$$s = IO::Socket::INET->new(LocalPort => 8089, Listen => 5, ReuseAddr => 1) or die; while ($$c = $$s->accept) { <$$c>; print $$c "HTTP/1.0 200 OK\\r\\n\\r\\nfrom-web\\n"; close $$c }';
+    writeFileSync(
+      join(ws, '.devcontainer', 'compose.yml'),
+      [
+        'services:',
+        '  app:',
+        '    image: debian:trixie-slim',
+        '  web:',
+        '    image: debian:trixie-slim',
+        // Nothing is pulled (no registry here): the test loads the image into the inner engine.
+        '    pull_policy: never',
+        `    command: ["perl", "-MIO::Socket::INET", "-e", ${JSON.stringify(server)}]`,
+        '    ports: [ "9999:8089" ]',
+        '',
+      ].join('\n'),
+    );
+    writeFileSync(
+      join(ws, '.devcontainer', 'devcontainer.json'),
+      '{ "dockerComposeFile": "compose.yml", "service": "app" }\n',
+    );
+    for (const f of ['.devcontainer', '.devcontainer/compose.yml', '.devcontainer/devcontainer.json'])
+      execFileSync('chown', [`${TEST_USER.uid}:${TEST_USER.gid}`, join(ws, f)]);
+    // The first start finds no image for the service: a clear error, the sandbox kept to look into.
+    const created = await sbx(['create', 'shell', '--docker', '--json'], { cwd: ws, timeoutMs: 900_000 });
+    assert.equal(created.code, 65, created.stderr);
+    assert.match(
+      created.stderr,
+      /The dev container's compose services .* failed in (\S+): `docker compose up -d web`/,
+    );
+    assert.match(created.stderr, /Hint: .*docker compose -p \S+ ps -a/);
+    const name = (await containersOf(ws))[0]!.Names[0]!.replace(/^\//, '');
+    const tar = join(ws, 'image.tar');
+    execFileSync('docker', ['save', 'debian:trixie-slim', '-o', tar]);
+    execFileSync('chown', [`${TEST_USER.uid}:${TEST_USER.gid}`, tar]);
+    const load = await sbx(['exec', name, '--', 'docker', 'load', '-i', tar], { timeoutMs: 300_000 });
+    assert.equal(load.code, 0, load.stderr);
+    assert.equal((await sbx(['stop', name])).code, 0);
+    // Started again (by sbx run's reattach), the service runs and answers by its name, directly (not
+    // through the egress proxy, which cannot know it), on the sandbox's own network.
+    const r = await sbx(
+      [
+        'run',
+        'shell',
+        '--',
+        'sh',
+        '-c',
+        'for i in $(seq 50); do curl -sf http://web:8089/ && break; sleep 0.2; done; getent hosts web; docker ps --format "{{.Names}} {{.Status}}"',
+      ],
+      { cwd: ws, timeoutMs: 300_000 },
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^from-web$/m, r.stdout);
+    assert.match(r.stdout, /^127\.0\.0\.1\s+web/m);
+    assert.match(r.stdout, /web-1 Up/);
+    assert.doesNotMatch(r.stderr, /not started/);
+    // Not on the host's engine: only the sandbox is there.
+    assert.deepEqual(
+      (await docker.listContainers({ all: true })).filter((c) => c.Names.some((n) => n.includes('web-1'))),
+      [],
+    );
+    assert.equal((await sbx(['rm', '-f', name])).code, 0);
+  });
+
   it('in strict mode, refuses a dev container that would widen the boundary, listing what, and creates nothing', async () => {
     const wide = await workspace();
     writeFileSync(

@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, realpathSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { devcontainerAddition, devcontainerFor } from '../../src/sandbox/devcontainer.js';
+import { composeNote, devcontainerAddition, devcontainerFor } from '../../src/sandbox/devcontainer.js';
 import type { SbxError } from '../../src/shared/errors.js';
 import {
   devcontainerRepository,
@@ -230,8 +230,20 @@ describe('dockerComposeFile', () => {
     });
     assert.deepEqual(dc.env, { A: 'one', B: 'dc' }, 'containerEnv wins over the service environment');
     const notes = dc.notes.join('\n');
-    assert.match(notes, /the other services \(db, cache\) are not started/);
     assert.match(notes, /service app: ports, privileged, network_mode not applied/);
+    // The others start in the sandbox's own engine (--docker), and are said not to start without one.
+    assert.deepEqual(dc.compose, {
+      files: [join(ws, '.devcontainer/compose.yml'), join(ws, '.devcontainer/compose.extra.yml')],
+      services: ['db', 'cache'],
+    });
+    assert.match(
+      composeNote(dc, false).join(''),
+      /the other services \(db, cache\) are not started: .*--docker/,
+    );
+    assert.deepEqual(composeNote(dc, true), []);
+    const labels = (docker: boolean) => devcontainerAddition(dc, [], docker).addition.labels ?? {};
+    assert.equal(labels(true)['dev.sbx.devcontainer.services'], JSON.stringify(dc.compose));
+    assert.equal(labels(false)['dev.sbx.devcontainer.services'], undefined);
     assert.deepEqual(dc.widening, ['service app: privileged: true', 'service app: network_mode: host']);
     throws(
       () =>
@@ -252,6 +264,28 @@ describe('dockerComposeFile', () => {
     );
     assert.deepEqual(image.source, { kind: 'image', ref: 'debian:trixie-slim' });
     assert.deepEqual(image.env, { X: '1' });
+    assert.equal(image.compose, undefined, 'no other service: nothing to start');
+    const two = 'services:\n  app:\n    image: a\n  db:\n    image: b\n  cache:\n    image: c\n';
+    const only = load(
+      folder({
+        '.devcontainer.json':
+          '{ "dockerComposeFile": "c.yml", "service": "app", "runServices": ["app", "db"] }',
+        'c.yml': two,
+      }),
+    );
+    assert.deepEqual(only.compose?.services, ['db'], 'runServices chooses which start');
+    throws(
+      () =>
+        load(
+          folder({
+            '.devcontainer.json':
+              '{ "dockerComposeFile": "c.yml", "service": "app", "runServices": ["dbb"] }',
+            'c.yml': two,
+          }),
+        ),
+      'usage',
+      /runServices names dbb, which the compose files do not have/,
+    );
   });
 });
 
@@ -382,9 +416,11 @@ describe('devcontainerAddition', () => {
           '{ "image": "x:1", "forwardPorts": [3000, 4000], "containerEnv": { "A": "1" } }',
       }),
     );
-    const { addition, ports } = devcontainerAddition(dc, [
-      { hostIp: '127.0.0.1', hostPort: 0, containerPort: 4000, protocol: 'tcp' },
-    ]);
+    const { addition, ports } = devcontainerAddition(
+      dc,
+      [{ hostIp: '127.0.0.1', hostPort: 0, containerPort: 4000, protocol: 'tcp' }],
+      false,
+    );
     assert.deepEqual(ports, [
       { hostIp: '127.0.0.1', hostPort: 0, containerPort: 4000, protocol: 'tcp' },
       { hostIp: '127.0.0.1', hostPort: 3000, containerPort: 3000, protocol: 'tcp' },
