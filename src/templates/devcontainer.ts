@@ -320,6 +320,8 @@ export function wideningRunArgs(args: readonly string[]): string[] {
     let value = eq > 0 ? arg.slice(eq + 1) : undefined;
     if (value === undefined && !RUN_ARG_FLAGS_WITHOUT_VALUE.has(flag) && i + 1 < args.length)
       value = args[++i];
+    // A boolean flag turned off (--privileged=false) asks for nothing.
+    if (RUN_ARG_FLAGS_WITHOUT_VALUE.has(flag) && value === 'false') continue;
     if (rule === true || (value !== undefined && rule.includes(value)))
       out.push(value === undefined || eq > 0 ? arg : `${arg} ${value}`);
   }

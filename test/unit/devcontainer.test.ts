@@ -338,7 +338,10 @@ describe('strict mode', () => {
         '--cap-add=SYS_PTRACE',
       ],
     );
-    assert.deepEqual(wideningRunArgs(['--init', '--hostname', 'dev', '--network=bridge']), []);
+    assert.deepEqual(
+      wideningRunArgs(['--init', '--hostname', 'dev', '--network=bridge', '--privileged=false']),
+      [],
+    );
   });
 
   it('refuses, listing them, what would widen the boundary; warns without strict', () => {
