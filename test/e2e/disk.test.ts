@@ -383,7 +383,11 @@ describe('idle stop', { timeout: 600_000 }, () => {
       },
     );
     assert.equal(detached.code, 0, detached.stderr);
-    const idle = await create(await workspace());
+    // This one's setting comes from the config (idleStop) instead of the flag.
+    const idleWs = await workspace();
+    const cfg = { SBX_CONFIG_DIR: mkdtempSync(join(tmpdir(), 'sbx-cfg-')) };
+    assert.equal((await sbx(['config', 'set', 'idleStop', '10s'], { env: cfg })).code, 0);
+    const idle = json<{ name: string }>(await sbx(['create', 'shell', idleWs, '--json'], { env: cfg })).name;
     const started = Date.now();
     const running = async (name: string) => (await docker.getContainer(name).inspect()).State.Running;
     const startedAt = async (name: string) => (await docker.getContainer(name).inspect()).State.StartedAt;
@@ -409,7 +413,8 @@ describe('idle stop', { timeout: 600_000 }, () => {
     assert.ok(Date.parse(entry.lastUsed) < Date.parse(info.State.FinishedAt), 'last used: before it idled');
     assert.match((await sbx(['ls'])).stdout, /LAST USED/);
 
-    const again = await sbx(['exec', idle, '--', 'echo', 'back']);
+    // Reattached by a plain sbx run, as a user would.
+    const again = await sbx(['run', 'shell', '--', 'echo', 'back'], { cwd: idleWs });
     assert.equal(again.code, 0, again.stderr);
     assert.equal(again.stdout.trim(), 'back');
     assert.equal(await running(idle), true);
