@@ -30,6 +30,11 @@ export interface Flavour {
    */
   runningMayBeStale: boolean;
   /**
+   * The engine's GET /system/df leaves out what sbx reads (Podman 4.3: no labels, images named by
+   * their tag alone): its disk usage is read from the image, container and volume lists instead.
+   */
+  dfFromLists: boolean;
+  /**
    * The engine tears its network namespace down when a running container leaves a network while no
    * other container runs there (rootless Podman 4.3): that container must be restarted to get out.
    */
@@ -59,6 +64,7 @@ const docker: Flavour = {
       Options: { 'com.docker.network.bridge.inhibit_ipv4': 'true' },
     }),
   runningMayBeStale: false,
+  dfFromLists: false,
   netnsGoesWithLastNetwork: false,
   resolvedRuntime: async () => undefined,
 };
@@ -98,6 +104,7 @@ const podman = (rootless: boolean): Flavour => ({
       subnets: [{ subnet }],
     }),
   runningMayBeStale: true,
+  dfFromLists: true,
   netnsGoesWithLastNetwork: rootless,
   resolvedRuntime: async (id) =>
     (await api<{ OCIRuntime?: string }>('GET', `/v4.0.0/libpod/containers/${encodeURIComponent(id)}/json`))

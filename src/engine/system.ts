@@ -102,7 +102,16 @@ export interface DiskUsage {
 }
 
 export async function diskUsage(): Promise<DiskUsage> {
-  const df = (await call('disk usage', (docker) => docker.df())) as {
+  const fromLists = (await engineInfo()).flavour.dfFromLists;
+  const df = (await call('disk usage', async (docker) => {
+    if (!fromLists) return docker.df();
+    const [images, containers, volumes] = await Promise.all([
+      docker.listImages(),
+      docker.listContainers({ all: true, size: true }),
+      docker.listVolumes(),
+    ]);
+    return { LayersSize: 0, Images: images, Containers: containers, Volumes: volumes.Volumes };
+  })) as {
     LayersSize?: number;
     Images?: Array<{
       Id: string;
@@ -110,7 +119,7 @@ export async function diskUsage(): Promise<DiskUsage> {
       Size: number;
       SharedSize: number;
       Containers: number;
-      Labels?: Record<string, string> | null;
+      Labels?: Record<string, string> | [] | null;
       Created: number;
     }> | null;
     Containers?: Array<{
@@ -139,7 +148,8 @@ export async function diskUsage(): Promise<DiskUsage> {
       size: i.Size,
       sharedSize: Math.max(0, i.SharedSize),
       containers: i.Containers,
-      labels: i.Labels ?? {},
+      // Podman lists an image without labels with [].
+      labels: Array.isArray(i.Labels) ? {} : (i.Labels ?? {}),
       created: i.Created,
     })),
     containers: (df.Containers ?? []).map((c) => ({
