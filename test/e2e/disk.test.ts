@@ -111,7 +111,16 @@ describe('sbx df and sbx prune', { timeout: 900_000 }, () => {
     assert.equal(byTag(v3).status, 'current');
     assert.deepEqual(byTag(v1).sandboxes, [old.name]);
     assert.deepEqual(byTag(v2).sandboxes, [kept.name]);
-    const engine = (await docker.df()) as {
+    // Podman's /system/df has no labels: there sbx reads the engine's image and container lists, and so does the test.
+    const podman = JSON.stringify(await docker.version()).includes('Podman');
+    const engine = (
+      podman
+        ? {
+            Images: await docker.listImages(),
+            Containers: await docker.listContainers({ all: true, size: true }),
+          }
+        : await docker.df()
+    ) as {
       Images: Array<{ Id: string; Size: number; SharedSize: number }>;
       Containers: Array<{ Names: string[]; SizeRw: number }>;
     };
