@@ -139,8 +139,14 @@ describe('sbx df and sbx prune', { timeout: 900_000 }, () => {
     const parentRef = /^FROM\s+(\S+)/m.exec(scaffold)![1]!;
     const parentSize = (await docker.getImage(parentRef).inspect()).Size;
     const own = report.images.reduce((a, i) => a + (i.size - parentSize), 0);
-    assert.equal(report.totals.images, parentSize + own);
-    assert.equal(report.totals.imagesShared, 2 * parentSize);
+    // Podman's layer sizes in an image's history fall short of its image size by a few KiB of
+    // metadata (about 12 KB for these), so there the layer-based totals are near, not equal.
+    const near = (actual: number, expected: number, what: string) =>
+      podman
+        ? assert.ok(Math.abs(actual - expected) < 64 * 1024, `${what}: ${actual} vs ${expected}`)
+        : assert.equal(actual, expected, what);
+    near(report.totals.images, parentSize + own, 'image total');
+    near(report.totals.imagesShared, 2 * parentSize, 'shared');
     const table = await sbx(['df']);
     assert.equal(table.code, 0, table.stderr);
     assert.match(table.stdout, new RegExp(`${v1.replace(/[/.]/g, '\\$&')}\\s.*superseded`));
