@@ -97,7 +97,7 @@ if [ "$(id -u)" = 0 ] && [ "${SBX_TEST_GVISOR:-1}" != 0 ]; then
   fi
 fi
 
-# The core suite (sbx run, the lifecycle commands, the security boundary) again, against Podman: Debian's podman with its
+# The core suite (sbx run, the lifecycle commands, the security boundary) and disk housekeeping again, against Podman: Debian's podman with its
 # Docker-compatible API service on a unix socket, found through DOCKER_HOST like any engine.
 if [ "$(id -u)" = 0 ] && [ "${SBX_TEST_PODMAN:-1}" != 0 ]; then
   podman_sock=/run/podman/podman.sock
@@ -115,5 +115,5 @@ if [ "$(id -u)" = 0 ] && [ "${SBX_TEST_PODMAN:-1}" != 0 ]; then
   podman image exists debian:trixie-slim || docker save debian:trixie-slim | podman load >/dev/null
   export DOCKER_HOST="unix://$podman_sock" SBX_TEST_RUN="p$$"
   node bin/run.js template build claude gemini codex opencode copilot shell >/dev/null
-  node --test --test-concurrency=1 dist/test/e2e/run.test.js dist/test/e2e/lifecycle.test.js dist/test/e2e/security.test.js
+  node --test --test-concurrency=1 dist/test/e2e/run.test.js dist/test/e2e/lifecycle.test.js dist/test/e2e/security.test.js dist/test/e2e/disk.test.js
 fi
