@@ -26,6 +26,7 @@ import {
   devcontainerBinds,
   devcontainerFor,
   ensureDevcontainer,
+  missingToolsWarning,
   runLifecycle,
 } from './devcontainer.js';
 import { checkDockerRequest, dockerAddition, dockerVolume, waitForInnerEngine } from './docker-inside.js';
@@ -145,6 +146,7 @@ export async function createSandbox(
     ...security.warnings,
     ...agentKeysWarning(req.agent, config),
     ...(dc?.notes ?? []).map((note) => `dev container: ${note}`),
+    ...(dc ? missingToolsWarning(base.info.Config?.Labels) : []),
   ];
   const wt = req.worktree;
   let id: string | undefined;
