@@ -27,6 +27,7 @@ import {
   devcontainerBinds,
   devcontainerFor,
   ensureDevcontainer,
+  missingToolsWarning,
   runLifecycle,
   startComposeServices,
 } from './devcontainer.js';
@@ -148,6 +149,7 @@ export async function createSandbox(
     ...security.warnings,
     ...agentKeysWarning(req.agent, config),
     ...[...(dc?.notes ?? []), ...(dc ? composeNote(dc, docker) : [])].map((note) => `dev container: ${note}`),
+    ...(dc ? missingToolsWarning(base.info.Config?.Labels) : []),
   ];
   const wt = req.worktree;
   let id: string | undefined;

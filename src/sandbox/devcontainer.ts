@@ -66,6 +66,25 @@ export async function ensureDevcontainer(
   });
 }
 
+/**
+ * What the dev container's image lacks (sbx could install nothing there: no package manager), said
+ * when a sandbox is made from it, with what that means.
+ */
+export function missingToolsWarning(labels: Record<string, string> | undefined): string[] {
+  const missing = (labels?.[LABEL.missing] ?? '').split(',').filter(Boolean);
+  if (missing.length === 0) return [];
+  const effects: Record<string, string> = {
+    sudo: 'nothing runs as root but through `sbx exec -u root`',
+    tmux: '`sbx run -d` cannot run an agent in the background',
+    git: 'git is not there, nor the git identity sbx sets',
+    npm: 'agents installed with npm cannot be used',
+  };
+  const said = missing.filter((m) => effects[m]).map((m) => effects[m]);
+  return [
+    `dev container: its image has no package manager, so sbx added only what it brings itself (tini, bash where the image has none); it lacks ${missing.join(', ')}${said.length > 0 ? `: ${said.join('; ')}` : ''}.`,
+  ];
+}
+
 /** The dev container's bind mounts, checked like -v (the host path must exist). */
 export const devcontainerBinds = (dc: Devcontainer): VolumeMount[] =>
   dc.mounts

@@ -37,6 +37,8 @@ export const LABEL = {
   /** Set on template images: the content hash they were built from, and the template's folder. */
   templateHash: 'dev.sbx.template.hash',
   templateSource: 'dev.sbx.template.source',
+  /** On dev container images without a package manager: what a sandbox normally has and it lacks. */
+  missing: 'dev.sbx.missing',
   /** On sandbox networks: the sandbox it belongs to (also on the sandbox: its network). */
   network: 'dev.sbx.network',
   /** The secrets bound to a sandbox (names only; their placeholders are its variables). */

@@ -13,13 +13,22 @@ import { SbxError } from '../shared/errors.js';
 import { LABEL } from '../shared/labels.js';
 import { type EnsureOptions, ensurePulled, planTemplate } from './build.js';
 import { type Devcontainer, devcontainerRepository } from './devcontainer.js';
+import {
+  ADD_AGENT_USER,
+  APT_IMAGE,
+  aptPackages,
+  type ImageFacts,
+  installStep,
+  missingTools,
+  probeImage,
+  refusal,
+  STATIC_PIECES,
+  staticStage,
+} from './foreign-image.js';
 import { BUILTIN_DIR, contentHash, contextFiles } from './template.js';
 
 /** Bumped when the way sbx layers itself on a dev container changes. */
-const FORMAT = 'sbx-devcontainer-v2';
-
-/** The exit code of the generated check that the project image has apt-get. */
-const NO_APT = 97;
+const FORMAT = 'sbx-devcontainer-v3';
 
 /** Where the project's Dockerfile goes in the context when it lies outside it. */
 const OUTSIDE_DOCKERFILE = '.sbx-devcontainer.Dockerfile';
@@ -106,16 +115,22 @@ export function planDevcontainer(
  */
 const USER_TOOLS_SCRIPT = `#!/bin/sh
 found=
+# Images sbx does not control may lack getent and setpriv (busybox): /etc/passwd, and the folder's mode.
+if command -v setpriv >/dev/null 2>&1; then
+  reach() { setpriv --reuid=agent --regid=agent --clear-groups test -x "$1"; }
+else
+  reach() { [ -n "$(find "$1" -maxdepth 0 -perm -001 2>/dev/null)" ]; }
+fi
 for u in "$@"; do
   case "$u" in ''|root|0|agent) continue ;; esac
-  home=$(getent passwd "$u" | cut -d: -f6)
+  home=$({ getent passwd "$u" 2>/dev/null || grep -E "^$u:|^[^:]*:[^:]*:$u:" /etc/passwd; } | head -n 1 | cut -d: -f6)
   case "$home" in ''|/|/root|/home/agent|/nonexistent) continue ;; esac
   for d in "$home/.local/bin" "$home/bin" "$home/.cargo/bin" "$home/go/bin" "$home/.deno/bin" \
     "$home/.bun/bin" "$home/.volta/bin" "$home/.pyenv/shims" "$home/.pyenv/bin" "$home/.rbenv/shims" \
     "$home/.dotnet/tools" "$home"/.nvm/versions/node/*/bin "$home"/.sdkman/candidates/*/current/bin; do
     [ -d "$d" ] || continue
     case ":$found:" in *":$d:"*) continue ;; esac
-    if setpriv --reuid=agent --regid=agent --clear-groups test -x "$d"; then
+    if reach "$d"; then
       found="$found\${found:+:}$d"
     else
       echo "sbx: $d (the tools of the image's user $u) is not readable by the agent user: left off its PATH" >&2
@@ -144,23 +159,68 @@ const withoutFrom = (dockerfile: string) =>
     .filter((l) => !/^\s*FROM\s/i.test(l))
     .join('\n');
 
+/** The image templates/base starts FROM (Debian), whose static tini and bash sbx brings to other images. */
+const baseImage = () =>
+  /^\s*FROM\s+(\S+)/im.exec(readFileSync(join(BUILTIN_DIR, 'base', 'Dockerfile'), 'utf8'))?.[1] ??
+  'debian:trixie-slim';
+
+/** A Dockerfile's instructions, each with its continuation lines (comments and blank lines on their own). */
+const instructions = (dockerfile: string): string[] =>
+  dockerfile.split('\n').reduce<string[]>((all, line, i, lines) => {
+    if (i > 0 && lines[i - 1]!.trimEnd().endsWith('\\')) all[all.length - 1] += `\n${line}`;
+    else all.push(line);
+    return all;
+  }, []);
+
 /**
- * sbx's layer as one Dockerfile FROM the project image: a check that apt-get exists (sbx installs
- * Node, tini, sudo, tmux and git with it), templates/base's steps (the agent user gets UID 1000 only
- * when the image has no user with it: sbx-init gives it the workspace owner's UID anyway), the local
- * features in order, then the agent template's steps.
+ * templates/base's steps for an image: as they are where it has apt-get; with its own package
+ * manager's install step (and sbx's static tini) on Alpine and Fedora-like images; on an image
+ * without a package manager, only what sbx brings (static tini and bash, a CA bundle), the agent user
+ * (useradd, else /etc/passwd), and undici and srt where the image has npm.
+ */
+function baseSteps(facts: ImageFacts): { stage: string; steps: string } {
+  const base = readFileSync(join(BUILTIN_DIR, 'base', 'Dockerfile'), 'utf8');
+  const apt = facts.manager === 'apt-get';
+  const steps = instructions(base).filter((i) => !/^\s*FROM\s/i.test(i));
+  const certsStep = steps.find((i) => /^COPY certs\//.test(i)) ?? '';
+  const mapped = steps.map((i) => {
+    if (apt) {
+      return i.replace(
+        'useradd --create-home --uid 1000 --user-group',
+        'useradd --create-home $(getent passwd 1000 >/dev/null || echo --uid 1000) --user-group',
+      );
+    }
+    if (/apt-get install/.test(i))
+      return facts.manager && facts.manager !== 'apt-get'
+        ? `${installStep(facts.manager, aptPackages(i))}\n${STATIC_PIECES}`
+        : STATIC_PIECES;
+    if (/useradd /.test(i))
+      return i.replace(
+        /useradd --create-home --uid 1000 --user-group --shell \/bin\/bash agent/,
+        ADD_AGENT_USER,
+      );
+    if (!facts.manager && /^RUN npm install -g/.test(i))
+      return `RUN if command -v npm >/dev/null 2>&1; then ${i.slice(4)}; fi`;
+    return i;
+  });
+  return { stage: apt ? '' : staticStage(baseImage(), certsStep), steps: mapped.join('\n') };
+}
+
+/**
+ * sbx's layer as one Dockerfile FROM the project image: templates/base's steps for what the image
+ * has (see baseSteps; the agent user gets UID 1000 only when the image has no user with it: sbx-init
+ * gives it the workspace owner's UID anyway), the local features in order, then the agent
+ * template's steps. An image without a package manager is labelled with what it lacks.
  */
 export function layerDockerfile(
   projectRef: string,
   dc: Devcontainer,
   agentTemplate: string,
   imageUser = '',
+  facts: ImageFacts = APT_IMAGE,
 ): string {
   const users = [...new Set([...dc.imageUsers, imageUser.split(':')[0] ?? '', '1000'])].filter(Boolean);
-  const base = withoutFrom(readFileSync(join(BUILTIN_DIR, 'base', 'Dockerfile'), 'utf8')).replace(
-    'useradd --create-home --uid 1000 --user-group',
-    'useradd --create-home $(getent passwd 1000 >/dev/null || echo --uid 1000) --user-group',
-  );
+  const base = baseSteps(facts);
   const features = dc.features.map((f, i) => {
     const env = Object.entries({
       ...f.env,
@@ -177,23 +237,29 @@ export function layerDockerfile(
       ...Object.entries(f.containerEnv ?? {}).map(([k, v]) => `ENV ${k}=${JSON.stringify(v)}`),
     ].join('\n');
   });
-  const agent =
-    agentTemplate === 'base'
-      ? ''
-      : withoutFrom(readFileSync(join(BUILTIN_DIR, agentTemplate, 'Dockerfile'), 'utf8'));
+  const agent = agentSteps(agentTemplate);
+  const missing = missingTools(facts);
   return [
+    ...(base.stage ? [base.stage, ''] : []),
     `FROM ${projectRef}`,
-    'USER root',
-    `RUN command -v apt-get >/dev/null 2>&1 || { echo "sbx: this image has no apt-get" >&2; exit ${NO_APT}; }`,
-    base,
+    // By number: an image without /etc/passwd has no user named root.
+    facts.manager === 'apt-get' ? 'USER root' : 'USER 0:0',
+    base.steps,
     ...features,
     agent,
     'COPY sbx-devcontainer-path /usr/local/lib/sbx/devcontainer-path',
     `RUN sh /usr/local/lib/sbx/devcontainer-path ${users.map(shq).join(' ')}`,
     `LABEL dev.sbx.devcontainer=${JSON.stringify(dc.file.path)}`,
+    ...(missing.length > 0 ? [`LABEL ${LABEL.missing}=${JSON.stringify(missing.join(','))}`] : []),
     '',
   ].join('\n');
 }
+
+/** The agent template's steps, without its FROM (none for the shell: the base alone). */
+const agentSteps = (agentTemplate: string) =>
+  agentTemplate === 'base'
+    ? ''
+    : withoutFrom(readFileSync(join(BUILTIN_DIR, agentTemplate, 'Dockerfile'), 'utf8'));
 
 /**
  * Makes sure the dev container's image for an agent exists: found by its content-hash tag (no build),
@@ -218,7 +284,20 @@ export async function ensureDevcontainerImage(
   if (project.build && (options.nocache || !(await inspectImage(project.tag)))) {
     await buildProject(dc, project.tag, options);
   }
-  await buildLayer(dc, plan, agent.name, options);
+  // What the project image has decides how sbx adds itself, and which agents can run there.
+  const facts = await probeImage(project.tag);
+  const image = dc.source.kind === 'image' ? dc.source.ref : `built from ${dc.source.dockerfile}`;
+  const why = refusal(agent.name, agentSteps(agent.template), facts);
+  if (why)
+    throw new SbxError(
+      'buildFailed',
+      `${agent.name === 'shell' ? 'The shell' : agent.name} cannot run on the dev container's image (${image}): ${why}. Nothing was created.`,
+      {
+        hint: `${agent.name === 'shell' ? 'Add those commands to the image' : 'Run `sbx run shell` there, add what is missing to the image (or base it on Debian, Ubuntu, Alpine or Fedora)'}, or run with --template NAME to use an sbx template instead.`,
+      },
+    );
+  if (facts.manager !== 'apt-get') await ensurePulled(baseImage(), options.reporter);
+  await buildLayer(dc, plan, agent.name, facts, options);
   const info = await inspectImage(plan.tag);
   if (!info)
     throw new SbxError('buildFailed', `The image ${plan.tag} was built but the engine cannot find it.`);
@@ -286,6 +365,7 @@ async function buildLayer(
   dc: Devcontainer,
   plan: DevcontainerPlan,
   agentName: string,
+  facts: ImageFacts,
   options: EnsureOptions,
 ): Promise<void> {
   const baseDir = join(BUILTIN_DIR, 'base');
@@ -296,6 +376,7 @@ async function buildLayer(
     dc,
     plan.agentTemplate,
     projectInfo?.Config?.User ?? '',
+    facts,
   );
   const { default: tar } = await import('tar-fs');
   const pack = tar.pack(baseDir, {
@@ -323,15 +404,6 @@ async function buildLayer(
     `sbx's layer for ${agentName} on the dev container (${plan.tag})`,
     options,
     (err) => {
-      if (new RegExp(`non-zero (exit )?code:? ${NO_APT}\\b`).test(err.message))
-        return new SbxError(
-          'buildFailed',
-          `The dev container's image (${dc.source.kind === 'image' ? dc.source.ref : 'built from its Dockerfile'}) has no apt-get: ${agentName === 'shell' ? 'the shell' : agentName} cannot run there, because sbx installs what every sandbox needs (Node.js, tini, sudo, tmux, git, the CA certificates) with apt, and the agents need a glibc system (Alpine's musl and other distributions are not supported).`,
-          {
-            cause: err,
-            hint: 'Base the dev container on a Debian or Ubuntu image (e.g. debian:trixie-slim, mcr.microsoft.com/devcontainers/base:debian), or run with --template NAME to use an sbx template instead.',
-          },
-        );
       return new SbxError(
         'buildFailed',
         `Adding sbx's layer for ${agentName} on the dev container ${dc.file.path} failed: ${err.message}`,

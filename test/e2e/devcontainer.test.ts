@@ -554,21 +554,112 @@ describe('sbx run in a workspace with a dev container', { timeout: 1_500_000 }, 
     assert.deepEqual(await containersOf(wide), []);
   });
 
-  it('says which agent cannot run on an image without apt-get, and creates nothing', async () => {
-    const noApt = await workspace();
-    mkdirSync(join(noApt, '.devcontainer'));
+  // Images sbx does not control. The sandboxes are made by root for workspaces a user owns: the
+  // agent gets the owner's UID (see sandboxOwner), on an image without usermod too.
+  const ownedWorkspace = async (dockerfile: string) => {
+    const ws = await workspace();
+    mkdirSync(join(ws, '.devcontainer'));
+    writeFileSync(join(ws, '.devcontainer', 'Dockerfile'), dockerfile);
     writeFileSync(
-      join(noApt, '.devcontainer', 'Dockerfile'),
-      'FROM debian:trixie-slim\nRUN rm /usr/bin/apt-get\n',
-    );
-    writeFileSync(
-      join(noApt, '.devcontainer', 'devcontainer.json'),
+      join(ws, '.devcontainer', 'devcontainer.json'),
       '{ "build": { "dockerfile": "Dockerfile" } }\n',
     );
-    const r = await sbx(['run', 'claude', '--', '-p', 'hi'], { cwd: noApt, timeoutMs: 300_000 });
+    execFileSync('chown', ['-R', `${TEST_USER.uid}:${TEST_USER.gid}`, ws]);
+    return ws;
+  };
+
+  it('runs the shell on a glibc image without apt or dpkg as the workspace owner, and refuses claude saying why', async () => {
+    const ws = await ownedWorkspace(
+      'FROM debian:trixie-slim\nRUN rm -rf /usr/bin/apt* /usr/bin/dpkg* /var/lib/dpkg /etc/apt\n',
+    );
+    const r = await sbx(
+      [
+        'run',
+        'shell',
+        '--',
+        'sh',
+        '-c',
+        'id -u && touch written-inside && ! command -v apt-get && echo no-apt',
+      ],
+      { cwd: ws, timeoutMs: 600_000 },
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, `${TEST_USER.uid}\nno-apt\n`);
+    assert.equal(
+      statSync(join(ws, 'written-inside')).uid,
+      TEST_USER.uid,
+      "files written inside are the owner's",
+    );
+    assert.match(
+      r.stderr,
+      /its image has no package manager, so sbx added only what it brings itself .*it lacks sudo, git, tmux/,
+    );
+    assert.equal((await sbx(['rm', '-f', '.'], { cwd: ws })).code, 0);
+
+    const claude = await sbx(['run', 'claude', '--', '-p', 'hi'], { cwd: ws, timeoutMs: 300_000 });
+    assert.equal(claude.code, 65, claude.stderr);
+    assert.match(
+      claude.stderr,
+      /claude cannot run on the dev container's image \(built from .*\): claude is installed with npm, which this image lacks \(it has: glibc, no package manager, no Node\.js\)/,
+    );
+    assert.match(claude.stderr, /Hint: Run `sbx run shell` there.*--template/);
+    assert.deepEqual(await containersOf(ws), []);
+  });
+
+  it('runs the shell on a musl busybox image made FROM scratch, and refuses claude saying why', async () => {
+    const ws = await ownedWorkspace(
+      [
+        // Debian's static busybox and musl's loader, on an empty image: no package manager, no glibc.
+        'FROM debian:trixie-slim AS musl',
+        'RUN apt-get update && apt-get install -y --no-install-recommends busybox-static musl && rm -rf /var/lib/apt/lists/* \\',
+        ' && mkdir -p /out/bin /out/lib /out/etc /out/root /out/tmp \\',
+        ' && cp /bin/busybox /out/bin/busybox && cp -L /lib/ld-musl-*.so.1 /out/lib/ \\',
+        " && echo 'root:x:0:0:root:/root:/bin/sh' > /out/etc/passwd && echo 'root:x:0:' > /out/etc/group",
+        'FROM scratch',
+        'COPY --from=musl /out/ /',
+        'RUN ["/bin/busybox", "--install", "-s", "/bin"]',
+        '',
+      ].join('\n'),
+    );
+    const r = await sbx(['run', 'shell', '--', 'id', '-u'], { cwd: ws, timeoutMs: 600_000 });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, `${TEST_USER.uid}\n`);
+    const [c] = await containersOf(ws);
+    assert.ok(c, 'a sandbox exists');
+    // The shell agent's bash is sbx's static one; its files belong to the owner.
+    const name = c.Names[0]!.replace(/^\//, '');
+    const bash = await sbx([
+      'exec',
+      name,
+      '--',
+      'bash',
+      '-c',
+      'echo "bash $BASH_VERSION" && touch from-bash && ls /lib',
+    ]);
+    assert.equal(bash.code, 0, bash.stderr);
+    assert.match(bash.stdout, /^bash \d+\./m);
+    assert.match(bash.stdout, /^ld-musl-/m, 'a musl image');
+    assert.equal(statSync(join(ws, 'from-bash')).uid, TEST_USER.uid);
+    assert.equal((await sbx(['rm', '-f', '.'], { cwd: ws })).code, 0);
+
+    const claude = await sbx(['run', 'claude', '--', '-p', 'hi'], { cwd: ws, timeoutMs: 300_000 });
+    assert.equal(claude.code, 65, claude.stderr);
+    assert.match(
+      claude.stderr,
+      /claude cannot run on the dev container's image .*: claude is installed with npm, which this image lacks \(it has: musl, no package manager, no Node\.js\), and sbx can only add Node\.js and npm with a package manager/,
+    );
+    assert.deepEqual(await containersOf(ws), []);
+  });
+
+  it('refuses an image without /bin/sh, naming it, and creates nothing', async () => {
+    const ws = await ownedWorkspace('FROM scratch\nCOPY devcontainer.json /etc/only-file\n');
+    const r = await sbx(['run', 'shell', '--', 'true'], { cwd: ws, timeoutMs: 300_000 });
     assert.equal(r.code, 65, r.stderr);
-    assert.match(r.stderr, /has no apt-get: claude cannot run there/);
-    assert.match(r.stderr, /Hint: .*--template/);
-    assert.deepEqual(await containersOf(noApt), []);
+    assert.match(
+      r.stderr,
+      /The dev container's image sbx\/devcontainer-[^ ]+-project:[0-9a-f]{12} could not be started with \/bin\/sh .*no agent can run there/,
+    );
+    assert.match(r.stderr, /Hint: Use an image with \/bin\/sh/);
+    assert.deepEqual(await containersOf(ws), []);
   });
 });

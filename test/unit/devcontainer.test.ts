@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, realpathSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -15,6 +15,16 @@ import {
   wideningRunArgs,
 } from '../../src/templates/devcontainer.js';
 import { layerDockerfile, planDevcontainer } from '../../src/templates/devcontainer-build.js';
+import {
+  aptPackages,
+  type ImageFacts,
+  installStep,
+  missingTools,
+  PACKAGE_NAMES,
+  parseProbe,
+  refusal,
+} from '../../src/templates/foreign-image.js';
+import { BUILTIN_DIR } from '../../src/templates/template.js';
 
 const folder = (files: Record<string, string>) => {
   const dir = realpathSync(mkdtempSync(join(tmpdir(), 'sbx-dc-')));
@@ -457,10 +467,11 @@ describe('the image of a dev container', () => {
     assert.notEqual(planDevcontainer(load(ws), ws, 'base', []).hash, b.hash);
   });
 
-  it("layers sbx's base and the agent's steps on the project image, checking for apt first", () => {
+  it("layers sbx's base and the agent's steps on the project image (a Debian-like one: with apt-get)", () => {
     const ws = folder(files);
     const text = layerDockerfile('sbx/devcontainer-x-project:abc', load(ws), 'claude');
-    assert.match(text, /^FROM sbx\/devcontainer-x-project:abc\nUSER root\nRUN command -v apt-get/);
+    assert.match(text, /^FROM sbx\/devcontainer-x-project:abc\nUSER root\n/);
+    assert.doesNotMatch(text, /sbx-static|dev\.sbx\.missing/);
     assert.equal(text.match(/^FROM /gm)?.length, 1);
     assert.match(text, /apt-get update[\s\S]*sudo tini tmux/);
     assert.match(text, /useradd --create-home \$\(getent passwd 1000/);
@@ -482,6 +493,119 @@ describe('the image of a dev container', () => {
       withEnv,
       /\.\/install\.sh && rm -rf \/tmp\/sbx-features\/0\nENV PATH="\/opt\/f\/bin:\$\{PATH\}"\n/,
       "a feature's containerEnv is set after its install",
+    );
+  });
+});
+
+// The Alpine and Fedora paths cannot be run here (no registry to get those images from): their
+// generated layers are checked as text; the e2e suite runs the Debian and no-package-manager paths.
+describe('images sbx does not control', () => {
+  const ws = folder({ '.devcontainer.json': '{ "image": "x:1" }' });
+  const init = ['id', 'chown', 'mkdir', 'ln', 'rm', 'touch', 'sed', 'grep', 'dirname', 'find', 'sleep'];
+  const facts = (over: Partial<ImageFacts>): ImageFacts => ({
+    manager: undefined,
+    libc: 'musl',
+    has: init,
+    node: undefined,
+    ...over,
+  });
+  const steps = (agent: string) => readFileSync(join(BUILTIN_DIR, agent, 'Dockerfile'), 'utf8');
+
+  it('reads the probe of an image', () => {
+    assert.deepEqual(parseProbe('manager=apk\nlibc=musl\nhas=sh\nhas=npm\nnode=v22.1.0\nprobe=done\n'), {
+      manager: 'apk',
+      libc: 'musl',
+      has: ['sh', 'npm'],
+      node: 'v22.1.0',
+    });
+    assert.deepEqual(parseProbe('libc=glibc\nprobe=done'), {
+      manager: undefined,
+      libc: 'glibc',
+      has: [],
+      node: undefined,
+    });
+    assert.equal(parseProbe('sh: 1: syntax error'), undefined, 'a probe that did not finish');
+  });
+
+  it("names every base package for apk and dnf (one table), taken from templates/base's apt step", () => {
+    const apt = aptPackages(readFileSync(join(BUILTIN_DIR, 'base', 'Dockerfile'), 'utf8'));
+    assert.ok(apt.includes('tini') && apt.includes('nodejs') && apt.includes('xz-utils'), apt.join(' '));
+    for (const p of apt) assert.ok(p in PACKAGE_NAMES, `${p} has apk and dnf names`);
+    assert.throws(() => installStep('apk', ['made-up']), /no apk name for the base packages made-up/);
+  });
+
+  it('installs them with apk on Alpine-like images, with the C++ runtime and shadow', () => {
+    const text = layerDockerfile('p:1', load(ws), 'claude', '', facts({ manager: 'apk', has: [] }));
+    const [stage, final] = text.split(/\n(?=FROM p:1\n)/);
+    assert.match(stage!, /^FROM debian:trixie-slim AS sbx-static\n/, "sbx's static pieces come from Debian");
+    assert.match(final!, /^FROM p:1\nUSER 0:0\n/);
+    assert.doesNotMatch(final!, /apt-get/);
+    assert.match(
+      final!,
+      /RUN apk add --no-cache [^\n]*\bopenssh-client\b[^\n]*\bxz\b[^\n]*\bshadow\b[^\n]*libstdc\+\+/,
+    );
+    assert.match(final!, /&& update-ca-certificates\n/);
+    assert.match(final!, /COPY --from=sbx-static \/usr\/bin\/tini-static \/usr\/local\/lib\/sbx\/tini/);
+    assert.match(final!, /useradd --create-home/);
+    assert.match(
+      final!,
+      /^RUN npm install -g undici/m,
+      'Node.js comes from apk: undici is installed as on Debian',
+    );
+    assert.match(final!, /npm install -g @anthropic-ai\/claude-code/);
+    assert.match(final!, /ENTRYPOINT \["\/usr\/local\/bin\/sbx-init"\]/);
+    assert.equal(refusal('claude', steps('claude'), facts({ manager: 'apk', has: [] })), undefined);
+  });
+
+  it('installs them with dnf on Fedora-like images, with its trust store behind update-ca-certificates', () => {
+    for (const manager of ['dnf', 'microdnf', 'yum'] as const) {
+      const text = layerDockerfile('p:1', load(ws), 'base', '', facts({ manager, libc: 'glibc' }));
+      assert.match(
+        text,
+        new RegExp(`RUN ${manager} install -y --setopt=install_weak_deps=0 [^\\n]*openssh-clients procps-ng`),
+      );
+      assert.doesNotMatch(text, new RegExp(`${manager} install[^\\n]* tini\\b`), "tini is sbx's static one");
+      assert.match(text, /exec update-ca-trust/);
+      assert.equal(missingTools(facts({ manager })).length, 0);
+    }
+  });
+
+  it('without a package manager, brings only its static pieces and names what is missing', () => {
+    const none = facts({ has: [...init, 'git'] });
+    const text = layerDockerfile('p:1', load(ws), 'base', '', none);
+    assert.doesNotMatch(text.split('\nFROM p:1\n')[1]!, /apt-get|apk add|dnf install/);
+    assert.match(
+      text,
+      /ln -s \/usr\/local\/lib\/sbx\/bash \/bin\/bash/,
+      'bash only where the image has none',
+    );
+    assert.match(
+      text,
+      /echo "agent:x:\$uid:\$gid::\/home\/agent:\/bin\/bash" >> \/etc\/passwd/,
+      'no useradd: /etc/passwd',
+    );
+    assert.match(text, /^RUN if command -v npm >\/dev\/null 2>&1; then npm install -g undici/m);
+    assert.match(text, /^LABEL dev\.sbx\.missing="sudo,tmux,curl,jq,node,npm"$/m);
+  });
+
+  it('refuses an agent the image cannot install, saying why; the shell runs where sbx-init can', () => {
+    const none = facts({});
+    assert.equal(refusal('shell', '', none), undefined);
+    assert.match(
+      refusal('claude', steps('claude'), none)!,
+      /^claude is installed with npm, which this image lacks \(it has: musl, no package manager, no Node\.js\), and sbx can only add Node\.js and npm with a package manager/,
+    );
+    assert.equal(
+      refusal('claude', steps('claude'), facts({ has: [...init, 'npm'], node: 'v22.0.0' })),
+      undefined,
+    );
+    assert.match(
+      refusal('kiro', steps('kiro'), facts({ libc: 'glibc' }))!,
+      /^kiro is installed with curl.*\(it has: glibc,/,
+    );
+    assert.match(
+      refusal('shell', '', facts({ has: ['id'] }))!,
+      /^sbx's start-up script needs chown, mkdir, .*which this image lacks/,
     );
   });
 });
