@@ -210,34 +210,59 @@ export function addressIn(subnet: string | undefined, member: keyof typeof MEMBE
 }
 
 /**
- * Gives a new sandbox its internal network (the proxy joined to it) and its policy, before the
- * sandbox exists, so its first request is already filtered. Returns the network to put it on, and
- * its subnet.
+ * Gives a new sandbox its internal network and, before the sandbox starts, the proxy joined to it and
+ * its policy, so its first request is already filtered. Returns the network to put it on and its
+ * subnet as soon as the network exists, and `joined`, done once the proxy is on it and the policy
+ * written: those need only the network, so they go on while the sandbox's container is created, and
+ * the caller awaits `joined` before starting it.
  */
 export async function attachSandbox(
   sandbox: string,
   policy: Policy,
   labels: Record<string, string>,
-): Promise<{ network: string; subnet: string }> {
+): Promise<{ network: string; subnet: string; joined: Promise<void> }> {
   const proxy = await ensureProxy();
-  await forgetOrphanNetworks(sandbox);
+  // Started first: it lists the policies before the networks, and this network has none yet.
+  const stale = forgetStalePolicies(proxy);
+  stale.catch(() => {}); // awaited in `joined`; a failure meanwhile is not unhandled
+  let subnet: string;
   const network = networkNameOf(sandbox);
-  const taken = new Set(await networkSubnets());
-  const subnet = await createInternalNetwork(
-    network,
-    { ...labels, [LABEL.network]: sandbox, [LABEL.proxy]: PROXY_NAME },
-    [...sandboxSubnets(sandbox)].filter((s) => !taken.has(s)),
-  );
-  await connectNetwork(network, proxy, PROXY_NAME, addressIn(subnet, 'proxy'));
-  await writePolicy({ ...policy, sandbox, network, subnet });
-  await forgetStalePolicies(proxy);
-  return { network, subnet };
+  try {
+    await forgetOrphanNetworks(sandbox);
+    const taken = new Set(await networkSubnets());
+    subnet = await createInternalNetwork(
+      network,
+      { ...labels, [LABEL.network]: sandbox, [LABEL.proxy]: PROXY_NAME },
+      [...sandboxSubnets(sandbox)].filter((s) => !taken.has(s)),
+    );
+  } catch (err) {
+    await stale.catch(() => {});
+    throw err;
+  }
+  const joined = settled([
+    connectNetwork(network, proxy, PROXY_NAME, addressIn(subnet, 'proxy')),
+    putPolicy(proxy, { ...policy, sandbox, network, subnet }),
+    stale,
+  ]);
+  return { network, subnet, joined };
 }
 
 /**
- * A new sandbox's only way out, made before the sandbox exists: its internal network joined by the
+ * All of the given operations, settled: rejected with the first failure once every one has ended
+ * (so that nothing is still running when the caller cleans up), and never an unhandled rejection
+ * while the caller is busy with something else before awaiting it.
+ */
+async function settled(operations: Array<Promise<unknown>>): Promise<void> {
+  const results = await Promise.allSettled(operations);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
+/**
+ * A new sandbox's only way out, made before the sandbox starts: its internal network joined by the
  * proxy, its policy written (the host's own proxy as its upstream), and its port forwarder. Returns
- * how the sandbox joins that network.
+ * how the sandbox joins that network once the network exists, and `ready`, to await before starting
+ * the sandbox (the rest is done meanwhile; see attachSandbox). `ready` never rejects unawaited.
  */
 export async function sandboxEgress(
   sandbox: string,
@@ -251,15 +276,22 @@ export async function sandboxEgress(
   address: string | undefined;
   extraHosts: string[];
   env: string[];
+  ready: Promise<void>;
 }> {
-  const { network, subnet } = await attachSandbox(sandbox, { ...policy, upstream: upstreamProxy() }, labels);
-  if (ports) await ensureForwarder(network, subnet, ports, labels);
+  const { network, subnet, joined } = await attachSandbox(
+    sandbox,
+    { ...policy, upstream: upstreamProxy() },
+    labels,
+  );
+  const ready = settled([joined, ...(ports ? [ensureForwarder(network, subnet, ports, labels)] : [])]);
+  ready.catch(() => {}); // awaited by the caller, after the container's creation
   return {
     network,
     aliases: [SANDBOX_ALIAS],
     address: addressIn(subnet, 'sandbox'),
     extraHosts: [`${PROXY_NAME}:${addressIn(subnet, 'proxy')}`],
     env: sandboxProxyEnv(),
+    ready,
   };
 }
 
@@ -289,6 +321,21 @@ export async function hostAddresses(): Promise<string[]> {
     .flatMap((i) => (i && !i.internal ? [i.address] : []));
 }
 
+/**
+ * A new network's policy, in one archive call into the proxy's state. No sandbox runs on that network
+ * yet, so the file need not appear at once; a running sandbox's policy is changed with writePolicy,
+ * whose rename the proxy never sees half-done.
+ */
+async function putPolicy(proxy: string, policy: SandboxPolicy): Promise<void> {
+  const { pack } = await import('tar-stream');
+  const archive = pack();
+  archive.entry({ name: 'policies', type: 'directory', mode: 0o755 });
+  archive.entry({ name: `policies/${policy.network}.json`, mode: 0o644 }, JSON.stringify(policy, null, 2));
+  archive.finalize();
+  await putArchive(proxy, '/state', archive as unknown as Readable);
+}
+
+/** Writes a sandbox's policy as the proxy sees it at once: to a new file, renamed over the old one. */
 export async function writePolicy(policy: SandboxPolicy): Promise<void> {
   const file = `/state/policies/${policy.network}.json`;
   const { code, stdout, stderr } = await execCapture(
