@@ -213,8 +213,9 @@ export function addressIn(subnet: string | undefined, member: keyof typeof MEMBE
  * Gives a new sandbox its internal network and, before the sandbox starts, the proxy joined to it and
  * its policy, so its first request is already filtered. Returns the network to put it on and its
  * subnet as soon as the network exists, and `joined`, done once the proxy is on it and the policy
- * written: those need only the network, so they go on while the sandbox's container is created, and
- * the caller awaits `joined` before starting it.
+ * written (one exec, which also lists the policies for the stale-policy clean-up): those need only
+ * the network, so they go on while the sandbox's container is created, and the caller awaits
+ * `joined` before starting it.
  */
 export async function attachSandbox(
   sandbox: string,
@@ -222,27 +223,17 @@ export async function attachSandbox(
   labels: Record<string, string>,
 ): Promise<{ network: string; subnet: string; joined: Promise<void> }> {
   const proxy = await ensureProxy();
-  // Started first: it lists the policies before the networks, and this network has none yet.
-  const stale = forgetStalePolicies(proxy);
-  stale.catch(() => {}); // awaited in `joined`; a failure meanwhile is not unhandled
-  let subnet: string;
+  await forgetOrphanNetworks(sandbox);
   const network = networkNameOf(sandbox);
-  try {
-    await forgetOrphanNetworks(sandbox);
-    const taken = new Set(await networkSubnets());
-    subnet = await createInternalNetwork(
-      network,
-      { ...labels, [LABEL.network]: sandbox, [LABEL.proxy]: PROXY_NAME },
-      [...sandboxSubnets(sandbox)].filter((s) => !taken.has(s)),
-    );
-  } catch (err) {
-    await stale.catch(() => {});
-    throw err;
-  }
+  const taken = new Set(await networkSubnets());
+  const subnet = await createInternalNetwork(
+    network,
+    { ...labels, [LABEL.network]: sandbox, [LABEL.proxy]: PROXY_NAME },
+    [...sandboxSubnets(sandbox)].filter((s) => !taken.has(s)),
+  );
   const joined = settled([
     connectNetwork(network, proxy, PROXY_NAME, addressIn(subnet, 'proxy')),
-    putPolicy(proxy, { ...policy, sandbox, network, subnet }),
-    stale,
+    writePolicy({ ...policy, sandbox, network, subnet }).then((files) => forgetStalePolicies(proxy, files)),
   ]);
   return { network, subnet, joined };
 }
@@ -322,25 +313,18 @@ export async function hostAddresses(): Promise<string[]> {
 }
 
 /**
- * A new network's policy, in one archive call into the proxy's state. No sandbox runs on that network
- * yet, so the file need not appear at once; a running sandbox's policy is changed with writePolicy,
- * whose rename the proxy never sees half-done.
+ * Writes a sandbox's policy as the proxy sees it at once (to a new file, renamed over the old one) and
+ * returns the policy files there are then, in the same exec (see forgetStalePolicies).
  */
-async function putPolicy(proxy: string, policy: SandboxPolicy): Promise<void> {
-  const { pack } = await import('tar-stream');
-  const archive = pack();
-  archive.entry({ name: 'policies', type: 'directory', mode: 0o755 });
-  archive.entry({ name: `policies/${policy.network}.json`, mode: 0o644 }, JSON.stringify(policy, null, 2));
-  archive.finalize();
-  await putArchive(proxy, '/state', archive as unknown as Readable);
-}
-
-/** Writes a sandbox's policy as the proxy sees it at once: to a new file, renamed over the old one. */
-export async function writePolicy(policy: SandboxPolicy): Promise<void> {
+export async function writePolicy(policy: SandboxPolicy): Promise<string[]> {
   const file = `/state/policies/${policy.network}.json`;
   const { code, stdout, stderr } = await execCapture(
     PROXY_NAME,
-    ['sh', '-c', `mkdir -p /state/policies && cat > ${file}.tmp && mv ${file}.tmp ${file}`],
+    [
+      'sh',
+      '-c',
+      `mkdir -p /state/policies && cat > ${file}.tmp && mv ${file}.tmp ${file} && ls /state/policies`,
+    ],
     { stdin: Readable.from([JSON.stringify(policy, null, 2)]) },
   );
   if (code !== 0)
@@ -348,6 +332,7 @@ export async function writePolicy(policy: SandboxPolicy): Promise<void> {
       'internal',
       `Writing the egress policy of ${policy.sandbox} failed (exit ${code}): ${`${stdout}${stderr}`.trim()}`,
     );
+  return stdout.split('\n').filter((f) => f.endsWith('.json'));
 }
 
 export async function readPolicy(network: string): Promise<SandboxPolicy | undefined> {
@@ -505,13 +490,13 @@ export async function orphanNetworks(
 
 /**
  * Policies whose network is gone (removed behind sbx's back) would confuse a reused subnet: drop them.
- * The policies are listed before the networks: a policy is written after its network is made, so one
- * of a sandbox being created meanwhile by another sbx has its network in the later list.
+ * The policies (`files`, listed when the new one was written) are listed before the networks: a
+ * policy is written after its network is made, so one of a sandbox being created meanwhile by
+ * another sbx has its network in the later list.
  */
-async function forgetStalePolicies(proxy: string): Promise<void> {
-  const { stdout } = await execCapture(proxy, ['ls', '/state/policies']);
+async function forgetStalePolicies(proxy: string, files: string[]): Promise<void> {
   const live = new Set((await proxyNetworks()).map((n) => `${n.name}.json`));
-  const stale = stdout.split('\n').filter((f) => f.endsWith('.json') && !live.has(f));
+  const stale = files.filter((f) => !live.has(f));
   if (stale.length)
     await execCapture(proxy, [
       'sh',
