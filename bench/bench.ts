@@ -5,7 +5,8 @@
  *   node dist/bench/bench.js [--runs N] [--sandboxes N] [--scale N] [--out FILE] [--quick] [--no-peer]
  *                            [--only SECTION,...]   (or SBX_BENCH=SECTION,...)
  *
- * Sections: startup, ls, reattach, cold, template, scale, footprint, proxy, injection, gvisor, docker, peer (all by default).
+ * Sections: startup, ls, reattach, cold, template, scale, footprint, proxy, injection, first-screen, gvisor,
+ * docker, peer (all by default).
  *
  * Everything it creates carries the label dev.sbx.bench=<run> and is removed at the end; it has an
  * egress proxy of its own (SBX_PROXY_NAME).
@@ -309,6 +310,103 @@ async function injection(): Promise<Record<string, number | string>> {
   };
 }
 
+/** Escape sequences of a terminal's output: operating-system commands, and control sequences. */
+const OSC = new RegExp(
+  `${String.fromCharCode(27)}\\][^${String.fromCharCode(7)}]*${String.fromCharCode(7)}`,
+  'g',
+);
+const CSI = new RegExp(`${String.fromCharCode(27)}\\[[0-9;?>=]*[A-Za-z]`, 'g');
+/**
+ * The time until an agent's first screen is drawn, through a pseudo-terminal (util-linux `script`,
+ * 100x30): from spawning the command until the screen's marker has been written to the terminal,
+ * read from the terminal's output as it comes (escape sequences taken as spaces: Ink positions words
+ * with cursor moves). Then Ctrl-C twice, which ends Claude Code, and the process is waited for.
+ */
+function firstScreen(command: string[], marker: RegExp, cwd: string): Promise<number> {
+  const quote = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
+  return new Promise((done, fail) => {
+    const start = performance.now();
+    const child = spawn(
+      'script',
+      ['-q', '-e', '-c', `stty cols 100 rows 30; exec ${command.map(quote).join(' ')}`, '/dev/null'],
+      { cwd, env: { ...env, TERM: 'xterm-256color' }, stdio: ['pipe', 'pipe', 'pipe'] },
+    );
+    let screen = '';
+    let drawn: number | undefined;
+    const deadline = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.stdout.on('data', (chunk: Buffer) => {
+      if (drawn !== undefined) return;
+      screen += chunk.toString();
+      const plain = screen.replace(OSC, '').replace(CSI, ' ');
+      if (!marker.test(plain)) return;
+      drawn = performance.now() - start;
+      child.stdin.write('\x03');
+      setTimeout(() => child.stdin.write('\x03'), 300);
+    });
+    child.stderr.resume();
+    child.on('close', () => {
+      clearTimeout(deadline);
+      if (drawn === undefined) fail(new Error(`no first screen from ${command.join(' ')}:\n${screen}`));
+      else done(drawn);
+    });
+  });
+}
+
+/**
+ * Claude Code's first screen, `sbx run claude` on an existing sandbox against `docker exec -it` of
+ * the same command into the same container (same user, folder, TERM and the agent's variable),
+ * interleaved. Not logged in (as here), Claude draws its header, the prompt box and the status line
+ * under it ("⏵⏵ bypass permissions on … Not logged in · run /login"); that status line is the last
+ * line of its first frame, so it is the marker.
+ */
+async function firstScreens(): Promise<{ sbx: Timing; docker: Timing }> {
+  must(...sbx('template', 'build', 'claude'));
+  const ws = workspace();
+  must(process.execPath, [SBX, 'create', 'claude'], { cwd: ws });
+  const id = must('docker', ['ps', '-q', '--filter', `label=dev.sbx.workspace=${ws}`]).trim();
+  // The identity sbx runs the agent as (see execUser): the workspace owner, root staying root.
+  const [uid, gid] = must('docker', [
+    'inspect',
+    '--format',
+    '{{index .Config.Labels "dev.sbx.uid"}} {{index .Config.Labels "dev.sbx.gid"}}',
+    id,
+  ])
+    .trim()
+    .split(' ');
+  const user = uid === '0' ? [] : ['-u', `${uid}:${gid}`, '-e', 'HOME=/home/agent'];
+  const marker = /bypass\s+permissions\s+on/;
+  const viaSbx = [process.execPath, SBX, 'run', 'claude'];
+  const viaDocker = [
+    'docker',
+    'exec',
+    '-it',
+    ...user,
+    '-w',
+    ws,
+    '-e',
+    'TERM=xterm-256color',
+    '-e',
+    'DISABLE_AUTOUPDATER=1',
+    id,
+    'claude',
+    '--dangerously-skip-permissions',
+  ];
+  const times = { sbx: [] as number[], docker: [] as number[] };
+  for (let i = 0; i < WARMUP + RUNS; i++) {
+    const a = await firstScreen(viaSbx, marker, ws);
+    const b = await firstScreen(viaDocker, marker, ws);
+    if (i >= WARMUP) {
+      times.sbx.push(a);
+      times.docker.push(b);
+    }
+  }
+  const timing = (xs: number[]): Timing => {
+    const sorted = [...xs].sort((a, b) => a - b);
+    return { median: sorted[Math.floor(sorted.length / 2)]!, min: sorted[0]!, runs: xs.map(Math.round) };
+  };
+  return { sbx: timing(times.sbx), docker: timing(times.docker) };
+}
+
 const injectionLine = (i: Record<string, number | string>) =>
   `- injecting host: ${Number(i.addedLatencyMs) >= 0 ? '+' : ''}${i.addedLatencyMs} ms median per request (${i.injectedMedianMs} against ${i.tunnelledMedianMs} ms tunnelled, ${i.requests} requests each, a new connection each; budget ≤ 5 ms: ${Number(i.addedLatencyMs) <= 5 ? 'ok' : 'OVER'}); ${i.body} body: ${i.injectedMiBps} MiB/s injected, ${i.tunnelledMiBps} MiB/s tunnelled (${Math.round(Number(i.throughputRatio) * 100)}%; budget ≥ 80%: ${Number(i.throughputRatio) >= 0.8 ? 'ok' : 'UNDER'})`;
 
@@ -554,6 +652,21 @@ async function main(): Promise<void> {
     }
 
     if (want('injection')) results.injection = await injection();
+
+    if (want('first-screen')) {
+      const screens = await firstScreens();
+      ratio(
+        "time to Claude Code's first screen: sbx run claude (existing sandbox)",
+        screens.sbx,
+        screens.docker,
+        'docker exec -it ID claude --dangerously-skip-permissions',
+        1.2,
+      );
+      Object.assign(results.timings as Record<string, Timing>, {
+        firstScreenSbx: screens.sbx,
+        firstScreenDocker: screens.docker,
+      });
+    }
 
     // 10. gVisor beside runc, when the engine has runsc: cold create, reattach, a CPU-bound command
     // and a file-heavy one (copy a tree of small files, git add it), each in a runc and a gVisor sandbox.

@@ -23,10 +23,11 @@ export function inspectContainer(nameOrId: string): Promise<ContainerInfo | unde
 export async function createContainer(options: Docker.ContainerCreateOptions): Promise<string | undefined> {
   const adapted = (await (await import('./system.js')).engineInfo()).flavour.adaptCreate(options);
   try {
-    const container = await call(`create container ${options.name}`, (docker) =>
-      docker.createContainer(adapted),
+    const { name, ...body } = adapted;
+    const created = await track(`create container ${options.name}`, () =>
+      api<{ Id: string }>('POST', `/containers/create${name ? `?${query({ name })}` : ''}`, body),
     );
-    return container.id;
+    return created.Id;
   } catch (err) {
     if (isNameTaken(err)) return undefined;
     throw err;

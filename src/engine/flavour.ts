@@ -18,12 +18,7 @@ export interface Flavour {
   /** The container options this engine needs beyond what sbx asks every engine for. */
   adaptCreate(options: Docker.ContainerCreateOptions): Docker.ContainerCreateOptions;
   /** Creates an internal network on a subnet: no route out, and no DNS for outside names. */
-  createInternalNetwork(
-    docker: Docker,
-    name: string,
-    labels: Record<string, string>,
-    subnet: string,
-  ): Promise<unknown>;
+  createInternalNetwork(name: string, labels: Record<string, string>, subnet: string): Promise<unknown>;
   /**
    * The engine may call a container running whose process died without a cleanup (Podman, after a
    * kill -9 of its conmon or a reboot that kept /run): "running" is to be checked by entering it.
@@ -54,8 +49,8 @@ const docker: Flavour = {
   // Docker's internal networks resolve only container names. Their bridge gets no address
   // (inhibit_ipv4): with one, the host would answer there, and every service of the host listening
   // on all addresses (sshd, a dev server, a database) would be in the sandbox's reach, past the proxy.
-  createInternalNetwork: (engine, name, labels, subnet) =>
-    engine.createNetwork({
+  createInternalNetwork: (name, labels, subnet) =>
+    api('POST', '/networks/create', {
       Name: name,
       Internal: true,
       Labels: labels,
@@ -94,7 +89,7 @@ const podman = (rootless: boolean): Flavour => ({
       },
     };
   },
-  createInternalNetwork: (_engine, name, labels, subnet) =>
+  createInternalNetwork: (name, labels, subnet) =>
     api('POST', '/v4.0.0/libpod/networks/create', {
       name,
       driver: 'bridge',

@@ -1,28 +1,33 @@
-import type { IncomingMessage } from 'node:http';
+import type { ClientRequest, IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
+import type { Readable } from 'node:stream';
 import { currentEndpoint } from './connection.js';
 
 /**
- * The engine's HTTP API spoken directly, for the calls on every reattach (find, list, start, exec):
- * node's http module only, so those paths start without loading dockerode. Errors carry the
+ * The engine's HTTP API spoken directly, for the calls on every reattach (find, list, start, exec)
+ * and on a plain creation (engine info, networks, create, archives): node's http module only, so
+ * those paths start without loading dockerode. Errors carry the
  * engine's statusCode and message, like dockerode's.
  */
 async function send(method: string, path: string, body: unknown, upgrade: boolean) {
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  const req = await open(method, path, {
+    ...(payload ? { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) } : {}),
+    ...(upgrade ? { Connection: 'Upgrade', Upgrade: 'tcp' } : {}),
+  });
+  return req.end(payload);
+}
+
+async function open(method: string, path: string, headers: Record<string, string | number>) {
   const { options } = currentEndpoint();
   const { request } = await import(options.protocol === 'https' ? 'node:https' : 'node:http');
-  const payload = body === undefined ? undefined : JSON.stringify(body);
   return request({
     ...(options.socketPath ? { socketPath: options.socketPath } : { host: options.host, port: options.port }),
     ...(options.agent ? { agent: options.agent } : {}),
     method,
     path,
-    headers: {
-      ...(payload
-        ? { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) }
-        : {}),
-      ...(upgrade ? { Connection: 'Upgrade', Upgrade: 'tcp' } : {}),
-    },
-  }).end(payload);
+    headers,
+  });
 }
 
 function failure(res: IncomingMessage, text: string): Error {
@@ -38,7 +43,19 @@ function failure(res: IncomingMessage, text: string): Error {
 
 /** One request; the decoded JSON answer (undefined for an empty one). Status 400 and up throw. */
 export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
-  const req = await send(method, path, body, false);
+  return answerOf<T>(await send(method, path, body, false));
+}
+
+/** A request whose body is a stream (a tar archive for PUT …/archive); answered like api(). */
+export async function upload<T>(method: string, path: string, body: Readable, type: string): Promise<T> {
+  const req = await open(method, path, { 'Content-Type': type, 'Transfer-Encoding': 'chunked' });
+  const answer = answerOf<T>(req);
+  body.on('error', (err) => req.destroy(err));
+  body.pipe(req);
+  return answer;
+}
+
+function answerOf<T>(req: ClientRequest): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     req.on('error', reject);
     req.on('response', (res: IncomingMessage) => {

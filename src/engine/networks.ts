@@ -1,5 +1,6 @@
-import { call, callOrMissing } from './call.js';
+import { callOrMissing, track } from './call.js';
 import { isAddressTaken, isAlreadyConnected, isSubnetTaken } from './errors.js';
+import { api, query } from './http.js';
 import { engineInfo } from './system.js';
 
 /**
@@ -16,8 +17,8 @@ export async function createInternalNetwork(
   let tried = 0;
   for (const subnet of subnets) {
     try {
-      await call(`create network ${name} on ${subnet}`, (docker) =>
-        flavour.createInternalNetwork(docker, name, labels, subnet),
+      await track(`create network ${name} on ${subnet}`, () =>
+        flavour.createInternalNetwork(name, labels, subnet),
       );
       return subnet;
     } catch (err) {
@@ -29,9 +30,9 @@ export async function createInternalNetwork(
 
 /** The IPv4 subnets of the engine's networks. */
 export async function networkSubnets(): Promise<string[]> {
-  const networks = (await call('list networks', (docker) => docker.listNetworks())) as Array<{
-    IPAM?: { Config?: Array<{ Subnet?: string }> };
-  }>;
+  const networks = await track('list networks', () =>
+    api<Array<{ IPAM?: { Config?: Array<{ Subnet?: string }> | null } }>>('GET', '/networks'),
+  );
   return networks.flatMap((n) => (n.IPAM?.Config ?? []).flatMap((c) => (c.Subnet ? [c.Subnet] : [])));
 }
 
@@ -46,8 +47,8 @@ export async function connectNetwork(
   address?: string,
 ): Promise<void> {
   try {
-    await call(`connect ${containerId.slice(0, 12)} to ${network}`, (docker) =>
-      docker.getNetwork(network).connect({
+    await track(`connect ${containerId.slice(0, 12)} to ${network}`, () =>
+      api('POST', `/networks/${encodeURIComponent(network)}/connect`, {
         Container: containerId,
         EndpointConfig: { Aliases: [alias], ...(address ? { IPAMConfig: { IPv4Address: address } } : {}) },
       }),
@@ -79,8 +80,15 @@ export async function listNetworks(
 ): Promise<
   Array<{ name: string; labels: Record<string, string>; subnet: string | undefined; created: number }>
 > {
-  const networks = await call('list networks', (docker) =>
-    docker.listNetworks({ filters: { label: labels } }),
+  const networks = await track('list networks', () =>
+    api<
+      Array<{
+        Name: string;
+        Labels?: Record<string, string> | null;
+        IPAM?: { Config?: Array<{ Subnet?: string }> | null };
+        Created: string;
+      }>
+    >('GET', `/networks?${query({ filters: { label: labels } })}`),
   );
   return networks.map((n) => ({
     name: n.Name,

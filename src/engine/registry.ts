@@ -7,9 +7,9 @@
 import { createHash } from 'node:crypto';
 import { rootCertificates } from 'node:tls';
 import { gunzipSync } from 'node:zlib';
-import createDebug from 'debug';
+import { log } from '../shared/log.js';
 
-const debug = createDebug('sbx:registry');
+const debug = log('registry');
 
 export interface ArtifactRef {
   /** host[:port] */

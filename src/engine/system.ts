@@ -1,6 +1,7 @@
-import { call } from './call.js';
-import { currentEndpoint, engine } from './connection.js';
+import { call, track } from './call.js';
+import { currentEndpoint } from './connection.js';
 import { type Flavour, flavourOf } from './flavour.js';
+import { api } from './http.js';
 
 export interface EngineInfo {
   /** Where sbx talks to the engine, and why that endpoint. */
@@ -39,10 +40,10 @@ export function engineInfo(): Promise<EngineInfo> {
 }
 
 async function readEngineInfo(): Promise<EngineInfo> {
-  const { endpoint } = await engine();
+  const endpoint = currentEndpoint();
   const [info, version] = await Promise.all([
-    call('engine info', (docker) => docker.info() as Promise<Record<string, unknown>>),
-    call('engine version', (docker) => docker.version() as unknown as Promise<Record<string, unknown>>),
+    track('engine info', () => api<Record<string, unknown>>('GET', '/info')),
+    track('engine version', () => api<Record<string, unknown>>('GET', '/version')),
   ]);
   const components = (version.Components as Array<{ Name: string }> | undefined) ?? [];
   const security = (info.SecurityOptions as string[] | undefined) ?? [];

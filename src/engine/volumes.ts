@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
-import { call, callOrMissing } from './call.js';
+import { call, callOrMissing, track } from './call.js';
+import { query, upload } from './http.js';
 
 export interface VolumeInfo {
   name: string;
@@ -38,7 +39,12 @@ export async function removeVolume(name: string): Promise<void> {
 
 /** Extracts a tar archive into a container (running or not) at `path`, volumes included. */
 export async function putArchive(containerId: string, path: string, archive: Readable): Promise<void> {
-  await call(`copy files into ${containerId.slice(0, 12)}:${path}`, (docker) =>
-    docker.getContainer(containerId).putArchive(archive as unknown as NodeJS.ReadableStream, { path }),
+  await track(`copy files into ${containerId.slice(0, 12)}:${path}`, () =>
+    upload(
+      'PUT',
+      `/containers/${encodeURIComponent(containerId)}/archive?${query({ path })}`,
+      archive,
+      'application/x-tar',
+    ),
   );
 }

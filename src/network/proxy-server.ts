@@ -18,7 +18,7 @@
  * traffic then goes on through it, except to its NO_PROXY hosts.
  */
 
-import { lookup } from 'node:dns/promises';
+import { lookup, resolve4, resolve6 } from 'node:dns/promises';
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import {
   Agent,
@@ -99,6 +99,39 @@ function record(policy: SandboxPolicy, entry: Omit<LogEntry, 'time'>): void {
   } catch {}
 }
 
+/**
+ * DNS answers kept for their TTL (at most 5 minutes), so that a sandbox's next request to a host does
+ * not wait for the resolver again. The addresses are the system resolver's (getaddrinfo: /etc/hosts,
+ * the container's DNS), as before; the TTL is learnt from a DNS query made beside it, which never
+ * delays the answer. A name with no TTL (from /etc/hosts, or a resolver that does not say) is not
+ * kept, nor is a failure. Every address is still checked against the policy on every request.
+ */
+const answers = new Map<string, { addresses: string[]; until: number }>();
+const MAX_TTL_S = 300;
+
+async function resolveHost(host: string): Promise<string[]> {
+  const known = answers.get(host);
+  if (known && known.until > Date.now()) return known.addresses;
+  const addresses = (await lookup(host, { all: true })).map((a) => a.address);
+  void keepFor(host, addresses);
+  return addresses;
+}
+
+async function keepFor(host: string, addresses: string[]): Promise<void> {
+  const asked = Date.now();
+  const queries = [
+    ...(addresses.some((a) => isIP(a) === 4) ? [resolve4(host, { ttl: true })] : []),
+    ...(addresses.some((a) => isIP(a) === 6) ? [resolve6(host, { ttl: true })] : []),
+  ];
+  const ttls = (await Promise.allSettled(queries)).flatMap((r) =>
+    r.status === 'fulfilled' ? r.value.map((record) => record.ttl) : [],
+  );
+  const ttl = Math.min(MAX_TTL_S, ...ttls);
+  if (ttls.length === 0 || ttl <= 0) return;
+  if (answers.size >= 1000) answers.clear();
+  answers.set(host, { addresses, until: asked + ttl * 1000 });
+}
+
 /** Decides on a host and port, resolves it, checks every address; returns the address to use or the refusal. */
 async function decide(
   policy: SandboxPolicy,
@@ -109,7 +142,7 @@ async function decide(
   if (!byName.allowed) return { refused: byName.rule };
   let addresses: string[];
   try {
-    addresses = isIP(host) ? [host] : (await lookup(host, { all: true })).map((a) => a.address);
+    addresses = isIP(host) ? [host] : await resolveHost(host);
   } catch {
     // Behind a proxy that resolves names itself, a name this side cannot check goes on by name only
     // when a rule names it: otherwise an intranet name could slip past the private-address rule.
@@ -200,6 +233,12 @@ function open(address: string, host: string, port: number, up: URL | undefined):
   });
 }
 
+/**
+ * Plain-HTTP upstream connections, kept open between requests (by address and port: the checked
+ * address, or the upstream proxy's); idle ones close after 30 s.
+ */
+const plainAgent = new Agent({ keepAlive: true, maxFreeSockets: 16, timeout: 30_000 });
+
 const server = createServer(async (req: IncomingMessage, res) => {
   const policy = policyOf(req.socket);
   let url: URL;
@@ -233,14 +272,20 @@ const server = createServer(async (req: IncomingMessage, res) => {
     return;
   }
   const up = upstreamOf(policy, url.hostname);
+  // The client's hop-by-hop headers are for this proxy: the upstream connection is the proxy's own,
+  // kept alive for the next request (a client's "Connection: close" would close it every time).
+  const headers = { ...req.headers };
+  for (const hop of ['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization'])
+    delete headers[hop];
   const upstream = httpRequest(
     {
       host: up ? up.hostname : outcome.address,
       port: up ? Number(up.port || 80) : port,
       method: req.method,
       path: up ? url.href : `${url.pathname}${url.search}`,
-      headers: { ...req.headers, host: url.host, ...(up ? proxyAuth(up) : {}) },
+      headers: { ...headers, host: url.host, ...(up ? proxyAuth(up) : {}) },
       setHost: false,
+      agent: plainAgent,
     },
     (answer) => {
       res.writeHead(answer.statusCode ?? 502, answer.headers);
@@ -250,6 +295,10 @@ const server = createServer(async (req: IncomingMessage, res) => {
   upstream.on('error', (err) => {
     if (!res.headersSent) res.writeHead(502, { 'Content-Type': 'text/plain' });
     res.end(`sbx proxy: ${url.host}: ${err.message}\n`);
+  });
+  // A client gone before the answer ended: the upstream connection goes too (never back to the pool).
+  res.on('close', () => {
+    if (!res.writableFinished) upstream.destroy();
   });
   req.pipe(upstream);
 });

@@ -210,15 +210,18 @@ export function addressIn(subnet: string | undefined, member: keyof typeof MEMBE
 }
 
 /**
- * Gives a new sandbox its internal network (the proxy joined to it) and its policy, before the
- * sandbox exists, so its first request is already filtered. Returns the network to put it on, and
- * its subnet.
+ * Gives a new sandbox its internal network and, before the sandbox starts, the proxy joined to it and
+ * its policy, so its first request is already filtered. Returns the network to put it on and its
+ * subnet as soon as the network exists, and `joined`, done once the proxy is on it and the policy
+ * written (one exec, which also lists the policies for the stale-policy clean-up): those need only
+ * the network, so they go on while the sandbox's container is created, and the caller awaits
+ * `joined` before starting it.
  */
 export async function attachSandbox(
   sandbox: string,
   policy: Policy,
   labels: Record<string, string>,
-): Promise<{ network: string; subnet: string }> {
+): Promise<{ network: string; subnet: string; joined: Promise<void> }> {
   const proxy = await ensureProxy();
   await forgetOrphanNetworks(sandbox);
   const network = networkNameOf(sandbox);
@@ -228,16 +231,29 @@ export async function attachSandbox(
     { ...labels, [LABEL.network]: sandbox, [LABEL.proxy]: PROXY_NAME },
     [...sandboxSubnets(sandbox)].filter((s) => !taken.has(s)),
   );
-  await connectNetwork(network, proxy, PROXY_NAME, addressIn(subnet, 'proxy'));
-  await writePolicy({ ...policy, sandbox, network, subnet });
-  await forgetStalePolicies(proxy);
-  return { network, subnet };
+  const joined = settled([
+    connectNetwork(network, proxy, PROXY_NAME, addressIn(subnet, 'proxy')),
+    writePolicy({ ...policy, sandbox, network, subnet }).then((files) => forgetStalePolicies(proxy, files)),
+  ]);
+  return { network, subnet, joined };
 }
 
 /**
- * A new sandbox's only way out, made before the sandbox exists: its internal network joined by the
+ * All of the given operations, settled: rejected with the first failure once every one has ended
+ * (so that nothing is still running when the caller cleans up), and never an unhandled rejection
+ * while the caller is busy with something else before awaiting it.
+ */
+async function settled(operations: Array<Promise<unknown>>): Promise<void> {
+  const results = await Promise.allSettled(operations);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
+/**
+ * A new sandbox's only way out, made before the sandbox starts: its internal network joined by the
  * proxy, its policy written (the host's own proxy as its upstream), and its port forwarder. Returns
- * how the sandbox joins that network.
+ * how the sandbox joins that network once the network exists, and `ready`, to await before starting
+ * the sandbox (the rest is done meanwhile; see attachSandbox). `ready` never rejects unawaited.
  */
 export async function sandboxEgress(
   sandbox: string,
@@ -251,15 +267,22 @@ export async function sandboxEgress(
   address: string | undefined;
   extraHosts: string[];
   env: string[];
+  ready: Promise<void>;
 }> {
-  const { network, subnet } = await attachSandbox(sandbox, { ...policy, upstream: upstreamProxy() }, labels);
-  if (ports) await ensureForwarder(network, subnet, ports, labels);
+  const { network, subnet, joined } = await attachSandbox(
+    sandbox,
+    { ...policy, upstream: upstreamProxy() },
+    labels,
+  );
+  const ready = settled([joined, ...(ports ? [ensureForwarder(network, subnet, ports, labels)] : [])]);
+  ready.catch(() => {}); // awaited by the caller, after the container's creation
   return {
     network,
     aliases: [SANDBOX_ALIAS],
     address: addressIn(subnet, 'sandbox'),
     extraHosts: [`${PROXY_NAME}:${addressIn(subnet, 'proxy')}`],
     env: sandboxProxyEnv(),
+    ready,
   };
 }
 
@@ -289,11 +312,19 @@ export async function hostAddresses(): Promise<string[]> {
     .flatMap((i) => (i && !i.internal ? [i.address] : []));
 }
 
-export async function writePolicy(policy: SandboxPolicy): Promise<void> {
+/**
+ * Writes a sandbox's policy as the proxy sees it at once (to a new file, renamed over the old one) and
+ * returns the policy files there are then, in the same exec (see forgetStalePolicies).
+ */
+export async function writePolicy(policy: SandboxPolicy): Promise<string[]> {
   const file = `/state/policies/${policy.network}.json`;
   const { code, stdout, stderr } = await execCapture(
     PROXY_NAME,
-    ['sh', '-c', `mkdir -p /state/policies && cat > ${file}.tmp && mv ${file}.tmp ${file}`],
+    [
+      'sh',
+      '-c',
+      `mkdir -p /state/policies && cat > ${file}.tmp && mv ${file}.tmp ${file} && ls /state/policies`,
+    ],
     { stdin: Readable.from([JSON.stringify(policy, null, 2)]) },
   );
   if (code !== 0)
@@ -301,6 +332,7 @@ export async function writePolicy(policy: SandboxPolicy): Promise<void> {
       'internal',
       `Writing the egress policy of ${policy.sandbox} failed (exit ${code}): ${`${stdout}${stderr}`.trim()}`,
     );
+  return stdout.split('\n').filter((f) => f.endsWith('.json'));
 }
 
 export async function readPolicy(network: string): Promise<SandboxPolicy | undefined> {
@@ -458,13 +490,13 @@ export async function orphanNetworks(
 
 /**
  * Policies whose network is gone (removed behind sbx's back) would confuse a reused subnet: drop them.
- * The policies are listed before the networks: a policy is written after its network is made, so one
- * of a sandbox being created meanwhile by another sbx has its network in the later list.
+ * The policies (`files`, listed when the new one was written) are listed before the networks: a
+ * policy is written after its network is made, so one of a sandbox being created meanwhile by
+ * another sbx has its network in the later list.
  */
-async function forgetStalePolicies(proxy: string): Promise<void> {
-  const { stdout } = await execCapture(proxy, ['ls', '/state/policies']);
+async function forgetStalePolicies(proxy: string, files: string[]): Promise<void> {
   const live = new Set((await proxyNetworks()).map((n) => `${n.name}.json`));
-  const stale = stdout.split('\n').filter((f) => f.endsWith('.json') && !live.has(f));
+  const stale = files.filter((f) => !live.has(f));
   if (stale.length)
     await execCapture(proxy, [
       'sh',

@@ -153,6 +153,22 @@ export async function createSandbox(
   ];
   const wt = req.worktree;
   let id: string | undefined;
+  /** Another sbx made this sandbox first (the engine refused the name): its container is the one. */
+  const adopt = async (): Promise<Sandbox> => {
+    // The engine reserves the name before the other caller's container can be inspected: wait for it.
+    let raced = await inspectContainer(name);
+    for (const deadline = Date.now() + 10_000; !raced && Date.now() < deadline; ) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      raced = await inspectContainer(name);
+    }
+    if (!raced)
+      throw new SbxError(
+        'conflict',
+        `The sandbox ${name} was created and removed while sbx was starting it.`,
+        { hint: 'Run the command again.' },
+      );
+    return reattach(raced, req);
+  };
   if (syncVolume) await ensureVolume(syncVolume, { ...extraLabels(), [LABEL.workspace]: req.workspace });
   if (docker)
     await ensureVolume(dockerVolume(name), {
@@ -210,26 +226,27 @@ export async function createSandbox(
       }),
     );
   } catch (err) {
+    await security.ready.catch(() => {});
     if (security.network !== 'none') await detachSandbox(security.network).catch(() => {});
     if (syncVolume) await removeVolume(syncVolume).catch(() => {});
     if (docker) await removeVolume(dockerVolume(name)).catch(() => {});
     throw err;
   }
-  if (!id && security.network !== 'none') await detachSandbox(security.network); // the other sbx's network is the one
+  // The proxy joined the network and the policy was written meanwhile: both before the sandbox starts.
+  try {
+    await security.ready;
+  } catch (err) {
+    if (security.network !== 'none') await detachSandbox(security.network).catch(() => {});
+    // Lost the race (no id): the volumes are the other sbx's sandbox's; that one is adopted below.
+    if (!id) return adopt();
+    await removeContainer(id, true).catch(() => {});
+    if (syncVolume) await removeVolume(syncVolume).catch(() => {});
+    if (docker) await removeVolume(dockerVolume(name)).catch(() => {});
+    throw err;
+  }
   if (!id) {
-    // The engine reserves the name before the other caller's container can be inspected: wait for it.
-    let raced = await inspectContainer(name);
-    for (const deadline = Date.now() + 10_000; !raced && Date.now() < deadline; ) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      raced = await inspectContainer(name);
-    }
-    if (!raced)
-      throw new SbxError(
-        'conflict',
-        `The sandbox ${name} was created and removed while sbx was starting it.`,
-        { hint: 'Run the command again.' },
-      );
-    return reattach(raced, req);
+    if (security.network !== 'none') await detachSandbox(security.network); // the other sbx's network is the one
+    return adopt();
   }
   const resolved = runtime ? await engine.flavour.resolvedRuntime(id) : undefined;
   if (runtime && resolved && resolved !== runtime) {

@@ -33,7 +33,8 @@ export interface SecurityRequest {
 
 /**
  * What the boundary adds to a new sandbox: its network (an internal one whose only way out is the
- * proxy, with the policy written before the sandbox exists) or none, published ports through a
+ * proxy, with the policy written before the sandbox starts: `ready`, which the caller awaits after
+ * creating the container and before starting it) or none, published ports through a
  * forwarder, file guards, dropped capabilities, no-new-privileges with --no-sudo, and the Docker
  * socket only when asked for.
  */
@@ -56,7 +57,7 @@ export async function securityAddition(options: {
   seccomp?: string | undefined;
   /** Secrets bound to the sandbox (values resolved), for its policy and its placeholders. */
   secrets?: { policy: SecretPolicy; env: string[]; bindings: SecretBinding[] } | undefined;
-}): Promise<{ addition: Addition; warnings: string[]; network: string }> {
+}): Promise<{ addition: Addition; warnings: string[]; network: string; ready: Promise<void> }> {
   const { request, workspace } = options;
   // Checked before anything is made: bad input changes nothing.
   if (request.mountDockerSocket && !isLocalEndpoint(currentEndpoint()))
@@ -97,6 +98,7 @@ export async function securityAddition(options: {
   if (request.noSudo) addition.labels[LABEL.noSudo] = 'true';
 
   let network = 'none';
+  let ready = Promise.resolve();
   if (request.network === 'none') {
     if (options.ports.length > 0)
       throw usageError(
@@ -135,6 +137,7 @@ export async function securityAddition(options: {
       options.labels,
     );
     network = egress.network;
+    ready = egress.ready;
     addition.network = network;
     addition.aliases = egress.aliases;
     addition.address = egress.address;
@@ -156,7 +159,7 @@ export async function securityAddition(options: {
     addition.labels[LABEL.dockerSocket] = 'true';
     warnings.push(DOCKER_SOCKET_WARNING);
   }
-  return { addition, warnings, network };
+  return { addition, warnings, network, ready };
 }
 
 export function isSocket(path: string): boolean {

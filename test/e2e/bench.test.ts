@@ -27,6 +27,7 @@ describe('npm run bench (smoke: one run of each, so it cannot rot)', { timeout: 
       /reattach/,
       /cold/,
       /template no-op/,
+      /first screen/,
       /cold with --docker/,
       /docker run --rm IMAGE true inside a --docker sandbox/,
     ])
