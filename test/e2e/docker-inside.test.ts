@@ -157,6 +157,54 @@ describe('--docker: a Docker engine of the sandbox own, which cannot touch the h
     assert.match(b.stdout, /\n0\n?$/, 'compose down removed its containers');
   });
 
+  it('serves a testcontainers library as the agent user: a container, its published port, its removal', async () => {
+    // testcontainers-node 11 (12 asks for Node 22; the sandbox has Debian's Node 20), from the npm
+    // registry through the sandbox's proxy. Ryuk, its reaper, is an image on Docker Hub, which no
+    // registry here serves: it is disabled, and what it needs (the inner socket mounted into an
+    // inner container, talking to the inner engine) is checked below.
+    const dir = join(ws, 'tc');
+    mkdirSync(dir);
+    writeFileSync(
+      join(dir, 'probe.mjs'),
+      [
+        "import { connect } from 'node:net';",
+        "import { GenericContainer } from 'testcontainers';",
+        `const server = 'my $s = IO::Socket::INET->new(LocalPort => 8000, Listen => 5, ReuseAddr => 1) or die; while (my $c = $s->accept) { print $c qq(hello-from-testcontainers\\n); close $c }';`,
+        `const c = await new GenericContainer('${IMAGE}').withCommand(['perl', '-MIO::Socket::INET', '-e', server]).withExposedPorts(8000).start();`,
+        "const reply = await new Promise((resolve, reject) => { const s = connect(c.getMappedPort(8000), c.getHost()); let d = ''; s.on('data', (x) => { d += x; }); s.on('end', () => resolve(d)); s.on('error', reject); });",
+        'console.log(`host=${c.getHost()} reply=${String(reply).trim()}`);',
+        'await c.stop();',
+        '',
+      ].join('\n'),
+    );
+    execFileSync('chown', ['-R', `${TEST_USER.uid}:${TEST_USER.gid}`, dir]);
+    const r = await inside(
+      [
+        `cd ${dir}`,
+        'npm init -y >/dev/null',
+        'npm install --no-audit --no-fund --silent testcontainers@11.14.0',
+        'TESTCONTAINERS_RYUK_DISABLED=true node probe.mjs',
+        'docker ps -aq | wc -l',
+        // Ryuk's way to the engine: the socket, mounted into an inner container, answers there.
+        `docker run --rm -v /var/run/docker.sock:/var/run/docker.sock ${IMAGE} perl -MIO::Socket::UNIX -e ` +
+          `'my $s = IO::Socket::UNIX->new(Peer => "/var/run/docker.sock") or die "$!"; print $s "GET /_ping HTTP/1.0\\r\\n\\r\\n"; print while <$s>'`,
+      ].join(' && '),
+      600_000,
+    );
+    ok(r, 'testcontainers');
+    assert.match(
+      r.stdout,
+      /host=localhost reply=hello-from-testcontainers/,
+      'reached over its published port',
+    );
+    assert.match(r.stdout, /^0$/m, 'the container was removed');
+    assert.match(
+      r.stdout,
+      /^Libpod-Api-Version: /m,
+      'the inner engine answers on the socket mounted into a container',
+    );
+  });
+
   it("gives inner containers no way to the host's engine: no socket, no loopback API, no host address", async () => {
     const r = await inside(
       `docker run --rm ${IMAGE} bash -c '` +
