@@ -1,7 +1,7 @@
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { configDir, readConfig } from '../config/config.js';
-import { proxyEnv } from '../config/tls-proxy.js';
+import { extraCaCerts, proxyEnv } from '../config/tls-proxy.js';
 import { currentEndpoint, isLocalEndpoint } from '../engine/connection.js';
 import {
   type ContainerInfo,
@@ -89,6 +89,7 @@ export async function createSandbox(
     : await ensureTemplate(templateSpec, req.workspace, { nocache: false, reporter: req.reporter });
   const image = docker
     ? await ensureDockerLayer(base, {
+        caCerts: extraCaCerts(config.caCerts),
         labels: extraLabels(),
         buildargs: proxyEnv(),
         nocache: false,

@@ -1,11 +1,24 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { NO_TEST_USER, type Result, RUN_ID, sbx, TEST_LABEL, TEST_USER, workspace } from '../helpers/cli.js';
+import { issueLeaf, makeCa } from '../../src/config/egress-ca.js';
+import {
+  NO_TEST_USER,
+  PROXY,
+  type Result,
+  ROOT,
+  RUN_ID,
+  sbx,
+  TEST_LABEL,
+  TEST_USER,
+  workspace,
+} from '../helpers/cli.js';
 import { cleanupTestResources, containersOf, docker, FITTING_LIMITS, until } from '../helpers/engine.js';
+import { putImage } from '../helpers/stand-in-registry.js';
 
 after(() => cleanupTestResources());
 
@@ -13,6 +26,8 @@ after(() => cleanupTestResources());
 const IMAGE = 'debian:trixie-slim';
 const MEMORY = 768 * 1024 * 1024;
 const PIDS = 400;
+/** The stand-in registry's name, on the test's own network. */
+const REGISTRY = 'registry.sbx.test';
 
 describe('--docker: a Docker engine of the sandbox own, which cannot touch the host', {
   timeout: 1_500_000,
@@ -241,6 +256,97 @@ describe('--docker: a Docker engine of the sandbox own, which cannot touch the h
       stdio: ['ignore', 'pipe', 'pipe'],
     }).toString();
     assert.doesNotMatch(served, /GET \//, 'the target server got no request');
+  });
+
+  it("pulls images through the egress proxy, trusting the user's extra CAs (and refusing without them)", async () => {
+    // The suite's stand-in registry (test/helpers/stand-in-registry.ts) serving the seeded image over
+    // HTTPS, with a certificate of a CA this test makes, under a name on a network of its own that
+    // the run's proxy joins: a host only the proxy can reach.
+    const ca = await makeCa('sbx test registry CA');
+    const leaf = await issueLeaf(ca, [REGISTRY]);
+    const store = mkdtempSync(join(tmpdir(), 'sbx-registry-'));
+    const trusted = mkdtempSync(join(tmpdir(), 'sbx-registry-ca-'));
+    try {
+      writeFileSync(join(trusted, 'test-registry-ca.crt'), ca.cert);
+      putImage(store, IMAGE, 'sbx/pulled', 'v1');
+      const network = `sbx-test-${RUN_ID}-registry`;
+      await docker.createNetwork({ Name: network, Labels: { [TEST_LABEL]: RUN_ID } });
+      const registry = await docker.createContainer({
+        Image: 'sbx/base:latest',
+        User: '0',
+        Entrypoint: [
+          'node',
+          '--input-type=module',
+          '-e',
+          readFileSync(join(ROOT, 'dist', 'test', 'helpers', 'stand-in-registry.js'), 'utf8'),
+        ],
+        Env: [
+          'REGISTRY_DIR=/registry',
+          'REGISTRY_PORT=8443',
+          `REGISTRY_CERT=${leaf.cert}`,
+          `REGISTRY_KEY=${leaf.key}`,
+        ],
+        Labels: { [TEST_LABEL]: RUN_ID },
+        HostConfig: { ...FITTING_LIMITS, NetworkMode: network, Binds: [`${store}:/registry:ro`] },
+        NetworkingConfig: { EndpointsConfig: { [network]: { Aliases: [REGISTRY] } } },
+      });
+      await registry.start();
+      await docker.getNetwork(network).connect({ Container: PROXY });
+      const ref = `${REGISTRY}:8443/sbx/pulled:v1`;
+
+      // The sandbox made without the test CA: the pull reaches the registry through the proxy, and
+      // the inner engine refuses its certificate.
+      ok(await sbx(['network', 'allow', name, REGISTRY]), 'network allow');
+      const refused = await inside(`docker pull -q ${ref}`);
+      assert.notEqual(refused.code, 0, refused.stdout);
+      assert.match(refused.stderr, /certificate signed by unknown authority/, refused.stderr);
+
+      // A sandbox made with it (SBX_CA_CERTS; a prebuilt template, so only the engine layer is built).
+      const trustedWs = await workspace({ owner: TEST_USER });
+      const created = await sbx(
+        [
+          'create',
+          'shell',
+          trustedWs,
+          '--template',
+          'sbx/base:latest',
+          '--docker',
+          '--allow-host',
+          REGISTRY,
+          '--json',
+        ],
+        { env: { SBX_CA_CERTS: trusted }, timeoutMs: 900_000 },
+      );
+      ok(created, 'create with the test CA');
+      const other = (JSON.parse(created.stdout) as { name: string }).name;
+      const pulled = await sbx([
+        'exec',
+        other,
+        '--',
+        'bash',
+        '-c',
+        `docker pull -q ${ref} && docker run --rm ${ref} echo pulled-and-ran`,
+      ]);
+      ok(pulled, 'pull with the test CA');
+      assert.match(pulled.stdout, /pulled-and-ran/);
+      const log = JSON.parse((await sbx(['network', 'log', other, '--json'])).stdout) as Array<{
+        host: string;
+        allowed: boolean;
+      }>;
+      assert.ok(
+        log.some((e) => e.host === REGISTRY && e.allowed),
+        `the pull went through the proxy: ${JSON.stringify(log)}`,
+      );
+      const served = execFileSync('docker', ['logs', registry.id], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      }).toString();
+      assert.match(served, /GET \/v2\/sbx\/pulled\/manifests\/v1/, served);
+      assert.match(served, /GET \/v2\/sbx\/pulled\/blobs\/sha256:/, served);
+      ok(await sbx(['rm', '-f', other]), 'rm the second sandbox');
+    } finally {
+      rmSync(store, { recursive: true, force: true });
+      rmSync(trusted, { recursive: true, force: true });
+    }
   });
 
   it("keeps inner containers within the sandbox's memory and process limits", async () => {
