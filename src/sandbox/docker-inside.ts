@@ -147,9 +147,13 @@ export async function waitForInnerEngine(id: string, name: string, timeoutMs = 3
   );
 }
 
-/** The inner engine's disk use in bytes (its volume), read inside the sandbox; undefined when it does not run. */
+/**
+ * The inner engine's disk use in bytes (its volume), read inside the sandbox; undefined when it does
+ * not run. du still prints its total when a file vanished under it (the engine at work) and exits 1.
+ */
 export async function innerEngineBytes(id: string): Promise<number | undefined> {
   const du = await execCapture(id, ['du', '-sxb', DOCKER_STORE]).catch(() => undefined);
-  const bytes = du?.code === 0 ? Number.parseInt(du.stdout, 10) : Number.NaN;
+  const total = /^(\d+)\s/.exec(du?.stdout ?? '')?.[1];
+  const bytes = total ? Number.parseInt(total, 10) : Number.NaN;
   return Number.isFinite(bytes) ? bytes : undefined;
 }

@@ -147,10 +147,13 @@ describe('--docker: a Docker engine of the sandbox own, which cannot touch the h
         'services:',
         '  web:',
         `    image: ${IMAGE}`,
-        `    command: ["perl", "-MIO::Socket::INET", "-e", "my $$s = IO::Socket::INET->new(LocalPort => 8000, Listen => 5, ReuseAddr => 1) or die; while (my $$c = $$s->accept) { print $$c qq(hello-from-web\\n); close $$c }"]`,
+        `    command: ["perl", "-MIO::Socket::INET", "-e", "my $$s = IO::Socket::INET->new(LocalPort => 8000, Listen => 5, ReuseAddr => 1) or die; while (my $$c = $$s->accept) { my $$r = <$$c>; print $$c qq(HTTP/1.0 200 OK\\r\\n\\r\\nhello-from-web\\n); close $$c }"]`,
         '  client:',
-        `    image: ${IMAGE}`,
+        // curl, which honours the proxy variables: what a client calling the other service over HTTP does.
+        '    image: sbx-inner-curl',
         '    command: ["sleep", "300"]',
+        // The service's name kept from the egress proxy, which cannot resolve it (see docs/docker-inside.md).
+        '    environment: [NO_PROXY=web, no_proxy=web]',
         '',
       ].join('\n'),
     );
@@ -160,15 +163,29 @@ describe('--docker: a Docker engine of the sandbox own, which cannot touch the h
         `cd ${dir}`,
         'docker build -q -t sbx-inner-built . >/dev/null',
         'docker run --rm sbx-inner-built',
+        // An image with the sandbox's curl (Debian's, copied with its libraries): no registry here.
+        'mkdir -p curl/root && cp --parents -L /usr/bin/curl $(ldd /usr/bin/curl | grep -o "/[^ ]*") curl/root/',
+        `printf 'FROM ${IMAGE}\\nCOPY root/ /\\n' > curl/Dockerfile && docker build -q -t sbx-inner-curl curl >/dev/null`,
         'docker compose up -d --quiet-pull 2>&1 >/dev/null',
-        'for i in $(seq 50); do docker compose exec -T client bash -c "exec 3<>/dev/tcp/web/8000 && cat <&3" && break; sleep 0.2; done',
+        'for i in $(seq 50); do docker compose exec -T client curl -sS -m 10 http://web:8000/ && break; sleep 0.2; done',
+        // Without the service in NO_PROXY, curl asks the egress proxy for it, which refuses.
+        '(docker compose exec -T -e NO_PROXY= -e no_proxy= client curl -sS -m 10 http://web:8000/ 2>&1 || true)',
+        // By address, a container of the inner networks is kept from the proxy by sbx's NO_PROXY.
+        'ip=$(docker inspect -f "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}" build-web-1)',
+        'echo "by-ip: $(docker run --rm --network build_default sbx-inner-curl curl -sS -m 10 http://$ip:8000/)"',
         'docker compose down 2>&1 >/dev/null',
         'docker ps -aq | wc -l',
       ].join(' && '),
     );
     ok(b, 'build and compose');
     assert.match(b.stdout, /built-inside/);
-    assert.match(b.stdout, /hello-from-web/, 'one service reached the other by name');
+    assert.match(b.stdout, /^hello-from-web$/m, 'one service reached the other by name, over HTTP');
+    assert.match(
+      b.stdout,
+      /web:8000 refused .*\(web does not resolve\)/,
+      'through the proxy, the name is refused',
+    );
+    assert.match(b.stdout, /^by-ip: hello-from-web$/m, "an inner network's address, directly");
     assert.match(b.stdout, /\n0\n?$/, 'compose down removed its containers');
   });
 
