@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -123,7 +123,7 @@ async function featureRegistry(files: Record<string, string>) {
     config: { mediaType: 'application/vnd.devcontainers', digest: `sha256:${'0'.repeat(64)}`, size: 0 },
     layers: [{ mediaType: 'application/vnd.devcontainers.layer.v1+tar', ...layer }],
   });
-  return { ...(await standInRegistry(dir, { token: true })), digest: layer.digest };
+  return { ...(await standInRegistry(dir, { token: true })), digest: layer.digest, dir };
 }
 
 /** A loopback port nothing listens on (taken, then released). */
@@ -391,6 +391,7 @@ describe('sbx run in a workspace with a dev container', { timeout: 1_500_000 }, 
       assert.deepEqual(await containersOf(closed), []);
     } finally {
       registry.server.close();
+      rmSync(registry.dir, { recursive: true, force: true });
     }
   });
 
