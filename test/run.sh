@@ -116,4 +116,6 @@ if [ "$(id -u)" = 0 ] && [ "${SBX_TEST_PODMAN:-1}" != 0 ]; then
   export DOCKER_HOST="unix://$podman_sock" SBX_TEST_RUN="p$$"
   node bin/run.js template build claude gemini codex opencode copilot shell >/dev/null
   node --test --test-concurrency=1 dist/test/e2e/run.test.js dist/test/e2e/lifecycle.test.js dist/test/e2e/security.test.js dist/test/e2e/disk.test.js
+  # --docker on Podman (its seccomp profile goes as a file): the engine inside at work, its way out, a pull, removal.
+  node --test --test-concurrency=1 --test-name-pattern='creates a sandbox|runs, builds|egress proxy|sbx rm' dist/test/e2e/docker-inside.test.js
 fi

@@ -1,7 +1,7 @@
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { configDir, readConfig } from '../config/config.js';
-import { proxyEnv } from '../config/tls-proxy.js';
+import { extraCaCerts, proxyEnv } from '../config/tls-proxy.js';
 import { currentEndpoint, isLocalEndpoint } from '../engine/connection.js';
 import {
   type ContainerInfo,
@@ -31,7 +31,13 @@ import {
   runLifecycle,
   startComposeServices,
 } from './devcontainer.js';
-import { checkDockerRequest, dockerAddition, dockerVolume, waitForInnerEngine } from './docker-inside.js';
+import {
+  checkDockerRequest,
+  dockerAddition,
+  dockerSeccomp,
+  dockerVolume,
+  waitForInnerEngine,
+} from './docker-inside.js';
 import {
   checkAgentInImage,
   creationWarnings,
@@ -40,7 +46,7 @@ import {
   syncWorkspace,
 } from './plan.js';
 import { checkSocketMount, chooseInnerSandbox, chooseRuntime, isGvisor } from './runtime.js';
-import { nestedNamespacesSeccomp, nestedNamespacesSeccompFile } from './seccomp.js';
+import { nestedNamespacesSeccomp, seccompFile } from './seccomp.js';
 import { agentKeysWarning, sandboxSecrets } from './secrets.js';
 import { isSocket, securityAddition } from './security.js';
 import { createOptions, effectiveLimits, execUser, sandboxOwner } from './spec.js';
@@ -73,7 +79,9 @@ export async function createSandbox(
   // The inner guard: under gVisor the agent's namespaces are gVisor's own, and the default profile stays.
   const inner = chooseInnerSandbox(req.innerSandbox, config, req.agent.name);
   const seccomp =
-    inner && !isGvisor(runtime, engine.runtimeDetails) ? seccompFor(engine.podman, configDir()) : undefined;
+    inner && !isGvisor(runtime, engine.runtimeDetails)
+      ? seccompFor(engine.podman, configDir(), '--inner-sandbox', 'inner-sandbox', nestedNamespacesSeccomp())
+      : undefined;
   const docker = req.docker ?? config.dockers?.[req.agent.name] ?? config.docker ?? false;
   if (docker)
     checkDockerRequest({
@@ -81,9 +89,10 @@ export async function createSandbox(
       noSudo: req.security.noSudo,
       runtime,
       gvisor: isGvisor(runtime, engine.runtimeDetails),
-      podman: engine.podman,
-      engineUrl: currentEndpoint().url,
     });
+  const dockerProfile = docker
+    ? seccompFor(engine.podman, configDir(), '--docker', 'docker', dockerSeccomp())
+    : undefined;
   const base = dc
     ? await ensureDevcontainer(dc, req.workspace, req.agent, config, {
         nocache: false,
@@ -92,6 +101,7 @@ export async function createSandbox(
     : await ensureTemplate(templateSpec, req.workspace, { nocache: false, reporter: req.reporter });
   const image = docker
     ? await ensureDockerLayer(base, {
+        caCerts: extraCaCerts(config.caCerts),
         labels: extraLabels(),
         buildargs: proxyEnv(),
         nocache: false,
@@ -200,7 +210,7 @@ export async function createSandbox(
         additions: [
           { env: credentials.env, binds: credentials.binds, mounts, labels: { [LABEL.credentials]: mode } },
           security.addition,
-          ...(docker ? [dockerAddition(name)] : []),
+          ...(dockerProfile ? [dockerAddition(name, dockerProfile)] : []),
           ...(runtime ? [{ host: { Runtime: runtime } }] : []),
           // Recorded as created: Podman reports every runtime as "oci".
           ...(runtime || engine.defaultRuntime
@@ -324,16 +334,16 @@ async function setuidWarning(id: string, name: string, runtime: string): Promise
 }
 
 /**
- * The inner guard's seccomp profile as the engine takes it: Docker its text; Podman a path on its
- * machine, so only an engine on this machine (a file in sbx's config folder).
+ * A seccomp profile as the engine takes it: Docker its text; Podman a path on its machine, so only
+ * an engine on this machine (a file in sbx's config folder). `what` names the option that needs it.
  */
-function seccompFor(podman: boolean, dir: string): string {
-  if (!podman) return nestedNamespacesSeccomp();
+function seccompFor(podman: boolean, dir: string, what: string, name: string, text: string): string {
+  if (!podman) return text;
   const endpoint = currentEndpoint();
   if (!isLocalEndpoint(endpoint))
     throw usageError(
-      `--inner-sandbox under Podman needs its seccomp profile as a file on the engine's machine, and ${endpoint.url} is another machine. Nothing was created.`,
+      `${what} under Podman needs its seccomp profile as a file on the engine's machine, and ${endpoint.url} is another machine. Nothing was created.`,
       'Use a Podman engine on this machine, or Docker (which takes the profile over its API).',
     );
-  return nestedNamespacesSeccompFile(join(dir, 'seccomp'));
+  return seccompFile(join(dir, 'seccomp'), name, text);
 }

@@ -81,13 +81,16 @@ export function dockerSeccomp(): string {
   return cached;
 }
 
-/** What --docker adds to a new sandbox (after the security addition; its capabilities stay as they are). */
-export function dockerAddition(sandbox: string): Addition {
+/**
+ * What --docker adds to a new sandbox (after the security addition; its capabilities stay as they
+ * are). `seccomp` is dockerSeccomp() as the engine takes it: its text (Docker) or a file (Podman).
+ */
+export function dockerAddition(sandbox: string, seccomp: string): Addition {
   return {
     mounts: [{ Type: 'volume', Source: dockerVolume(sandbox), Target: DOCKER_STORE }],
     labels: { [LABEL.docker]: dockerVolume(sandbox) },
     host: {
-      SecurityOpt: [`seccomp=${dockerSeccomp()}`],
+      SecurityOpt: [`seccomp=${seccomp}`],
       Devices: [{ PathOnHost: '/dev/net/tun', PathInContainer: '/dev/net/tun', CgroupPermissions: 'rwm' }],
     },
   };
@@ -99,8 +102,6 @@ export function checkDockerRequest(o: {
   noSudo: boolean;
   runtime: string | undefined;
   gvisor: boolean;
-  podman: boolean;
-  engineUrl: string;
 }): void {
   if (o.mountDockerSocket)
     throw usageError(
@@ -116,11 +117,6 @@ export function checkDockerRequest(o: {
     throw usageError(
       `--docker does not work under the runtime ${o.runtime}: gVisor does not honour file capabilities, so newuidmap cannot write the ID map of the inner engine's user namespace (rootless Podman fails to start). Nothing was created.`,
       'Run the sandbox under the default runtime (drop --runtime, or unset config runtime/runtimes.AGENT for it); see docs/docker-inside.md.',
-    );
-  if (o.podman)
-    throw usageError(
-      `--docker is not supported on a Podman engine yet (${o.engineUrl}): sbx gives the sandbox its seccomp profile inline, which only Docker's API takes. Nothing was created.`,
-      'Use a Docker engine for --docker sandboxes (--host unix:///var/run/docker.sock); see docs/docker-inside.md.',
     );
 }
 
@@ -147,9 +143,13 @@ export async function waitForInnerEngine(id: string, name: string, timeoutMs = 3
   );
 }
 
-/** The inner engine's disk use in bytes (its volume), read inside the sandbox; undefined when it does not run. */
+/**
+ * The inner engine's disk use in bytes (its volume), read inside the sandbox; undefined when it does
+ * not run. du still prints its total when a file vanished under it (the engine at work) and exits 1.
+ */
 export async function innerEngineBytes(id: string): Promise<number | undefined> {
   const du = await execCapture(id, ['du', '-sxb', DOCKER_STORE]).catch(() => undefined);
-  const bytes = du?.code === 0 ? Number.parseInt(du.stdout, 10) : Number.NaN;
+  const total = /^(\d+)\s/.exec(du?.stdout ?? '')?.[1];
+  const bytes = total ? Number.parseInt(total, 10) : Number.NaN;
   return Number.isFinite(bytes) ? bytes : undefined;
 }

@@ -150,16 +150,16 @@ export function nestedNamespacesSeccomp(): string {
 }
 
 /**
- * The same profile as a file in `dir` (named by its content, written once): Podman's API takes a
+ * A profile's text as a file in `dir` (named by its content, written once): Podman's API takes a
  * profile's path in `seccomp=`, not its text, so it must be a file on the engine's machine.
  */
-export function nestedNamespacesSeccompFile(dir: string): string {
-  const text = nestedNamespacesSeccomp();
-  const file = join(
-    dir,
-    `inner-sandbox-${createHash('sha256').update(text).digest('hex').slice(0, 12)}.json`,
-  );
+export function seccompFile(dir: string, name: string, text: string): string {
+  const file = join(dir, `${name}-${createHash('sha256').update(text).digest('hex').slice(0, 12)}.json`);
   mkdirSync(dir, { recursive: true });
   writeFileSync(file, text, { mode: 0o644 });
   return file;
 }
+
+/** The inner-guard profile as a file in `dir` (see seccompFile). */
+export const nestedNamespacesSeccompFile = (dir: string): string =>
+  seccompFile(dir, 'inner-sandbox', nestedNamespacesSeccomp());

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -10,6 +9,7 @@ import { after, describe, it } from 'node:test';
 import tarStream from 'tar-stream';
 import { NO_TEST_USER, RUN_ID, sbx, TEST_LABEL, TEST_USER, workspace } from '../helpers/cli.js';
 import { cleanupTestResources, containersOf, docker, until } from '../helpers/engine.js';
+import { putBlob, putManifest, standInRegistry } from '../helpers/stand-in-registry.js';
 
 after(async () => {
   await cleanupTestResources();
@@ -104,50 +104,26 @@ const get = (port: number) =>
   });
 
 /**
- * The suite's own stand-in for an OCI registry, on loopback: one feature (files packed as its tar
- * layer) at /v2/features/hello, behind the anonymous token flow registries such as ghcr.io use.
+ * The suite's stand-in registry (test/helpers/stand-in-registry.ts) on loopback: one feature (files
+ * packed as its tar layer) at /v2/features/hello, behind the anonymous token flow registries such as
+ * ghcr.io use.
  */
-async function standInRegistry(files: Record<string, string>) {
+async function featureRegistry(files: Record<string, string>) {
   const pack = tarStream.pack();
   for (const [name, content] of Object.entries(files))
     pack.entry({ name: `./${name}`, mode: name.endsWith('.sh') ? 0o755 : 0o644 }, content);
   pack.finalize();
   const chunks: Buffer[] = [];
   for await (const c of pack) chunks.push(c as Buffer);
-  const layer = Buffer.concat(chunks);
-  const digest = `sha256:${createHash('sha256').update(layer).digest('hex')}`;
-  const manifest = JSON.stringify({
+  const dir = mkdtempSync(join(tmpdir(), 'sbx-registry-'));
+  const layer = putBlob(dir, Buffer.concat(chunks));
+  putManifest(dir, 'features/hello', '1', {
     schemaVersion: 2,
     mediaType: 'application/vnd.oci.image.manifest.v1+json',
     config: { mediaType: 'application/vnd.devcontainers', digest: `sha256:${'0'.repeat(64)}`, size: 0 },
-    layers: [{ mediaType: 'application/vnd.devcontainers.layer.v1+tar', digest, size: layer.length }],
+    layers: [{ mediaType: 'application/vnd.devcontainers.layer.v1+tar', ...layer }],
   });
-  const paths: string[] = [];
-  const server = createServer((req, res) => {
-    paths.push(req.url ?? '');
-    const port = (server.address() as AddressInfo).port;
-    if (req.url?.startsWith('/token?')) {
-      res.setHeader('Content-Type', 'application/json');
-      return res.end(JSON.stringify({ token: 'stand-in-token' }));
-    }
-    if (req.headers.authorization !== 'Bearer stand-in-token') {
-      res.statusCode = 401;
-      res.setHeader(
-        'WWW-Authenticate',
-        `Bearer realm="http://127.0.0.1:${port}/token",service="stand-in",scope="repository:features/hello:pull"`,
-      );
-      return res.end();
-    }
-    if (req.url === '/v2/features/hello/manifests/1') {
-      res.setHeader('Content-Type', 'application/vnd.oci.image.manifest.v1+json');
-      return res.end(manifest);
-    }
-    if (req.url === `/v2/features/hello/blobs/${digest}`) return res.end(layer);
-    res.statusCode = 404;
-    res.end();
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { server, port: (server.address() as AddressInfo).port, digest, paths };
+  return { ...(await standInRegistry(dir, { token: true })), digest: layer.digest, dir };
 }
 
 /** A loopback port nothing listens on (taken, then released). */
@@ -346,7 +322,7 @@ describe('sbx run in a workspace with a dev container', { timeout: 1_500_000 }, 
   });
 
   it('installs a feature from a registry (the anonymous token flow, cached by digest), and names one that cannot be fetched', async () => {
-    const registry = await standInRegistry({
+    const registry = await featureRegistry({
       'devcontainer-feature.json': `{ "id": "hello", "options": { "greeting": { "type": "string", "default": "hi" } }, "containerEnv": { "PATH": "/opt/hello/bin:\${PATH}" } }\n`,
       // A tool in a folder the feature's containerEnv puts on the PATH, saying the option it was installed with.
       'install.sh': [
@@ -415,6 +391,7 @@ describe('sbx run in a workspace with a dev container', { timeout: 1_500_000 }, 
       assert.deepEqual(await containersOf(closed), []);
     } finally {
       registry.server.close();
+      rmSync(registry.dir, { recursive: true, force: true });
     }
   });
 

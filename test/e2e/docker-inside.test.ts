@@ -1,11 +1,33 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { NO_TEST_USER, type Result, RUN_ID, sbx, TEST_LABEL, TEST_USER, workspace } from '../helpers/cli.js';
+import { issueLeaf, makeCa } from '../../src/config/egress-ca.js';
+import {
+  NO_TEST_USER,
+  PROXY,
+  type Result,
+  ROOT,
+  RUN_ID,
+  sbx,
+  TEST_LABEL,
+  TEST_USER,
+  workspace,
+} from '../helpers/cli.js';
 import { cleanupTestResources, containersOf, docker, FITTING_LIMITS, until } from '../helpers/engine.js';
+import { putImage } from '../helpers/stand-in-registry.js';
 
 after(() => cleanupTestResources());
 
@@ -13,6 +35,8 @@ after(() => cleanupTestResources());
 const IMAGE = 'debian:trixie-slim';
 const MEMORY = 768 * 1024 * 1024;
 const PIDS = 400;
+/** The stand-in registry's name, on the test's own network. */
+const REGISTRY = 'registry.sbx.test';
 
 describe('--docker: a Docker engine of the sandbox own, which cannot touch the host', {
   timeout: 1_500_000,
@@ -132,10 +156,13 @@ describe('--docker: a Docker engine of the sandbox own, which cannot touch the h
         'services:',
         '  web:',
         `    image: ${IMAGE}`,
-        `    command: ["perl", "-MIO::Socket::INET", "-e", "my $$s = IO::Socket::INET->new(LocalPort => 8000, Listen => 5, ReuseAddr => 1) or die; while (my $$c = $$s->accept) { print $$c qq(hello-from-web\\n); close $$c }"]`,
+        `    command: ["perl", "-MIO::Socket::INET", "-e", "my $$s = IO::Socket::INET->new(LocalPort => 8000, Listen => 5, ReuseAddr => 1) or die; while (my $$c = $$s->accept) { my $$r = <$$c>; print $$c qq(HTTP/1.0 200 OK\\r\\n\\r\\nhello-from-web\\n); close $$c }"]`,
         '  client:',
-        `    image: ${IMAGE}`,
+        // curl, which honours the proxy variables: what a client calling the other service over HTTP does.
+        '    image: sbx-inner-curl',
         '    command: ["sleep", "300"]',
+        // The service's name kept from the egress proxy, which cannot resolve it (see docs/docker-inside.md).
+        '    environment: [NO_PROXY=web, no_proxy=web]',
         '',
       ].join('\n'),
     );
@@ -145,16 +172,80 @@ describe('--docker: a Docker engine of the sandbox own, which cannot touch the h
         `cd ${dir}`,
         'docker build -q -t sbx-inner-built . >/dev/null',
         'docker run --rm sbx-inner-built',
+        // An image with the sandbox's curl (Debian's, copied with its libraries): no registry here.
+        'mkdir -p curl/root && cp --parents -L /usr/bin/curl $(ldd /usr/bin/curl | grep -o "/[^ ]*") curl/root/',
+        `printf 'FROM ${IMAGE}\\nCOPY root/ /\\n' > curl/Dockerfile && docker build -q -t sbx-inner-curl curl >/dev/null`,
         'docker compose up -d --quiet-pull 2>&1 >/dev/null',
-        'for i in $(seq 50); do docker compose exec -T client bash -c "exec 3<>/dev/tcp/web/8000 && cat <&3" && break; sleep 0.2; done',
+        'for i in $(seq 50); do docker compose exec -T client curl -sS -m 10 http://web:8000/ && break; sleep 0.2; done',
+        // Without the service in NO_PROXY, curl asks the egress proxy for it, which refuses.
+        '(docker compose exec -T -e NO_PROXY= -e no_proxy= client curl -sS -m 10 http://web:8000/ 2>&1 || true)',
+        // By address, a container of the inner networks is kept from the proxy by sbx's NO_PROXY.
+        'ip=$(docker inspect -f "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}" build-web-1)',
+        'echo "by-ip: $(docker run --rm --network build_default sbx-inner-curl curl -sS -m 10 http://$ip:8000/)"',
         'docker compose down 2>&1 >/dev/null',
         'docker ps -aq | wc -l',
       ].join(' && '),
     );
     ok(b, 'build and compose');
     assert.match(b.stdout, /built-inside/);
-    assert.match(b.stdout, /hello-from-web/, 'one service reached the other by name');
+    assert.match(b.stdout, /^hello-from-web$/m, 'one service reached the other by name, over HTTP');
+    assert.match(
+      b.stdout,
+      /web:8000 refused .*\(web does not resolve\)/,
+      'through the proxy, the name is refused',
+    );
+    assert.match(b.stdout, /^by-ip: hello-from-web$/m, "an inner network's address, directly");
     assert.match(b.stdout, /\n0\n?$/, 'compose down removed its containers');
+  });
+
+  it('serves a testcontainers library as the agent user: a container, its published port, its removal', async () => {
+    // testcontainers-node 11 (12 asks for Node 22; the sandbox has Debian's Node 20), from the npm
+    // registry through the sandbox's proxy. Ryuk, its reaper, is an image on Docker Hub, which no
+    // registry here serves: it is disabled, and what it needs (the inner socket mounted into an
+    // inner container, talking to the inner engine) is checked below.
+    const dir = join(ws, 'tc');
+    mkdirSync(dir);
+    writeFileSync(
+      join(dir, 'probe.mjs'),
+      [
+        "import { connect } from 'node:net';",
+        "import { GenericContainer } from 'testcontainers';",
+        `const server = 'my $s = IO::Socket::INET->new(LocalPort => 8000, Listen => 5, ReuseAddr => 1) or die; while (my $c = $s->accept) { print $c qq(hello-from-testcontainers\\n); close $c }';`,
+        `const c = await new GenericContainer('${IMAGE}').withCommand(['perl', '-MIO::Socket::INET', '-e', server]).withExposedPorts(8000).start();`,
+        "const reply = await new Promise((resolve, reject) => { const s = connect(c.getMappedPort(8000), c.getHost()); let d = ''; s.on('data', (x) => { d += x; }); s.on('end', () => resolve(d)); s.on('error', reject); });",
+        "console.log('host=' + c.getHost() + ' reply=' + String(reply).trim());",
+        'await c.stop();',
+        '',
+      ].join('\n'),
+    );
+    execFileSync('chown', ['-R', `${TEST_USER.uid}:${TEST_USER.gid}`, dir]);
+    const r = await inside(
+      [
+        `cd ${dir}`,
+        'npm init -y >/dev/null',
+        // Without tar-fs's optional Bare runtime packages, which Node does not use (a fresh version of
+        // one was once refused with a 403 on the machines the suite runs on).
+        'npm install --no-audit --no-fund --omit=optional testcontainers@11.14.0 >/dev/null',
+        'TESTCONTAINERS_RYUK_DISABLED=true node probe.mjs',
+        'docker ps -aq | wc -l',
+        // Ryuk's way to the engine: the socket, mounted into an inner container, answers there.
+        `docker run --rm -v /var/run/docker.sock:/var/run/docker.sock ${IMAGE} perl -MIO::Socket::UNIX -e ` +
+          `'my $s = IO::Socket::UNIX->new(Peer => "/var/run/docker.sock") or die "$!"; print $s "GET /_ping HTTP/1.0\\r\\n\\r\\n"; print while <$s>'`,
+      ].join(' && '),
+      600_000,
+    );
+    ok(r, 'testcontainers');
+    assert.match(
+      r.stdout,
+      /host=localhost reply=hello-from-testcontainers/,
+      'reached over its published port',
+    );
+    assert.match(r.stdout, /^0$/m, 'the container was removed');
+    assert.match(
+      r.stdout,
+      /^Libpod-Api-Version: /m,
+      'the inner engine answers on the socket mounted into a container',
+    );
   });
 
   it("gives inner containers no way to the host's engine: no socket, no loopback API, no host address", async () => {
@@ -193,6 +284,97 @@ describe('--docker: a Docker engine of the sandbox own, which cannot touch the h
       stdio: ['ignore', 'pipe', 'pipe'],
     }).toString();
     assert.doesNotMatch(served, /GET \//, 'the target server got no request');
+  });
+
+  it("pulls images through the egress proxy, trusting the user's extra CAs (and refusing without them)", async () => {
+    // The suite's stand-in registry (test/helpers/stand-in-registry.ts) serving the seeded image over
+    // HTTPS, with a certificate of a CA this test makes, under a name on a network of its own that
+    // the run's proxy joins: a host only the proxy can reach.
+    const ca = await makeCa('sbx test registry CA');
+    const leaf = await issueLeaf(ca, [REGISTRY]);
+    const store = mkdtempSync(join(tmpdir(), 'sbx-registry-'));
+    const trusted = mkdtempSync(join(tmpdir(), 'sbx-registry-ca-'));
+    try {
+      writeFileSync(join(trusted, 'test-registry-ca.crt'), ca.cert);
+      putImage(store, IMAGE, 'sbx/pulled', 'v1');
+      const network = `sbx-test-${RUN_ID}-registry`;
+      await docker.createNetwork({ Name: network, Labels: { [TEST_LABEL]: RUN_ID } });
+      const registry = await docker.createContainer({
+        Image: 'sbx/base:latest',
+        User: '0',
+        Entrypoint: [
+          'node',
+          '--input-type=module',
+          '-e',
+          readFileSync(join(ROOT, 'dist', 'test', 'helpers', 'stand-in-registry.js'), 'utf8'),
+        ],
+        Env: [
+          'REGISTRY_DIR=/registry',
+          'REGISTRY_PORT=8443',
+          `REGISTRY_CERT=${leaf.cert}`,
+          `REGISTRY_KEY=${leaf.key}`,
+        ],
+        Labels: { [TEST_LABEL]: RUN_ID },
+        HostConfig: { ...FITTING_LIMITS, NetworkMode: network, Binds: [`${store}:/registry:ro`] },
+        NetworkingConfig: { EndpointsConfig: { [network]: { Aliases: [REGISTRY] } } },
+      });
+      await registry.start();
+      await docker.getNetwork(network).connect({ Container: PROXY });
+      const ref = `${REGISTRY}:8443/sbx/pulled:v1`;
+
+      // The sandbox made without the test CA: the pull reaches the registry through the proxy, and
+      // the inner engine refuses its certificate.
+      ok(await sbx(['network', 'allow', name, REGISTRY]), 'network allow');
+      const refused = await inside(`docker pull -q ${ref}`);
+      assert.notEqual(refused.code, 0, refused.stdout);
+      assert.match(refused.stderr, /certificate signed by unknown authority/, refused.stderr);
+
+      // A sandbox made with it (SBX_CA_CERTS; a prebuilt template, so only the engine layer is built).
+      const trustedWs = await workspace({ owner: TEST_USER });
+      const created = await sbx(
+        [
+          'create',
+          'shell',
+          trustedWs,
+          '--template',
+          'sbx/base:latest',
+          '--docker',
+          '--allow-host',
+          REGISTRY,
+          '--json',
+        ],
+        { env: { SBX_CA_CERTS: trusted }, timeoutMs: 900_000 },
+      );
+      ok(created, 'create with the test CA');
+      const other = (JSON.parse(created.stdout) as { name: string }).name;
+      const pulled = await sbx([
+        'exec',
+        other,
+        '--',
+        'bash',
+        '-c',
+        `docker pull -q ${ref} && docker run --rm ${ref} echo pulled-and-ran`,
+      ]);
+      ok(pulled, 'pull with the test CA');
+      assert.match(pulled.stdout, /pulled-and-ran/);
+      const log = JSON.parse((await sbx(['network', 'log', other, '--json'])).stdout) as Array<{
+        host: string;
+        allowed: boolean;
+      }>;
+      assert.ok(
+        log.some((e) => e.host === REGISTRY && e.allowed),
+        `the pull went through the proxy: ${JSON.stringify(log)}`,
+      );
+      const served = execFileSync('docker', ['logs', registry.id], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      }).toString();
+      assert.match(served, /GET \/v2\/sbx\/pulled\/manifests\/v1/, served);
+      assert.match(served, /GET \/v2\/sbx\/pulled\/blobs\/sha256:/, served);
+      ok(await sbx(['rm', '-f', other]), 'rm the second sandbox');
+    } finally {
+      rmSync(store, { recursive: true, force: true });
+      rmSync(trusted, { recursive: true, force: true });
+    }
   });
 
   it("keeps inner containers within the sandbox's memory and process limits", async () => {

@@ -66,7 +66,7 @@ describe('the --docker seccomp profile', () => {
 
 describe('dockerAddition', () => {
   it('adds the engine volume, /dev/net/tun and the profile; capabilities as any sandbox, nothing privileged', () => {
-    const a = dockerAddition('sbx-app-1234');
+    const a = dockerAddition('sbx-app-1234', dockerSeccomp());
     assert.deepEqual(a.mounts, [{ Type: 'volume', Source: 'sbx-app-1234-docker', Target: DOCKER_STORE }]);
     assert.equal(a.labels?.[LABEL.docker], 'sbx-app-1234-docker');
     // The security addition's CapDrop (SETFCAP included) stays: this addition does not touch it.
@@ -88,18 +88,15 @@ describe('checkDockerRequest', () => {
     noSudo: false,
     runtime: undefined,
     gvisor: false,
-    podman: false,
-    engineUrl: 'unix:///var/run/docker.sock',
   };
   const usage = (fn: () => unknown, pattern: RegExp) =>
     assert.throws(fn, (err) => err instanceof SbxError && err.kind === 'usage' && pattern.test(err.message));
 
-  it('accepts a plain request and refuses the host socket, --no-sudo, gVisor and a Podman engine', () => {
+  it('accepts a plain request and refuses the host socket, --no-sudo and gVisor', () => {
     checkDockerRequest(ok);
     usage(() => checkDockerRequest({ ...ok, mountDockerSocket: true }), /--mount-docker-socket/);
     usage(() => checkDockerRequest({ ...ok, noSudo: true }), /no-new-privileges/);
     usage(() => checkDockerRequest({ ...ok, runtime: 'runsc', gvisor: true }), /gVisor/);
-    usage(() => checkDockerRequest({ ...ok, podman: true }), /Podman engine/);
   });
 });
 
