@@ -41,7 +41,7 @@ function failure(res: IncomingMessage, text: string): Error {
   });
 }
 
-/** One request; the decoded JSON answer (undefined for an empty one). Status 400 and up throw. */
+/** One request; the decoded JSON answer (undefined for an empty or non-JSON one). Status 400 and up throw. */
 export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
   return answerOf<T>(await send(method, path, body, false));
 }
@@ -63,8 +63,14 @@ function answerOf<T>(req: ClientRequest): Promise<T> {
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
         const text = Buffer.concat(chunks).toString();
-        if ((res.statusCode ?? 500) >= 400) reject(failure(res, text));
-        else resolve((text ? JSON.parse(text) : undefined) as T);
+        if ((res.statusCode ?? 500) >= 400) return reject(failure(res, text));
+        // Only JSON is an answer: Podman says "OK" (text/plain) where Docker says nothing.
+        if (!text || !/json/.test(res.headers['content-type'] ?? '')) return resolve(undefined as T);
+        try {
+          resolve(JSON.parse(text) as T);
+        } catch (err) {
+          reject(err);
+        }
       });
       res.on('error', reject);
     });
