@@ -3,7 +3,7 @@ import { getAgent, launchCommand } from '../src/agents/registry.js';
 import { agentArgs, splitAtDashes } from '../src/cli/args.js';
 import { runInSandbox } from '../src/cli/attach.js';
 import { BaseCommand } from '../src/cli/base-command.js';
-import { ImageProgress, syncProgress } from '../src/cli/progress.js';
+import { runReports } from '../src/cli/progress.js';
 import { createFlags, envFlags, optionalBranch, sandboxOptions } from '../src/cli/sandbox-flags.js';
 import { readConfig } from '../src/config/config.js';
 import { syncConfig } from '../src/sandbox/credentials.js';
@@ -90,13 +90,7 @@ The workspace is mounted at the same absolute path and is the working directory.
       ...options,
       worktree,
       version: this.config.version,
-      reporter: new ImageProgress(),
-      syncReport: syncProgress(),
-      hookOutput: process.stderr,
-      onCreated: (s) =>
-        process.stderr.write(
-          `sbx: created sandbox ${s.name} for ${agent.name} (${s.image})${s.devcontainer ? `, from the dev container ${s.devcontainer}` : ''}\n`,
-        ),
+      ...runReports(agent.name),
     });
     for (const warning of sandbox.warnings) this.warn(warning);
     if ((flags['sync-config'] ?? (await readConfig()).syncConfig) && sandbox.credentials !== 'host') {

@@ -1,13 +1,14 @@
 /**
  * The commands people type most, answered without loading oclif when the command line is the plain
- * form: `sbx run AGENT [WORKSPACE] [-- ARGS]` reattaching to a sandbox that exists, `sbx ls`, and
- * `sbx template build [NAME...]` when nothing needs building.
- * Until something happens in a sandbox, anything unusual (a flag, a sandbox to create, any error)
- * returns undefined and the full command runs instead, deciding and reporting as it always does. From
- * the reattach on (it may start the sandbox, run its postStartCommand, wait for its inner engine, then
- * launch the agent), nothing may run again: an error is rendered here, exactly as the full command
- * renders it, and its exit code returned.
+ * form: `sbx run AGENT [WORKSPACE] [-- ARGS]` (reattaching to the workspace's sandbox, or creating it
+ * with the defaults), `sbx ls`, and `sbx template build [NAME...]` when nothing needs building.
+ * Until something happens in a sandbox, anything unusual (a flag, any error) returns undefined and
+ * the full command runs instead, deciding and reporting as it always does. From the creation or
+ * reattach on (it may make or start the sandbox, run its postStartCommand, wait for its inner engine,
+ * then launch the agent), nothing may run again: an error is rendered here, exactly as the full
+ * command renders it, and its exit code returned.
  */
+import { readFileSync } from 'node:fs';
 import type { AgentSpec } from '../agents/registry.js';
 import { configuredEngine, readConfig } from '../config/config.js';
 import { chooseEngine } from '../engine/connection.js';
@@ -76,7 +77,7 @@ async function prepareRun(argv: string[]): Promise<(() => Promise<number>) | und
     { inspectContainer },
     { envVars },
     { resolveWorkspace, sandboxName },
-    { reattach },
+    { ensureSandbox, reattach },
     { plainRequest },
     { runInSandbox },
   ] = await Promise.all([
@@ -92,15 +93,20 @@ async function prepareRun(argv: string[]): Promise<(() => Promise<number>) | und
   if (!agent) return undefined;
   const workspace = resolveWorkspace(own[1]);
   const info = await inspectContainer(sandboxName(workspace));
-  if (!info) return undefined;
   if ((await readConfig()).syncConfig) return undefined;
   const { vars, unset } = await envVars({});
   return async () => {
-    // Starting a stopped sandbox (its postStartCommand, its inner engine) is already past the point
-    // of no return: the full command would find it running and launch the agent despite the error.
-    const sandbox = await reattach(info, { ...plainRequest(workspace, agent), hookOutput: process.stderr });
     if (unset.length > 0)
       process.stderr.write(`Warning: not set on this host, so not passed: ${unset.join(', ')}\n`);
+    // Starting a stopped sandbox (its postStartCommand, its inner engine) is already past the point
+    // of no return: the full command would find it running and launch the agent despite the error.
+    // So is creating one, with the defaults (a creation removes what it made when it fails).
+    const sandbox = info
+      ? await reattach(info, { ...plainRequest(workspace, agent), hookOutput: process.stderr })
+      : await ensureSandbox({
+          ...plainRequest(workspace, agent, packageVersion()),
+          ...(await import('./progress.js')).runReports(agent.name),
+        });
     for (const warning of sandbox.warnings) process.stderr.write(`Warning: ${warning}\n`);
     return runInSandbox({
       sandbox,
@@ -113,4 +119,9 @@ async function prepareRun(argv: string[]): Promise<(() => Promise<number>) | und
       session: 'attach',
     });
   };
+}
+
+/** sbx's version, as oclif would give it (a new sandbox is labelled with it). */
+function packageVersion(): string {
+  return JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')).version;
 }

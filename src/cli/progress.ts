@@ -1,3 +1,4 @@
+import type { Sandbox, SandboxRequest } from '../sandbox/plan.js';
 import type { SyncReport } from '../sync/sync.js';
 import type { ImageReporter } from '../templates/build.js';
 
@@ -83,5 +84,23 @@ export function syncProgress(out: NodeJS.WriteStream = process.stderr): SyncRepo
   return (line, final) => {
     if (final) out.write(`${tty ? '\r\x1b[K' : ''}sbx: ${line}\n`);
     else if (tty) out.write(`\r\x1b[Ksbx: ${line}`);
+  };
+}
+
+/**
+ * What `sbx run` shows on stderr while it makes or starts a sandbox: builds and pulls, the first sync,
+ * the lifecycle commands' output, and the line that says which sandbox was created.
+ */
+export function runReports(
+  agent: string,
+): Pick<SandboxRequest, 'reporter' | 'syncReport' | 'hookOutput' | 'onCreated'> {
+  return {
+    reporter: new ImageProgress(),
+    syncReport: syncProgress(),
+    hookOutput: process.stderr,
+    onCreated: (s: Sandbox) =>
+      process.stderr.write(
+        `sbx: created sandbox ${s.name} for ${agent} (${s.image})${s.devcontainer ? `, from the dev container ${s.devcontainer}` : ''}\n`,
+      ),
   };
 }

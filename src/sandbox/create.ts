@@ -179,6 +179,13 @@ export async function createSandbox(
       );
     return reattach(raced, req);
   };
+  /** A creation that fails removes what it made: the container, the network, the sandbox's volumes. */
+  const undo = async (container: string | undefined) => {
+    if (container) await removeContainer(container, true).catch(() => {});
+    if (security.network !== 'none') await detachSandbox(security.network).catch(() => {});
+    if (syncVolume) await removeVolume(syncVolume).catch(() => {});
+    if (docker) await removeVolume(dockerVolume(name)).catch(() => {});
+  };
   if (syncVolume) await ensureVolume(syncVolume, { ...extraLabels(), [LABEL.workspace]: req.workspace });
   if (docker)
     await ensureVolume(dockerVolume(name), {
@@ -237,32 +244,19 @@ export async function createSandbox(
     );
   } catch (err) {
     await security.ready.catch(() => {});
-    if (security.network !== 'none') await detachSandbox(security.network).catch(() => {});
-    if (syncVolume) await removeVolume(syncVolume).catch(() => {});
-    if (docker) await removeVolume(dockerVolume(name)).catch(() => {});
-    throw err;
-  }
-  // The proxy joined the network and the policy was written meanwhile: both before the sandbox starts.
-  try {
-    await security.ready;
-  } catch (err) {
-    if (security.network !== 'none') await detachSandbox(security.network).catch(() => {});
-    // Lost the race (no id): the volumes are the other sbx's sandbox's; that one is adopted below.
-    if (!id) return adopt();
-    await removeContainer(id, true).catch(() => {});
-    if (syncVolume) await removeVolume(syncVolume).catch(() => {});
-    if (docker) await removeVolume(dockerVolume(name)).catch(() => {});
+    await undo(undefined);
     throw err;
   }
   if (!id) {
-    if (security.network !== 'none') await detachSandbox(security.network); // the other sbx's network is the one
+    // Lost the race: the other sbx's sandbox (with its own network, and these volumes) is the one.
+    await security.ready.catch(() => {});
+    if (security.network !== 'none') await detachSandbox(security.network).catch(() => {});
     return adopt();
   }
   const resolved = runtime ? await engine.flavour.resolvedRuntime(id) : undefined;
   if (runtime && resolved && resolved !== runtime) {
-    await removeContainer(id, true).catch(() => {});
-    if (security.network !== 'none') await detachSandbox(security.network).catch(() => {});
-    if (syncVolume) await removeVolume(syncVolume).catch(() => {});
+    await security.ready.catch(() => {});
+    await undo(id);
     throw new SbxError(
       'notFound',
       `${engine.flavour.name} ${engine.version} did not apply the runtime ${runtime}: the sandbox would have run under ${resolved} (its Docker-compatible API ignores the runtime asked for). Nothing was created.`,
@@ -272,7 +266,14 @@ export async function createSandbox(
     );
   }
   if (secrets) await putCa(id);
-  await startContainer(id);
+  // The proxy joins the network and the policy is written while the sandbox starts: nothing of the
+  // agent's runs before both are done, and until then the proxy refuses this network (no policy).
+  const [started, ready] = await Promise.allSettled([startContainer(id), security.ready]);
+  if (ready.status === 'rejected') {
+    await undo(id);
+    throw ready.reason;
+  }
+  if (started.status === 'rejected') throw started.reason;
   if (docker) await waitForInnerEngine(id, name);
   if (runtime !== undefined && runtime !== engine.defaultRuntime && !req.security.noSudo) {
     const warning = await setuidWarning(id, name, runtime);
