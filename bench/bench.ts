@@ -461,8 +461,13 @@ async function main(): Promise<void> {
       ratio(`sbx ls (${before} sandboxes) vs node`, ls0, node, "node -e ''");
       Object.assign(timings, { ls0, ps0 });
     }
-    // Sandboxes to list (SANDBOXES of them), or one for the sections that reattach to it.
-    const needed = want('ls') ? SANDBOXES : want('reattach', 'footprint', 'proxy', 'gvisor', 'peer') ? 1 : 0;
+    // Sandboxes to list (SANDBOXES of them), or one for the sections that reattach to it (and for the
+    // scale section, whose runs then find the egress proxy up, as after any first sandbox).
+    const needed = want('ls')
+      ? SANDBOXES
+      : want('reattach', 'footprint', 'proxy', 'gvisor', 'peer', 'scale')
+        ? 1
+        : 0;
     const workspaces = Array.from({ length: needed }, () => workspace());
     for (let i = 0; i < workspaces.length; i += 5)
       await Promise.all(

@@ -168,6 +168,7 @@ export async function startComposeServices(
   const script = [
     'set -e',
     'override=$(mktemp)',
+    `trap 'rm -f "$override"' EXIT`,
     `printf '%s' ${quote(override)} > "$override"`,
     `docker compose -p ${quote(project)} ${compose.files.map((f) => `-f ${quote(f)}`).join(' ')} -f "$override" up -d ${compose.services.map(quote).join(' ')}`,
   ].join('\n');

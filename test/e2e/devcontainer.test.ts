@@ -496,7 +496,7 @@ describe('sbx run in a workspace with a dev container', { timeout: 1_500_000 }, 
         '--',
         'sh',
         '-c',
-        'for i in $(seq 50); do curl -sf http://web:8089/ && break; sleep 0.2; done; getent hosts web; docker ps --format "{{.Names}} {{.Status}}"',
+        'for i in $(seq 50); do curl -sf http://web:8089/ && break; sleep 0.2; done; getent hosts web; docker ps --format "{{.Names}} {{.Status}}"; echo "overrides left: $(grep -ls "network_mode: host" /tmp/tmp.* | wc -l)"',
       ],
       { cwd: ws, timeoutMs: 300_000 },
     );
@@ -504,6 +504,8 @@ describe('sbx run in a workspace with a dev container', { timeout: 1_500_000 }, 
     assert.match(r.stdout, /^from-web$/m, r.stdout);
     assert.match(r.stdout, /^127\.0\.0\.1\s+web/m);
     assert.match(r.stdout, /web-1 Up/);
+    // The compose override sbx wrote for `up` is gone again (two starts so far).
+    assert.match(r.stdout, /^overrides left: 0$/m);
     assert.doesNotMatch(r.stderr, /not started/);
     // Not on the host's engine: only the sandbox is there.
     assert.deepEqual(

@@ -79,9 +79,16 @@ describe('sbx run: one persistent sandbox per workspace', { timeout: 600_000 }, 
     assert.match(first.stdout, /Hello, world!/);
     const [c1] = await containersOf(ws);
     assert.ok(c1);
+    // Made by the plain form (sbx's fast path, without oclif), said and labelled as the full command does.
+    assert.match(
+      first.stderr,
+      new RegExp(`^sbx: created sandbox ${c1.Names[0]!.slice(1)} for shell \\(sbx/base:`, 'm'),
+    );
+    assert.equal(c1.Labels['dev.sbx.version'], JSON.parse(readFileSync('package.json', 'utf8')).version);
     await docker.getContainer(c1.Id).stop({ t: 0 });
     const second = await sbx(['run', 'shell', '--', 'hello'], { cwd: ws });
     assert.equal(second.code, 0, second.stderr);
+    assert.doesNotMatch(second.stderr, /created sandbox/);
     assert.match(second.stdout, /Hello, world!/);
     const all = await containersOf(ws);
     assert.deepEqual(
