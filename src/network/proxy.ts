@@ -210,12 +210,11 @@ export function addressIn(subnet: string | undefined, member: keyof typeof MEMBE
 }
 
 /**
- * Gives a new sandbox its internal network and, before anything of the agent's runs in it, the proxy
- * joined to it and its policy. Returns the network to put it on and its subnet as soon as the
+ * Gives a new sandbox its internal network and, before the sandbox starts, the proxy
+ * joined to it and its policy, so its first request is already filtered. Returns the network to put it on and its subnet as soon as the
  * network exists, and `joined`, done once the proxy is on it and the policy written (one exec, which
  * also lists the policies for the stale-policy clean-up): those need only the network, so they go on
- * while the sandbox's container is created and started (until then the proxy refuses the network:
- * it has no policy), and the caller awaits `joined` before running anything in it.
+ * while the sandbox's container is created, and the caller awaits `joined` before starting it.
  */
 export async function attachSandbox(
   sandbox: string,
@@ -252,8 +251,8 @@ async function settled(operations: Array<Promise<unknown>>): Promise<void> {
 /**
  * A new sandbox's only way out: its internal network joined by the proxy, its policy written (the
  * host's own proxy as its upstream), and its port forwarder. Returns how the sandbox joins that
- * network once the network exists, and `ready`, to await before anything runs in the sandbox (the
- * rest is done meanwhile; see attachSandbox). `ready` never rejects unawaited.
+ * network once the network exists, and `ready`, to await before starting the sandbox (the rest is
+ * done meanwhile; see attachSandbox). `ready` never rejects unawaited.
  */
 export async function sandboxEgress(
   sandbox: string,

@@ -265,15 +265,16 @@ export async function createSandbox(
       },
     );
   }
-  if (secrets) await putCa(id);
-  // The proxy joins the network and the policy is written while the sandbox starts: nothing of the
-  // agent's runs before both are done, and until then the proxy refuses this network (no policy).
-  const [started, ready] = await Promise.allSettled([startContainer(id), security.ready]);
-  if (ready.status === 'rejected') {
+  // The proxy joined the network and the policy was written meanwhile: both before the sandbox starts.
+  // (Started side by side, Podman 4.3 sometimes left the sandbox's first requests unanswered.)
+  try {
+    await security.ready;
+  } catch (err) {
     await undo(id);
-    throw ready.reason;
+    throw err;
   }
-  if (started.status === 'rejected') throw started.reason;
+  if (secrets) await putCa(id);
+  await startContainer(id);
   if (docker) await waitForInnerEngine(id, name);
   if (runtime !== undefined && runtime !== engine.defaultRuntime && !req.security.noSudo) {
     const warning = await setuidWarning(id, name, runtime);

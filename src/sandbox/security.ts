@@ -33,8 +33,8 @@ export interface SecurityRequest {
 
 /**
  * What the boundary adds to a new sandbox: its network (an internal one whose only way out is the
- * proxy, with the policy written while the sandbox is made: `ready`, which the caller awaits before
- * anything runs in it) or none, published ports through a
+ * proxy, with the policy written before the sandbox starts: `ready`, which the caller awaits after
+ * creating the container and before starting it) or none, published ports through a
  * forwarder, file guards, dropped capabilities, no-new-privileges with --no-sudo, and the Docker
  * socket only when asked for.
  */
