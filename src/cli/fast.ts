@@ -100,7 +100,7 @@ async function prepareRun(argv: string[]): Promise<(() => Promise<number>) | und
       process.stderr.write(`Warning: not set on this host, so not passed: ${unset.join(', ')}\n`);
     // Starting a stopped sandbox (its postStartCommand, its inner engine) is already past the point
     // of no return: the full command would find it running and launch the agent despite the error.
-    // So is creating one, with the defaults (a creation removes what it made when it fails).
+    // So is creating one, with the defaults (one that fails before it starts removes what it made).
     const sandbox = info
       ? await reattach(info, { ...plainRequest(workspace, agent), hookOutput: process.stderr })
       : await ensureSandbox({

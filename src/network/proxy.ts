@@ -210,11 +210,12 @@ export function addressIn(subnet: string | undefined, member: keyof typeof MEMBE
 }
 
 /**
- * Gives a new sandbox its internal network and, before the sandbox starts, the proxy
- * joined to it and its policy, so its first request is already filtered. Returns the network to put it on and its subnet as soon as the
- * network exists, and `joined`, done once the proxy is on it and the policy written (one exec, which
- * also lists the policies for the stale-policy clean-up): those need only the network, so they go on
- * while the sandbox's container is created, and the caller awaits `joined` before starting it.
+ * Gives a new sandbox its internal network and, before the sandbox starts, the proxy joined to it and
+ * its policy, so its first request is already filtered. Returns the network to put it on and its
+ * subnet as soon as the network exists, and `joined`, done once the proxy is on it and the policy
+ * written (one exec, which also lists the policies for the stale-policy clean-up): those need only
+ * the network, so they go on while the sandbox's container is created, and the caller awaits
+ * `joined` before starting it.
  */
 export async function attachSandbox(
   sandbox: string,
@@ -249,10 +250,10 @@ async function settled(operations: Array<Promise<unknown>>): Promise<void> {
 }
 
 /**
- * A new sandbox's only way out: its internal network joined by the proxy, its policy written (the
- * host's own proxy as its upstream), and its port forwarder. Returns how the sandbox joins that
- * network once the network exists, and `ready`, to await before starting the sandbox (the rest is
- * done meanwhile; see attachSandbox). `ready` never rejects unawaited.
+ * A new sandbox's only way out, made before the sandbox starts: its internal network joined by the
+ * proxy, its policy written (the host's own proxy as its upstream), and its port forwarder. Returns
+ * how the sandbox joins that network once the network exists, and `ready`, to await before starting
+ * the sandbox (the rest is done meanwhile; see attachSandbox). `ready` never rejects unawaited.
  */
 export async function sandboxEgress(
   sandbox: string,
