@@ -3,7 +3,7 @@ import { sandboxArg } from '../../src/cli/args.js';
 import { BaseCommand } from '../../src/cli/base-command.js';
 import type { LogEntry } from '../../src/network/policy.js';
 import { resolveSandbox } from '../../src/sandbox/discovery.js';
-import { followNetworkLog, networkLog } from '../../src/sandbox/network-policy.js';
+import { followNetworkLog, networkLog, proxyWarning } from '../../src/sandbox/network-policy.js';
 
 export default class NetworkLog extends BaseCommand {
   static override args = {
@@ -36,7 +36,9 @@ export default class NetworkLog extends BaseCommand {
     const { args, flags } = await this.parse(NetworkLog);
     const sandbox = await resolveSandbox(args.sandbox);
     const format = (d: LogEntry) =>
-      `${d.time}  ${d.allowed ? 'allowed' : 'REFUSED'}  ${d.method} ${d.host}:${d.port}${d.path ?? ''}  (${d.rule})${d.injected?.length ? `  injected: ${d.injected.join(', ')}` : ''}`;
+      `${d.time}  ${d.allowed ? 'allowed' : 'REFUSED'}  ${d.method} ${d.host}:${d.port}${d.path ?? ''}  (${d.rule})${d.injected?.length ? `  injected: ${d.injected.join(', ')}` : ''}${d.repeated ? `  (and ${d.repeated} more like it)` : ''}`;
+    const trouble = await proxyWarning();
+    if (trouble) this.warn(trouble);
     if (flags.follow) {
       await followNetworkLog(sandbox, (d) => this.log(this.jsonEnabled() ? JSON.stringify(d) : format(d)));
       return [];

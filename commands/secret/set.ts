@@ -54,7 +54,8 @@ The value comes from standard input (never an argument, which shells keep in his
     }),
     header: Flags.string({ default: 'Authorization', description: 'The request header that carries it.' }),
     host: Flags.string({
-      description: 'A host it goes to: api.example.com or *.example.com (repeatable).',
+      description:
+        'A host it goes to, on port 443 unless a port is given: api.example.com, *.example.com, api.example.com:8443 (repeatable).',
       multiple: true,
       required: true,
     }),

@@ -8,10 +8,12 @@ import { SbxError, usageError } from '../shared/errors.js';
 import {
   type CredentialsMode,
   type PolicyMode,
+  parseConnections,
   parseCpus,
   parseCredentials,
   parseEnvArgs,
   parseIdleStop,
+  parseLogSize,
   parseMemory,
   parsePidsLimit,
   parsePort,
@@ -39,6 +41,7 @@ export interface SbxConfig {
   engine?: { host?: string; context?: string };
   sync?: { exclude?: string[] };
   agentKeys?: 'proxy' | 'env';
+  proxy?: { connections?: number; logSize?: string };
 }
 
 export interface ConfigKey {
@@ -186,6 +189,25 @@ export const KEYS: readonly ConfigKey[] = [
       throw usageError(`"${raw}" is not a policy.`, 'Give allow or deny.');
     },
     fallback: 'allow',
+  },
+  {
+    key: 'proxy.connections',
+    description:
+      'Connections one sandbox may have open through the egress proxy at once; more are refused with 429 (the proxy is shared, so one sandbox cannot take it from the others). Set when a sandbox is created.',
+    list: false,
+    parse: parseConnections,
+    fallback: '256',
+  },
+  {
+    key: 'proxy.logSize',
+    description:
+      "Size of a sandbox's egress log before it is rotated (one older file is kept, so at most twice this on disk), e.g. 8m. Set when a sandbox is created.",
+    list: false,
+    parse: (raw) => {
+      parseLogSize(raw);
+      return raw.trim();
+    },
+    fallback: '8m',
   },
   {
     key: 'idleStop',

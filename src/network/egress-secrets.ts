@@ -73,6 +73,11 @@ export function gitCredentialEnv(secrets: Array<Pick<Injection, 'name' | 'hosts'
   ];
 }
 
+/** The names sbx's certificate must cover: every secret's hosts, without their ports. */
+const certHosts = (secrets: Array<Pick<Injection, 'hosts'>>) => [
+  ...new Set(secrets.flatMap((s) => s.hosts.map((h) => h.split(':')[0]!))),
+];
+
 const placeholderOf = (name: string) =>
   `sbx-secret-${name.toLowerCase().replace(/_/g, '-')}-${randomBytes(12).toString('hex')}`;
 
@@ -100,7 +105,7 @@ export async function secretPolicy(
       value: await resolveSecret(b),
     });
   const ca = await egressCa(engineKey());
-  const tls = await issueLeaf(ca, [...new Set(secrets.flatMap((s) => s.hosts))]);
+  const tls = await issueLeaf(ca, certHosts(secrets));
   const trust = await upstreamTrust();
   return {
     policy: { secrets, tls, trust },
@@ -139,7 +144,7 @@ export async function refreshSecretPolicy(policy: Policy): Promise<SecretPolicy 
   const ca = await egressCa(engineKey());
   return {
     secrets,
-    tls: fresh?.policy.tls ?? (await issueLeaf(ca, [...new Set(secrets.flatMap((s) => s.hosts))])),
+    tls: fresh?.policy.tls ?? (await issueLeaf(ca, certHosts(secrets))),
     trust: await upstreamTrust(),
   };
 }

@@ -1,10 +1,15 @@
 /**
  * The egress policy: which hosts a sandbox may reach through the filtering proxy. Pure logic, shared
  * by sbx (checking what the user typed) and the proxy (deciding each request); it imports nothing
- * but node's net module (and types, which compile to nothing), because the proxy runs it alone inside
- * its container.
+ * but node's net module and ipaddr.js (and types, which compile to nothing), because the proxy runs
+ * it alone inside its container (where sbx copies ipaddr.js beside it).
+ *
+ * Everything a sandbox sends is hostile: a host is made canonical (an address in any spelling
+ * becomes one form, a name is lower-cased without its final dot) before any rule sees it, and the
+ * address decided on is the one the proxy connects to.
  */
 import { isIP } from 'node:net';
+import ipaddr from 'ipaddr.js';
 import type { PolicyMode } from '../shared/parse.js';
 
 export type { PolicyMode };
@@ -29,7 +34,18 @@ export interface Policy {
    * a host the proxy terminates, once a rule names it, only the requests a rule matches go through.
    */
   requestRules?: string[] | undefined;
+  /** What one sandbox may take of the shared proxy (DEFAULT_LIMITS for what is not set). */
+  limits?: Partial<ProxyLimits> | undefined;
 }
+
+export interface ProxyLimits {
+  /** Connections open at once through the proxy; more are refused with 429. */
+  connections: number;
+  /** The log's size before it is rotated (one older file is kept). */
+  logBytes: number;
+}
+
+export const DEFAULT_LIMITS: ProxyLimits = { connections: 256, logBytes: 8 * 2 ** 20 };
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', '*'];
 
@@ -55,7 +71,7 @@ interface RequestRule {
 function parseRule(text: string): RequestRule {
   const [method = '*', target = ''] = text.trim().split(/\s+/);
   const slash = target.indexOf('/');
-  const glob = target.slice(slash);
+  const glob = target.slice(slash).replace(/%2e/gi, '.').replace(/%2f/gi, '/');
   const pattern = glob
     .split(/(\*\*|\*)/)
     .map((part) =>
@@ -74,15 +90,41 @@ function parseRule(text: string): RequestRule {
 export const requestRuleHost = (rule: string) => parseRule(rule).host;
 
 /**
- * The decision on one request inside a terminated host: allowed when no rule names the host, or when
- * one matches its method and path (query left out).
+ * A request path as the upstream may read it, for matching request rules: percent-encoded dots and
+ * slashes decoded, repeated slashes made one. A path an upstream could read in two ways (a dot
+ * segment, a backslash, a bad escape, not starting with `/`) is refused instead (`ambiguous`).
+ * `forward` is what to send: the raw path with repeated slashes made one (its query kept as it is).
  */
-export function decideRequest(policy: Policy, host: string, method: string, path: string): Decision {
+export function requestPath(target: string): { path: string; forward: string } | { ambiguous: string } {
+  const at = target.indexOf('?');
+  const raw = at === -1 ? target : target.slice(0, at);
+  const query = at === -1 ? '' : target.slice(at);
+  if (!raw.startsWith('/')) return { ambiguous: 'the path does not start with /' };
+  if (raw.includes('#')) return { ambiguous: 'the path holds a fragment' };
+  if (/\\|%5c/i.test(raw)) return { ambiguous: 'the path holds a backslash' };
+  if (/%(?![0-9a-f]{2})/i.test(raw)) return { ambiguous: 'the path holds a bad %-escape' };
+  const decoded = raw.replace(/%2e/gi, '.').replace(/%2f/gi, '/');
+  if (decoded.split('/').some((segment) => segment === '.' || segment === '..'))
+    return { ambiguous: 'the path holds a dot segment (. or ..), plain or %-encoded' };
+  return { path: decoded.replace(/\/{2,}/g, '/'), forward: `${raw.replace(/\/{2,}/g, '/')}${query}` };
+}
+
+/**
+ * The decision on one request inside a terminated host: allowed when no rule names the host, or when
+ * one matches its method and its path as the upstream may read it (see requestPath; query left out).
+ * An ambiguous path on a host with rules is refused.
+ */
+export function decideRequest(policy: Policy, host: string, method: string, target: string): Decision {
   const rules = (policy.requestRules ?? []).map(parseRule).filter((r) => matches(r.host, host, 0));
   if (rules.length === 0) return { allowed: true, rule: 'no request rule for this host' };
-  const bare = path.split('?')[0] ?? '/';
+  const path = requestPath(target);
+  if ('ambiguous' in path)
+    return {
+      allowed: false,
+      rule: `an ambiguous path is refused where request rules apply: ${path.ambiguous}`,
+    };
   const match = rules.find(
-    (r) => (r.method === '*' || r.method === method.toUpperCase()) && r.path.test(bare),
+    (r) => (r.method === '*' || r.method === method.toUpperCase()) && r.path.test(path.path),
   );
   return match
     ? { allowed: true, rule: `allow-request ${match.text}` }
@@ -126,9 +168,13 @@ export function injectQuery(target: string, injections: Injection[]): { target: 
   return { target: `${target.slice(0, at)}?${params.join('&')}`, injected };
 }
 
-/** The secrets bound to a host (the proxy terminates TLS for it when there is any). */
-export function injectionsFor(policy: Policy, host: string): Injection[] {
-  return (policy.secrets ?? []).filter((s) => s.hosts.some((h) => matches(h.split(':')[0]!, host, 0)));
+/** Whether a secret's host (`name`, `*.domain`, either with `:PORT`; 443 when none) covers host:port. */
+export const boundTo = (bound: string, host: string, port: number) =>
+  matches(bound.includes(':') ? bound : `${bound}:443`, host, port);
+
+/** The secrets bound to a host and port (the proxy terminates TLS for it when there is any). */
+export function injectionsFor(policy: Policy, host: string, port: number): Injection[] {
+  return (policy.secrets ?? []).filter((s) => s.hosts.some((h) => boundTo(h, host, port)));
 }
 
 /**
@@ -196,6 +242,8 @@ export interface LogEntry {
   path?: string;
   terminated?: boolean;
   injected?: string[];
+  /** How many more identical refusals followed this one (a flood, summarised). */
+  repeated?: number;
 }
 
 /** Whether NO_PROXY sends a host around the upstream proxy: `*`, exact names, `.suffix` or `suffix` domains. */
@@ -233,17 +281,78 @@ export function patternProblem(pattern: string, list: 'allow' | 'deny'): string 
   return undefined;
 }
 
-/** Does a pattern (`host`, `*.domain`, either with `:port`) match this host and port? */
+/** A host as a sandbox named it, in its one canonical form; or why it is none. */
+export type CanonicalHost =
+  | { kind: 'address'; host: string }
+  | { kind: 'name'; host: string }
+  | { kind: 'invalid'; reason: string };
+
+/**
+ * The one form of a host. An address in any spelling (IPv4 in decimal, octal, hex or short forms, as
+ * the system resolver reads them; IPv6 in any form, with or without brackets) becomes its canonical
+ * text, and an IPv6 address that stands for an IPv4 one (IPv4-mapped, -translated, -compatible,
+ * NAT64's well-known prefix) becomes that IPv4 address. A name is lower-cased, without its final
+ * dot. Anything else (a zone, a name ending in a number that is no address, bad characters, over
+ * 253 characters) is invalid.
+ */
+export function canonicalHost(text: string): CanonicalHost {
+  let host = text.trim().toLowerCase();
+  if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
+  if (host.includes(':') || host.includes('%')) {
+    if (!ipaddr.IPv6.isValid(host) || host.includes('%'))
+      return { kind: 'invalid', reason: 'not an IPv6 address (zones are not taken)' };
+    return { kind: 'address', host: canonicalAddress(host) };
+  }
+  if (host.endsWith('.')) host = host.slice(0, -1);
+  if (ipaddr.IPv4.isValid(host)) return { kind: 'address', host: ipaddr.IPv4.parse(host).toString() };
+  if (host.length === 0 || host.length > 253) return { kind: 'invalid', reason: 'not a host name' };
+  const labels = host.split('.');
+  if (labels.some((l) => !/^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$/.test(l)))
+    return { kind: 'invalid', reason: 'a host name is letters, digits, dashes and dots' };
+  if (/^(\d+|0x[0-9a-f]*)$/.test(labels[labels.length - 1]!))
+    return { kind: 'invalid', reason: 'a name ending in a number must be an IPv4 address' };
+  return { kind: 'name', host };
+}
+
+/** The IPv4 address an IPv6 one stands for (mapped, translated, compatible, NAT64 /96), if any. */
+function embeddedV4(address: ipaddr.IPv6): ipaddr.IPv4 | undefined {
+  const bytes = address.toByteArray();
+  const zeros = (from: number, to: number) => bytes.slice(from, to).every((b) => b === 0);
+  const tail = () => new ipaddr.IPv4(bytes.slice(12, 16));
+  const range = address.range();
+  if (range === 'ipv4Mapped' || range === 'rfc6145' || range === 'rfc6052') return tail();
+  // IPv4-compatible (::a.b.c.d, deprecated), but not :: or ::1.
+  if (zeros(0, 12) && !zeros(12, 15)) return tail();
+  return undefined;
+}
+
+/** An address literal (already known valid) in its canonical text (see canonicalHost). */
+export function canonicalAddress(text: string): string {
+  const parsed = ipaddr.parse(text.replace(/^\[|\]$/g, ''));
+  if (parsed.kind() === 'ipv4') return parsed.toString();
+  const v4 = embeddedV4(parsed as ipaddr.IPv6);
+  return v4 ? v4.toString() : parsed.toString();
+}
+
+/** A pattern's host part as a host is compared with it: an address in its canonical form. */
+function patternHost(name: string): string {
+  if (name === '*' || name.startsWith('*.')) return name;
+  const canonical = canonicalHost(name);
+  return canonical.kind === 'invalid' ? name : canonical.host;
+}
+
+/** Does a pattern (`host`, `*.domain`, either with `:port`) match this (canonical) host and port? */
 export function matches(pattern: string, host: string, port: number): boolean {
-  const [name = '', patternPort] = pattern.toLowerCase().split(':');
+  const [raw = '', patternPort] = pattern.toLowerCase().split(':');
   if (patternPort !== undefined && Number(patternPort) !== port) return false;
+  const name = patternHost(raw);
   const h = host.toLowerCase().replace(/\.$/, '');
   if (name === '*') return true;
   if (name.startsWith('*.')) return h.endsWith(name.slice(1)) && h.length > name.length - 1;
   return h === name;
 }
 
-/** The decision on a host name, before it is resolved: deny beats allow. */
+/** The decision on a (canonical) host name or address, before it is resolved: deny beats allow. */
 export function decideHost(policy: Policy, host: string, port: number): Decision & { explicit: boolean } {
   const denied = policy.deny.find((p) => matches(p, host, port));
   if (denied) return { allowed: false, rule: `deny ${denied}`, explicit: true };
@@ -255,40 +364,87 @@ export function decideHost(policy: Policy, host: string, port: number): Decision
 }
 
 /**
- * The decision on an address the host resolved to (or was given as): private, loopback, link-local,
- * cloud-metadata and the host's own addresses are refused unless the host was allowed by name.
+ * The decision on an address a host resolved to (or was given as), in canonical form: private,
+ * loopback, link-local, cloud-metadata, reserved and the host's own addresses are refused unless
+ * the host was allowed by a rule naming it; that opening is said in the rule.
  */
 export function decideAddress(policy: Policy, address: string, allowedByName: boolean): Decision {
-  if (allowedByName) return { allowed: true, rule: 'allowed by name' };
-  if (policy.hostAddresses.includes(address)) return { allowed: false, rule: 'the host itself' };
-  const kind = internalKind(address);
-  return kind ? { allowed: false, rule: `${kind} address` } : { allowed: true, rule: 'public address' };
+  const kind = policy.hostAddresses.some((h) => isIP(h) && canonicalAddress(h) === address)
+    ? 'the host itself'
+    : internalKind(address);
+  if (!kind) return { allowed: true, rule: 'public address' };
+  return allowedByName
+    ? { allowed: true, rule: `allowed by name, which opens ${address} (${kind})` }
+    : { allowed: false, rule: kind === 'the host itself' ? kind : `${kind} address` };
 }
 
-/** What kind of internal address this is, or undefined for a public one. */
-export function internalKind(address: string): string | undefined {
-  const v4 = isIP(address) === 4 ? address : /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)?.[1];
-  if (v4) {
-    const [a = 0, b = 0] = v4.split('.').map(Number);
-    if (a === 169 && b === 254) return v4 === '169.254.169.254' ? 'cloud metadata' : 'link-local';
-    if (a === 127) return 'loopback';
-    if (a === 10 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168)) return 'private';
-    if (a === 100 && b >= 64 && b <= 127) return 'shared (CGNAT)';
-    if (a === 0 || a >= 224) return 'reserved';
-    return undefined;
+/**
+ * What kind of internal address this is (any spelling), or undefined for a public one. Only global
+ * unicast is public: every special range (ipaddr.js's names) is internal.
+ */
+export function internalKind(text: string): string | undefined {
+  if (!ipaddr.isValid(text.replace(/^\[|\]$/g, ''))) return 'not an address';
+  const address = ipaddr.parse(canonicalAddress(text));
+  if (address.kind() === 'ipv4') {
+    const v4 = address.toString();
+    switch (address.range()) {
+      case 'unicast':
+        return undefined;
+      case 'linkLocal':
+        return v4 === '169.254.169.254' ? 'cloud metadata' : 'link-local';
+      case 'loopback':
+        return 'loopback';
+      case 'private':
+        return 'private';
+      case 'carrierGradeNat':
+        return 'shared (CGNAT)';
+      default:
+        return 'reserved';
+    }
   }
-  const v6 = address.toLowerCase();
-  if (v6 === '::1' || v6 === '::') return 'loopback';
-  if (/^fe[89ab]/.test(v6)) return 'link-local';
-  if (/^f[cd]/.test(v6)) return v6.startsWith('fd00:ec2::254') ? 'cloud metadata' : 'private';
-  return undefined;
+  const v6 = address as ipaddr.IPv6;
+  switch (v6.range()) {
+    case 'loopback':
+    case 'unspecified':
+      return 'loopback';
+    case 'linkLocal':
+      return 'link-local';
+    case 'uniqueLocal':
+      return v6.toString() === 'fd00:ec2::254' ? 'cloud metadata' : 'private';
+    case 'unicast':
+      // Global unicast is 2000::/3; the rest is unassigned.
+      return (v6.parts[0]! & 0xe000) === 0x2000 ? undefined : 'reserved';
+    default:
+      // 6to4, Teredo, NAT64's local-use prefix, documentation, multicast, site-local...
+      return 'reserved';
+  }
 }
 
-/** Is an IPv4 address inside a CIDR subnet (e.g. 172.18.0.0/16)? */
+/** Is an address (any spelling) inside a CIDR subnet (IPv4 or IPv6)? */
 export function inSubnet(address: string, subnet: string): boolean {
-  const [base = '', bits = '32'] = subnet.split('/');
-  if (isIP(address) !== 4 || isIP(base) !== 4) return false;
-  const toInt = (ip: string) => ip.split('.').reduce((n, part) => (n << 8) + Number(part), 0) >>> 0;
-  const mask = Number(bits) === 0 ? 0 : (~0 << (32 - Number(bits))) >>> 0;
-  return (toInt(address) & mask) === (toInt(base) & mask);
+  try {
+    const [base, bits] = ipaddr.parseCIDR(subnet);
+    const a = ipaddr.parse(canonicalAddress(address));
+    return a.kind() === base.kind() && a.match(base, bits);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Addresses the proxy never connects to, whatever a policy says: its own (every address of its
+ * interfaces, loopback and unspecified included) and every sandbox network's. Returns why, or
+ * undefined. A sandbox reaching the proxy through another network would speak as that network's
+ * sandbox; one reaching another sandbox would pass its wall.
+ */
+export function neverReached(
+  address: string,
+  own: readonly string[],
+  subnets: readonly string[],
+): string | undefined {
+  const kind = internalKind(address);
+  if (kind === 'loopback') return 'the proxy itself (loopback)';
+  if (own.some((o) => isIP(o) && canonicalAddress(o) === address)) return 'the proxy itself';
+  if (subnets.some((s) => inSubnet(address, s))) return 'a sandbox network';
+  return undefined;
 }

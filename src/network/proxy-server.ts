@@ -13,13 +13,29 @@
  * forwards it over TLS it verifies (system CAs plus the policy's extra ones); everything else stays
  * a tunnel it never decrypts.
  *
- * Policy files are re-read when they change, so `sbx network allow|block` applies to the next request.
+ * Policy files are re-read when they change, so `sbx network allow|block` applies to the next request,
+ * also on a connection already open, and an open tunnel the new policy refuses is closed.
  * A policy may name an upstream proxy (the host's, behind a company's explicit proxy): allowed
  * traffic then goes on through it, except to its NO_PROXY hosts.
+ *
+ * Everything a sandbox sends is hostile. Hosts are made canonical before any rule sees them (every
+ * spelling of an address is one), the address checked is the address connected to, and the proxy
+ * never connects to itself or into any sandbox network, whatever a policy says. What one sandbox
+ * can take of what all share is capped: its open connections, its log's size (rotated, long names
+ * cut, a flood of identical refusals summarised). A request that cannot be parsed is refused and
+ * logged; nothing a sandbox sends ends the process.
  */
 
 import { lookup, resolve4, resolve6 } from 'node:dns/promises';
-import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import {
+  appendFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  statSync,
+} from 'node:fs';
 import {
   Agent,
   createServer,
@@ -28,6 +44,7 @@ import {
   type ServerResponse,
 } from 'node:http';
 import { connect, isIP, type Socket } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import {
@@ -40,15 +57,19 @@ import {
 } from 'node:tls';
 import {
   bypassesUpstream,
+  canonicalAddress,
+  canonicalHost,
+  DEFAULT_LIMITS,
   decideAddress,
   decideHost,
   decideRequest,
-  type Injection,
   injectHeaders,
   injectionsFor,
   injectQuery,
   inSubnet,
   type LogEntry,
+  neverReached,
+  requestPath,
   type SandboxPolicy,
 } from './policy.js';
 
@@ -82,21 +103,111 @@ function policies(): SandboxPolicy[] {
   return cache.policies;
 }
 
-/** The policy of the sandbox a connection comes from: both ends lie in its network's subnet. */
+/**
+ * The policy of the sandbox a connection comes from: both ends lie in its network's subnet. The
+ * sandbox cannot choose either: the engine gave it its address on its own network (it has no
+ * capability to change it), and the proxy never connects to itself, so no connection arrives from
+ * the proxy's own address on another sandbox's network.
+ */
 function policyOf(socket: Socket): SandboxPolicy | undefined {
-  const local = socket.localAddress?.replace(/^::ffff:/, '') ?? '';
-  const remote = socket.remoteAddress?.replace(/^::ffff:/, '') ?? '';
+  const local = socket.localAddress ? canonicalAddress(socket.localAddress) : '';
+  const remote = socket.remoteAddress ? canonicalAddress(socket.remoteAddress) : '';
+  if (!local || !remote || local === remote) return undefined;
   return policies().find((p) => inSubnet(local, p.subnet) && inSubnet(remote, p.subnet));
 }
 
+/** The current policy of a sandbox network (a connection keeps its network, not its policy). */
+const currentPolicy = (network: string) => policies().find((p) => p.network === network);
+
+const limitsOf = (policy: SandboxPolicy) => ({ ...DEFAULT_LIMITS, ...policy.limits });
+
+/** Text from a sandbox as it goes into a log line: at most this long. */
+const cut = (text: string, max: number) =>
+  text.length > max ? `${text.slice(0, max)}…(${text.length})` : text;
+
+/**
+ * Each sandbox's log: one JSON line per decision, in /state/log/<network>.jsonl, rotated to .1 when
+ * it passes its cap (so at most twice the cap on disk). A run of identical refusals is written once,
+ * then summarised (`repeated`: how many more) when it ends or every few seconds.
+ */
+interface LogState {
+  bytes: number;
+  last?: { key: string; entry: Omit<LogEntry, 'time'>; repeated: number; since: number } | undefined;
+}
+const logs = new Map<string, LogState>();
+const SUMMARY_MS = 5_000;
+
 function record(policy: SandboxPolicy, entry: Omit<LogEntry, 'time'>): void {
+  const safe: Omit<LogEntry, 'time'> = {
+    ...entry,
+    method: cut(entry.method, 32),
+    host: cut(entry.host, 255),
+    rule: cut(entry.rule, 1024),
+    ...(entry.path !== undefined ? { path: cut(entry.path, 1024) } : {}),
+  };
+  const state = logs.get(policy.network) ?? { bytes: -1 };
+  logs.set(policy.network, state);
+  const key = safe.allowed ? '' : `${safe.method} ${safe.host} ${safe.port} ${safe.rule}`;
+  if (key && state.last?.key === key && Date.now() - state.last.since < SUMMARY_MS) {
+    state.last.repeated++;
+    return;
+  }
+  flushRepeats(policy.network, state);
+  state.last = key ? { key, entry: safe, repeated: 0, since: Date.now() } : undefined;
+  write(policy, state, safe);
+}
+
+/** Writes the summary of a run of identical refusals, if it had repeats. */
+function flushRepeats(network: string, state: LogState): void {
+  const last = state.last;
+  if (!last || last.repeated === 0) return;
+  state.last = undefined;
+  const policy = currentPolicy(network);
+  if (policy) write(policy, state, { ...last.entry, repeated: last.repeated });
+}
+
+function write(policy: SandboxPolicy, state: LogState, entry: Omit<LogEntry, 'time'>): void {
   try {
     mkdirSync(LOGS, { recursive: true });
-    appendFileSync(
-      join(LOGS, `${policy.network}.jsonl`),
-      `${JSON.stringify({ time: new Date().toISOString(), ...entry })}\n`,
-    );
+    const file = join(LOGS, `${policy.network}.jsonl`);
+    if (state.bytes < 0) state.bytes = existsSync(file) ? statSync(file).size : 0;
+    const line = `${JSON.stringify({ time: new Date().toISOString(), ...entry })}\n`;
+    if (state.bytes + Buffer.byteLength(line) > limitsOf(policy).logBytes && state.bytes > 0) {
+      renameSync(file, `${file}.1`);
+      state.bytes = 0;
+    }
+    appendFileSync(file, line);
+    state.bytes += Buffer.byteLength(line);
   } catch {}
+}
+
+setInterval(() => {
+  for (const [network, state] of logs)
+    if (state.last && Date.now() - state.last.since >= SUMMARY_MS) {
+      flushRepeats(network, state);
+      state.last = undefined;
+    }
+}, 1_000).unref();
+
+/**
+ * Addresses the proxy never connects to (see neverReached): its own, read from its interfaces (again
+ * every second at most: it joins networks as sandboxes are made), and every sandbox network's (each
+ * policy's subnet).
+ */
+let own = { at: 0, addresses: [] as string[] };
+function forbiddenNow(): { own: string[]; subnets: string[] } {
+  if (Date.now() - own.at > 1_000)
+    own = {
+      at: Date.now(),
+      addresses: [
+        '0.0.0.0',
+        '::',
+        ...Object.values(networkInterfaces()).flatMap((list) =>
+          (list ?? []).map((a) => a.address.replace(/%.*$/, '')),
+        ),
+      ],
+    };
+  return { own: own.addresses, subnets: policies().map((p) => p.subnet) };
 }
 
 /**
@@ -132,36 +243,46 @@ async function keepFor(host: string, addresses: string[]): Promise<void> {
   answers.set(host, { addresses, until: asked + ttl * 1000 });
 }
 
-/** Decides on a host and port, resolves it, checks every address; returns the address to use or the refusal. */
+/**
+ * Decides on a (canonical) host and port, resolves it, checks every address (canonical, as it will be
+ * connected to); returns the address to use or the refusal.
+ */
 async function decide(
   policy: SandboxPolicy,
   host: string,
   port: number,
-): Promise<{ address: string; rule: string } | { refused: string }> {
+): Promise<{ address: string; rule: string; explicit: boolean } | { refused: string }> {
   const byName = decideHost(policy, host, port);
   if (!byName.allowed) return { refused: byName.rule };
   let addresses: string[];
   try {
-    addresses = isIP(host) ? [host] : await resolveHost(host);
+    addresses = isIP(host) ? [host] : (await resolveHost(host)).map(canonicalAddress);
   } catch {
     // Behind a proxy that resolves names itself, a name this side cannot check goes on by name only
     // when a rule names it: otherwise an intranet name could slip past the private-address rule.
     const upstream = upstreamOf(policy, host) !== undefined;
-    if (upstream && byName.explicit) return { address: host, rule: byName.rule };
+    if (upstream && byName.explicit) return { address: host, rule: byName.rule, explicit: true };
     return {
       refused: `no such host (${host} does not resolve${upstream ? '; allow it by name to reach it through the upstream proxy' : ''})`,
     };
   }
+  if (addresses.length === 0) return { refused: `no such host (${host} has no address)` };
+  const { own, subnets } = forbiddenNow();
+  let rule = byName.rule;
   for (const address of addresses) {
-    const check = decideAddress(policy, address, byName.explicit);
+    const never = neverReached(address, own, subnets);
+    const check = never
+      ? { allowed: false, rule: `${never}, never reached whatever the policy says` }
+      : decideAddress(policy, address, byName.explicit);
     if (!check.allowed)
       return {
         refused: isIP(host)
           ? check.rule
           : `${byName.rule}, but ${host} resolves to ${address}: ${check.rule}`,
       };
+    if (check.rule !== 'public address') rule = `${byName.rule} (${check.rule})`;
   }
-  return { address: addresses[0]!, rule: byName.rule };
+  return { address: addresses[0]!, rule, explicit: byName.explicit };
 }
 
 const refusal = (host: string, port: number, rule: string, sandbox: string) =>
@@ -175,11 +296,18 @@ function answer(socket: Socket, status: number, reason: string, body: string): v
 
 const forbid = (socket: Socket, body: string) => answer(socket, 403, 'Forbidden', body);
 
-function splitHostPort(target: string, defaultPort: number): [string, number] {
-  const v6 = /^\[([^\]]+)\](?::(\d+))?$/.exec(target);
-  if (v6) return [v6[1]!, Number(v6[2] ?? defaultPort)];
-  const [host = '', port] = target.split(':');
-  return [host, Number(port ?? defaultPort)];
+/**
+ * A CONNECT target (`host:port`, `[v6]:port`), canonical; or why it is not one. The port is required
+ * (RFC 9110) and a number from 1 to 65535.
+ */
+function parseAuthority(target: string): { host: string; port: number } | { invalid: string } {
+  const m = /^(\[[^\]]*\]|[^:[\]]*):(\d{1,5})$/.exec(target);
+  if (!m) return { invalid: 'a CONNECT target is HOST:PORT' };
+  const port = Number(m[2]);
+  if (port < 1 || port > 65535) return { invalid: 'the port is a number from 1 to 65535' };
+  const host = canonicalHost(m[1]!);
+  if (host.kind === 'invalid') return { invalid: host.reason };
+  return { host: host.host, port };
 }
 
 /** The upstream proxy for a host, unless the policy has none or its NO_PROXY names the host. */
@@ -239,43 +367,50 @@ function open(address: string, host: string, port: number, up: URL | undefined):
  */
 const plainAgent = new Agent({ keepAlive: true, maxFreeSockets: 16, timeout: 30_000 });
 
-const server = createServer(async (req: IncomingMessage, res) => {
+/** A plain-text answer to a request, closing its connection. */
+const say = (res: ServerResponse, status: number, body: string) => {
+  if (!res.headersSent) res.writeHead(status, { 'Content-Type': 'text/plain', Connection: 'close' });
+  res.end(body);
+};
+
+/** Plain HTTP, in absolute form (`GET http://host/path`): decided, then sent on to the checked address. */
+async function forward(req: IncomingMessage, res: ServerResponse): Promise<void> {
   const policy = policyOf(req.socket);
+  if (!policy) return say(res, 403, 'sbx proxy: this network has no sandbox policy.\n');
+  const refuse = (host: string, port: number, rule: string, status = 400) => {
+    record(policy, { method: req.method ?? '?', host, port, allowed: false, rule });
+    say(res, status, `sbx proxy: ${rule}.\n`);
+  };
   let url: URL;
   try {
     url = new URL(req.url ?? '');
   } catch {
-    res
-      .writeHead(400, { 'Content-Type': 'text/plain' })
-      .end('sbx proxy: send absolute URLs (use it as HTTP_PROXY).\n');
-    return;
+    return refuse('', 0, 'not an absolute URL (use the proxy as HTTP_PROXY)');
   }
-  if (!policy) {
-    res
-      .writeHead(403, { 'Content-Type': 'text/plain' })
-      .end('sbx proxy: this network has no sandbox policy.\n');
-    return;
-  }
+  if (url.protocol !== 'http:')
+    return refuse(
+      url.hostname,
+      0,
+      `${url.protocol} is not a scheme sent in the clear (https goes by CONNECT)`,
+    );
   const port = Number(url.port || 80);
-  const outcome = await decide(policy, url.hostname, port);
+  const canonical = canonicalHost(url.hostname);
+  if (canonical.kind === 'invalid') return refuse(url.hostname, port, `not a host: ${canonical.reason}`);
+  const host = canonical.host;
+  const outcome = await decide(policy, host, port);
   record(policy, {
     method: req.method ?? 'GET',
-    host: url.hostname,
+    host,
     port,
     allowed: 'address' in outcome,
     rule: 'address' in outcome ? outcome.rule : outcome.refused,
   });
-  if (!('address' in outcome)) {
-    res
-      .writeHead(403, { 'Content-Type': 'text/plain' })
-      .end(refusal(url.hostname, port, outcome.refused, policy.sandbox));
-    return;
-  }
-  const up = upstreamOf(policy, url.hostname);
+  if (!('address' in outcome)) return say(res, 403, refusal(host, port, outcome.refused, policy.sandbox));
+  const up = upstreamOf(policy, host);
   // The client's hop-by-hop headers are for this proxy: the upstream connection is the proxy's own,
   // kept alive for the next request (a client's "Connection: close" would close it every time).
   const headers = { ...req.headers };
-  for (const hop of ['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization'])
+  for (const hop of ['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'upgrade'])
     delete headers[hop];
   const upstream = httpRequest(
     {
@@ -292,15 +427,16 @@ const server = createServer(async (req: IncomingMessage, res) => {
       answer.pipe(res);
     },
   );
-  upstream.on('error', (err) => {
-    if (!res.headersSent) res.writeHead(502, { 'Content-Type': 'text/plain' });
-    res.end(`sbx proxy: ${url.host}: ${err.message}\n`);
-  });
+  upstream.on('error', (err) => say(res, 502, `sbx proxy: ${url.host}: ${err.message}\n`));
   // A client gone before the answer ended: the upstream connection goes too (never back to the pool).
   res.on('close', () => {
     if (!res.writableFinished) upstream.destroy();
   });
   req.pipe(upstream);
+}
+
+const server = createServer({ maxHeaderSize: 32 * 1024 }, (req, res) => {
+  forward(req, res).catch((err: Error) => say(res, 500, `sbx proxy: ${err.message}\n`));
 });
 
 /** The system's CAs (node's own, and the image's store with the user's extra CAs) plus a policy's. */
@@ -326,13 +462,13 @@ function contextsOf(policy: SandboxPolicy) {
   return found;
 }
 
+/** A connection whose TLS the proxy terminates: the CONNECT it came from, decided then. */
 interface Terminated {
   policy: SandboxPolicy;
   host: string;
   port: number;
   address: string;
   rule: string;
-  injections: Injection[];
 }
 
 /** TLS sessions to upstreams, resumed by the next connection (a full handshake per request costs). */
@@ -385,72 +521,114 @@ function poolOf(t: Terminated): Agent {
   return agent;
 }
 
-/** Requests inside the TLS the proxy terminates: secrets put in, then sent on over verified TLS. */
-const inner = createServer((req: IncomingMessage, res: ServerResponse) => {
+/**
+ * The host and port a request inside a terminated connection names (its Host header, or its
+ * absolute-form target), canonical; undefined when it names none.
+ */
+function namedTarget(
+  req: IncomingMessage,
+): { host: string; port: number; path: string } | { invalid: string } {
+  const target = req.url ?? '/';
+  if (/^[a-z][a-z0-9+.-]*:/i.test(target)) {
+    let url: URL;
+    try {
+      url = new URL(target);
+    } catch {
+      return { invalid: 'the request target is not a URL' };
+    }
+    if (url.protocol !== 'https:') return { invalid: `${url.protocol} inside TLS` };
+    const host = canonicalHost(url.hostname);
+    if (host.kind === 'invalid') return { invalid: host.reason };
+    return { host: host.host, port: Number(url.port || 443), path: `${url.pathname}${url.search}` };
+  }
+  const header = req.headers.host;
+  if (header === undefined) return { invalid: 'no Host header' };
+  const m = /^(\[[^\]]*\]|[^:[\]]*)(?::(\d{1,5}))?$/.exec(header);
+  const host = m ? canonicalHost(m[1]!) : undefined;
+  if (!m || !host || host.kind === 'invalid') return { invalid: 'the Host header names no host' };
+  return { host: host.host, port: Number(m[2] ?? 443), path: target };
+}
+
+/**
+ * Requests inside the TLS the proxy terminates, each decided afresh with the sandbox's current
+ * policy: it must name the host and port of its CONNECT (no other Host behind a shared front end),
+ * pass the host's rules and its request rules; then secrets are put in and it is sent on over
+ * verified TLS to the address checked at the CONNECT.
+ */
+const inner = createServer({ maxHeaderSize: 32 * 1024 }, (req: IncomingMessage, res: ServerResponse) => {
   const t = (req.socket as TLSSocket & { sbx?: Terminated }).sbx;
-  if (!t) return void res.writeHead(500).end();
-  const path = req.url ?? '/';
-  const verdict = decideRequest(t.policy, t.host, req.method ?? 'GET', path);
-  if (!verdict.allowed) {
-    record(t.policy, {
-      method: req.method ?? 'GET',
+  if (!t) return say(res, 500, 'sbx proxy: no connection state\n');
+  const policy = currentPolicy(t.policy.network);
+  const method = req.method ?? 'GET';
+  const named = namedTarget(req);
+  const path = 'path' in named ? named.path : (req.url ?? '/');
+  const log = (allowed: boolean, rule: string, injected: string[] = []) =>
+    record(policy ?? t.policy, {
+      method,
       host: t.host,
       port: t.port,
       path: path.split('?')[0] ?? path,
-      allowed: false,
-      rule: verdict.rule,
+      allowed,
+      rule,
       terminated: true,
+      ...(injected.length > 0 ? { injected } : {}),
     });
-    res
-      .writeHead(403, { 'Content-Type': 'text/plain' })
-      .end(
-        `sbx egress policy: ${req.method} ${t.host}${path.split('?')[0]} refused for sandbox ${t.policy.sandbox}: ${verdict.rule}.\n`,
-      );
-    return;
-  }
-  const viaQuery = injectQuery(path, t.injections);
-  const viaHeaders = injectHeaders(req.headers, t.injections);
+  const refuse = (status: number, rule: string) => {
+    log(false, rule);
+    say(
+      res,
+      status,
+      `sbx egress policy: ${method} ${t.host}${path.split('?')[0]} refused for sandbox ${t.policy.sandbox}: ${rule}.\n`,
+    );
+  };
+  if (!policy) return refuse(403, 'the sandbox has no policy any more');
+  if ('invalid' in named) return refuse(400, named.invalid);
+  if (named.host !== t.host || named.port !== t.port)
+    return refuse(
+      421,
+      `the request names ${named.host}:${named.port}, not ${t.host}:${t.port} of its CONNECT`,
+    );
+  const byName = decideHost(policy, t.host, t.port);
+  if (!byName.allowed) return refuse(403, byName.rule);
+  const byAddress = decideAddress(policy, t.address, byName.explicit);
+  if (isIP(t.address) && !byAddress.allowed) return refuse(403, byAddress.rule);
+  const verdict = decideRequest(policy, t.host, method, path);
+  if (!verdict.allowed) return refuse(403, verdict.rule);
+  const rules = verdict.rule !== 'no request rule for this host';
+  const normal = requestPath(path);
+  const sent = rules && 'forward' in normal ? normal.forward : path;
+  const injections = injectionsFor(policy, t.host, t.port);
+  const viaQuery = injectQuery(sent, injections);
+  const viaHeaders = injectHeaders(req.headers, injections);
   const headers = viaHeaders.headers;
   const injected = [...new Set([...viaHeaders.injected, ...viaQuery.injected])];
-  for (const hop of ['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization'])
+  for (const hop of ['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'upgrade'])
     delete headers[hop];
-  record(t.policy, {
-    method: req.method ?? 'GET',
-    host: t.host,
-    port: t.port,
-    path: path.split('?')[0] ?? path,
-    allowed: true,
-    rule: verdict.rule === 'no request rule for this host' ? t.rule : verdict.rule,
-    terminated: true,
-    ...(injected.length > 0 ? { injected } : {}),
-  });
-  const fail = (reason: string) => {
-    if (!res.headersSent) res.writeHead(502, { 'Content-Type': 'text/plain' });
-    res.end(`sbx proxy: ${t.host}:${t.port}: ${reason}\n`);
-  };
+  log(true, rules ? verdict.rule : t.rule, injected);
   const upstream = httpRequest(
     {
-      method: req.method,
+      method,
       path: viaQuery.target,
-      headers: {
-        ...headers,
-        host: String(headers.host ?? (t.port === 443 ? t.host : `${t.host}:${t.port}`)),
-      } as Record<string, string | string[]>,
+      headers: { ...headers, host: t.port === 443 ? t.host : `${t.host}:${t.port}` } as Record<
+        string,
+        string | string[]
+      >,
       setHost: false,
-      agent: poolOf(t),
+      agent: poolOf({ ...t, policy }),
     },
     (answer) => {
       res.writeHead(answer.statusCode ?? 502, answer.headers);
       answer.pipe(res);
     },
   );
-  upstream.on('error', (err) => fail(err.message));
+  upstream.on('error', (err) => say(res, 502, `sbx proxy: ${t.host}:${t.port}: ${err.message}\n`));
   // A client gone before the answer ended: the upstream connection goes too (never back to the pool).
   res.on('close', () => {
     if (!res.writableFinished) upstream.destroy();
   });
   req.pipe(upstream);
 });
+inner.on('clientError', (_err, socket) => socket.destroy());
 
 /** Answers a CONNECT to a host with secrets as the host itself, with sbx's certificate for it. */
 function terminate(client: Socket, head: Buffer, t: Terminated): void {
@@ -466,11 +644,63 @@ function terminate(client: Socket, head: Buffer, t: Terminated): void {
   inner.emit('connection', secure);
 }
 
+/**
+ * Open tunnels, by sandbox network: when a policy changes (`sbx network block`), each is decided
+ * again and closed when the new policy refuses it.
+ */
+interface Tunnel {
+  network: string;
+  host: string;
+  port: number;
+  address: string;
+  client: Socket;
+  upstream: Socket;
+}
+const tunnels = new Set<Tunnel>();
+let decidedWith = '';
+
+setInterval(() => {
+  policies();
+  if (cache.key === decidedWith) return;
+  decidedWith = cache.key;
+  for (const tunnel of tunnels) {
+    const policy = currentPolicy(tunnel.network);
+    const byName = policy ? decideHost(policy, tunnel.host, tunnel.port) : undefined;
+    const byAddress =
+      policy && byName?.allowed && isIP(tunnel.address)
+        ? decideAddress(policy, tunnel.address, byName.explicit)
+        : byName;
+    if (policy && byName?.allowed && byAddress?.allowed) continue;
+    tunnels.delete(tunnel);
+    tunnel.client.destroy();
+    tunnel.upstream.destroy();
+    if (policy)
+      record(policy, {
+        method: 'CONNECT',
+        host: tunnel.host,
+        port: tunnel.port,
+        allowed: false,
+        rule: `${byAddress?.rule ?? byName?.rule}: the open tunnel was closed`,
+      });
+  }
+}, 500).unref();
+
 server.on('connect', async (req: IncomingMessage, client: Socket, head: Buffer) => {
   client.on('error', () => {});
   const policy = policyOf(client);
-  const [host, port] = splitHostPort(req.url ?? '', 443);
   if (!policy) return forbid(client, 'sbx proxy: this network has no sandbox policy.\n');
+  const target = parseAuthority(req.url ?? '');
+  if ('invalid' in target) {
+    record(policy, {
+      method: 'CONNECT',
+      host: req.url ?? '',
+      port: 0,
+      allowed: false,
+      rule: `malformed CONNECT: ${target.invalid}`,
+    });
+    return answer(client, 400, 'Bad Request', `sbx proxy: malformed CONNECT: ${target.invalid}.\n`);
+  }
+  const { host, port } = target;
   const outcome = await decide(policy, host, port);
   record(policy, {
     method: 'CONNECT',
@@ -480,16 +710,8 @@ server.on('connect', async (req: IncomingMessage, client: Socket, head: Buffer) 
     rule: 'address' in outcome ? outcome.rule : outcome.refused,
   });
   if (!('address' in outcome)) return forbid(client, refusal(host, port, outcome.refused, policy.sandbox));
-  const injections = injectionsFor(policy, host);
-  if (injections.length > 0 && policy.tls)
-    return terminate(client, head, {
-      policy,
-      host,
-      port,
-      address: outcome.address,
-      rule: outcome.rule,
-      injections,
-    });
+  if (injectionsFor(policy, host, port).length > 0 && policy.tls)
+    return terminate(client, head, { policy, host, port, address: outcome.address, rule: outcome.rule });
   let upstream: Socket;
   try {
     upstream = await open(outcome.address, host, port, upstreamOf(policy, host));
@@ -498,6 +720,9 @@ server.on('connect', async (req: IncomingMessage, client: Socket, head: Buffer) 
       answer(client, 502, 'Bad Gateway', `sbx proxy: ${host}:${port}: ${(err as Error).message}\n`);
     return;
   }
+  if (client.destroyed) return void upstream.destroy();
+  const tunnel = { network: policy.network, host, port, address: outcome.address, client, upstream };
+  tunnels.add(tunnel);
   upstream.on('error', () => client.destroy());
   // A tunnel relays TLS records as they come: Nagle's algorithm would hold a small one back until the
   // one before is acknowledged (with delayed ACKs, tens of milliseconds in a handshake).
@@ -507,10 +732,79 @@ server.on('connect', async (req: IncomingMessage, client: Socket, head: Buffer) 
   if (head.length > 0) upstream.write(head);
   upstream.pipe(client);
   client.pipe(upstream);
-  client.on('close', () => upstream.destroy());
+  client.on('close', () => {
+    tunnels.delete(tunnel);
+    upstream.destroy();
+  });
+  upstream.on('close', () => client.destroy());
 });
+
+/**
+ * Every connection counts against its sandbox's cap (see ProxyLimits): past it, the sandbox gets a
+ * 429 naming the cap, and the others are not disturbed. A connection from no sandbox's network is
+ * refused at once.
+ */
+const open_ = new Map<string, number>();
+server.on('connection', (socket: Socket) => {
+  socket.on('error', () => {});
+  const policy = policyOf(socket);
+  const refuse = (status: string, body: string) =>
+    socket.end(
+      `HTTP/1.1 ${status}\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      () => socket.destroy(),
+    );
+  if (!policy) return refuse('403 Forbidden', 'sbx proxy: this network has no sandbox policy.\n');
+  const count = (open_.get(policy.network) ?? 0) + 1;
+  const cap = limitsOf(policy).connections;
+  if (count > cap) {
+    record(policy, {
+      method: 'CONNECT',
+      host: '',
+      port: 0,
+      allowed: false,
+      rule: `over the sandbox's cap of ${cap} open connections through the proxy`,
+    });
+    return refuse(
+      '429 Too Many Requests',
+      `sbx proxy: sandbox ${policy.sandbox} has ${cap} connections open through the proxy, its cap (sbx config set proxy.connections N).\n`,
+    );
+  }
+  open_.set(policy.network, count);
+  socket.once('close', () => {
+    const left = (open_.get(policy.network) ?? 1) - 1;
+    if (left > 0) open_.set(policy.network, left);
+    else open_.delete(policy.network);
+  });
+});
+
+/** Requests that cannot be parsed (a bad method, an oversized header, garbage): refused and logged. */
+server.on('clientError', (err: Error & { code?: string }, socket: Duplex) => {
+  const policy = policyOf(socket as Socket);
+  if (policy)
+    record(policy, {
+      method: '?',
+      host: '',
+      port: 0,
+      allowed: false,
+      rule: `malformed request (${err.code ?? err.message})`,
+    });
+  if ((socket as Socket).writable && !(socket as Socket).destroyed) {
+    const status =
+      err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+    socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  }
+  socket.destroy();
+});
+server.headersTimeout = 30_000;
+server.requestTimeout = 0;
 
 server.listen(PORT, '0.0.0.0', () => {
   process.stdout.write(`sbx proxy listening on ${PORT}\n`);
 });
 for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => process.exit(0));
+// Nothing a sandbox sends may end the proxy every sandbox shares: an error no handler expected is
+// written to its log (`docker logs`) and the rest goes on.
+process.on('uncaughtException', (err) =>
+  process.stderr.write(`sbx proxy: unexpected: ${err.stack ?? err}\n`),
+);
+process.on('unhandledRejection', (err) => process.stderr.write(`sbx proxy: unexpected: ${String(err)}\n`));

@@ -1,9 +1,11 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { networkInterfaces } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { readConfig } from '../config/config.js';
 import { upstreamProxy } from '../config/tls-proxy.js';
 import { currentEndpoint } from '../engine/connection.js';
 import {
@@ -28,8 +30,9 @@ import { engineInfo } from '../engine/system.js';
 import { ensureVolume, putArchive } from '../engine/volumes.js';
 import { SbxError } from '../shared/errors.js';
 import { extraLabels, LABEL } from '../shared/labels.js';
+import { parseLogSize } from '../shared/parse.js';
 import { refreshSecretPolicy } from './egress-secrets.js';
-import type { Policy, SandboxPolicy } from './policy.js';
+import type { Policy, ProxyLimits, SandboxPolicy } from './policy.js';
 
 /**
  * The one filtering proxy of an engine, shared by every sandbox; its state (a volume of the same name
@@ -73,8 +76,19 @@ export function sandboxProxyEnv(): string[] {
  */
 export const networkNameOf = (sandbox: string) => `sbx-net-${sandbox}-${randomBytes(3).toString('hex')}`;
 
+/** The one library the proxy's code imports (policy.ts parses addresses with it), shipped beside it. */
+function ipaddrFiles(): Array<[string, string]> {
+  const main = createRequire(import.meta.url).resolve('ipaddr.js');
+  const root = dirname(dirname(main));
+  return ['package.json', 'lib/ipaddr.js'].map((f) => [
+    `node_modules/ipaddr.js/${f}`,
+    readFileSync(join(root, f), 'utf8'),
+  ]);
+}
+
 function code(): { files: Array<[string, string]>; hash: string } {
   const files: Array<[string, string]> = CODE_FILES.map((f) => [f, readFileSync(join(CODE_DIR, f), 'utf8')]);
+  files.push(...ipaddrFiles());
   files.push(['package.json', '{"type":"module"}\n']);
   const hash = createHash('sha256');
   for (const [name, text] of files) hash.update(`${name}\0${text}\0`);
@@ -181,7 +195,9 @@ async function createProxy(hash: string): Promise<string | undefined> {
   return createContainer({
     name: PROXY_NAME,
     Image: PROXY_IMAGE,
-    Entrypoint: ['node', '--max-old-space-size=32', '/opt/sbx-proxy/proxy-server.js'],
+    // Sized for its caps: each sandbox's connections are capped (ProxyLimits), and a few thousand
+    // open at once (tunnels with their buffers) fit in this heap and memory.
+    Entrypoint: ['node', '--max-old-space-size=192', '/opt/sbx-proxy/proxy-server.js'],
     Cmd: [],
     Labels: { ...extraLabels(), [LABEL.proxy]: PROXY_NAME, [LABEL.proxyCode]: hash },
     HostConfig: {
@@ -189,7 +205,7 @@ async function createProxy(hash: string): Promise<string | undefined> {
       CapDrop: ['ALL'],
       SecurityOpt: ['no-new-privileges'],
       RestartPolicy: { Name: 'unless-stopped' },
-      Memory: 128 * 2 ** 20,
+      Memory: 512 * 2 ** 20,
       PidsLimit: 64,
     },
   });
@@ -271,7 +287,7 @@ export async function sandboxEgress(
 }> {
   const { network, subnet, joined } = await attachSandbox(
     sandbox,
-    { ...policy, upstream: upstreamProxy() },
+    { ...policy, upstream: upstreamProxy(), limits: await proxyLimits() },
     labels,
   );
   const ready = settled([joined, ...(ports ? [ensureForwarder(network, subnet, ports, labels)] : [])]);
@@ -283,6 +299,15 @@ export async function sandboxEgress(
     extraHosts: [`${PROXY_NAME}:${addressIn(subnet, 'proxy')}`],
     env: sandboxProxyEnv(),
     ready,
+  };
+}
+
+/** What a new sandbox may take of the shared proxy, from config (the proxy's defaults for what is unset). */
+async function proxyLimits(): Promise<Partial<ProxyLimits>> {
+  const { proxy } = await readConfig();
+  return {
+    ...(proxy?.connections ? { connections: proxy.connections } : {}),
+    ...(proxy?.logSize ? { logBytes: parseLogSize(proxy.logSize) } : {}),
   };
 }
 
@@ -340,6 +365,23 @@ export async function readPolicy(network: string): Promise<SandboxPolicy | undef
   return code === 0 ? (JSON.parse(stdout) as SandboxPolicy) : undefined;
 }
 
+/**
+ * Whether the shared proxy has been ending (a crash or its memory limit), which cuts every sandbox's
+ * open connections: a sentence for `sbx doctor` and `sbx network log`, or undefined when all is well
+ * (or it was never made).
+ */
+export async function proxyTrouble(): Promise<string | undefined> {
+  const proxy = await inspectContainer(PROXY_NAME);
+  if (!proxy) return undefined;
+  const state = proxy.State;
+  const restarts = proxy.RestartCount ?? 0;
+  if (state.Running && restarts === 0) return undefined;
+  const how = state.OOMKilled ? 'it ran out of memory' : `its last exit code was ${state.ExitCode ?? '?'}`;
+  return state.Running
+    ? `the egress proxy ${PROXY_NAME} has restarted ${restarts} time${restarts === 1 ? '' : 's'} (${how}; up since ${state.StartedAt}): each time, every sandbox's open connections were cut. See \`docker logs ${PROXY_NAME}\`.`
+    : `the egress proxy ${PROXY_NAME} is not running (${how}): sandboxes have no way out until \`sbx start\` or \`sbx run\` starts it. See \`docker logs ${PROXY_NAME}\`.`;
+}
+
 /** The decisions the proxy logged for a sandbox's network, as JSON lines. */
 export async function readLog(network: string): Promise<string> {
   const proxy = await inspectContainer(PROXY_NAME);
@@ -347,7 +389,7 @@ export async function readLog(network: string): Promise<string> {
   const { stdout } = await execCapture(PROXY_NAME, [
     'sh',
     '-c',
-    `cat /state/log/${network}.jsonl 2>/dev/null || true`,
+    `cat /state/log/${network}.jsonl.1 /state/log/${network}.jsonl 2>/dev/null || true`,
   ]);
   return stdout;
 }
@@ -430,14 +472,20 @@ export async function ensureForwarder(
 /** The forwarder of a sandbox's network, when it has one. */
 export const inspectForwarder = (network: string) => inspectContainer(forwarderName(network));
 
-/** Removes a sandbox's network, port forwarder and policy (its log stays with the proxy's state). */
+/** Removes a sandbox's network, port forwarder, policy and log (no sbx command could read it after). */
 export async function detachSandbox(network: string): Promise<void> {
   const forwarder = await inspectForwarder(network);
   if (forwarder) await removeContainer(forwarder.Id, true);
   await removeNetwork(network);
   const proxy = await inspectContainer(PROXY_NAME);
   if (!proxy?.State.Running) return;
-  await execCapture(PROXY_NAME, ['rm', '-f', `/state/policies/${network}.json`]);
+  await execCapture(PROXY_NAME, [
+    'rm',
+    '-f',
+    `/state/policies/${network}.json`,
+    `/state/log/${network}.jsonl`,
+    `/state/log/${network}.jsonl.1`,
+  ]);
   // Rootless Podman (4.3) tears its network namespace down when a running container leaves a
   // network while no other container runs there: the proxy is then cut off from the outside. With
   // no sandbox running, restarting it (which sets the namespace up again) disturbs nobody.

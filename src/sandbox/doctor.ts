@@ -5,6 +5,7 @@ import { readSecrets, secretsFile } from '../config/secrets.js';
 import { extraCaCerts, HOST_LOCAL_CA_DIR } from '../config/tls-proxy.js';
 import { type EngineInfo, engineInfo } from '../engine/system.js';
 import { engineKey } from '../network/egress-secrets.js';
+import { proxyTrouble } from '../network/proxy.js';
 import { SbxError } from '../shared/errors.js';
 import { formatBytes } from '../shared/parse.js';
 import { GVISOR, INNER_SANDBOX_COST, registerHint } from './runtime.js';
@@ -92,6 +93,21 @@ export async function runChecks(workspace: string): Promise<Check[]> {
   }
   checks.push(secretsCheck());
   if (engine) checks.push(caCheck());
+  if (engine) {
+    const trouble = await proxyTrouble().catch(
+      (err: Error) => `the egress proxy could not be inspected: ${err.message}`,
+    );
+    checks.push({
+      name: 'egress proxy',
+      status: trouble ? 'warn' : 'ok',
+      detail: trouble ?? 'running, never restarted (or not made yet)',
+      ...(trouble
+        ? {
+            fix: 'If it keeps restarting, a sandbox may be flooding it: see `sbx network log SANDBOX` for a flood of refusals or the connection cap (config proxy.connections).',
+          }
+        : {}),
+    });
+  }
 
   if (engine?.rootless) {
     // How the engine's user namespace is bridged (see sandboxOwner): files stay the user's.

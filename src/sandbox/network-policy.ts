@@ -1,6 +1,6 @@
 /** A running sandbox's egress policy, changed live, and the proxy's decisions for it. */
 import type { LogEntry, SandboxPolicy } from '../network/policy.js';
-import { followLog, readLog, readPolicy, writePolicy } from '../network/proxy.js';
+import { followLog, proxyTrouble, readLog, readPolicy, writePolicy } from '../network/proxy.js';
 import { checkPatterns } from '../network/settings.js';
 import { SbxError } from '../shared/errors.js';
 import type { SandboxRef } from './discovery.js';
@@ -45,13 +45,19 @@ export async function changePolicy(
   return updated;
 }
 
-/** The proxy's decisions for a sandbox, oldest first. */
+/** The proxy's decisions for a sandbox, oldest first (a line cut short by a crash is left out). */
 export async function networkLog(sandbox: SandboxRef): Promise<LogEntry[]> {
-  return (await readLog(policyNetwork(sandbox)))
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as LogEntry);
+  return (await readLog(policyNetwork(sandbox))).split('\n').flatMap((line) => {
+    try {
+      return line ? [JSON.parse(line) as LogEntry] : [];
+    } catch {
+      return [];
+    }
+  });
 }
+
+/** A warning when the shared proxy has been crashing or is down (see proxyTrouble). */
+export const proxyWarning = () => proxyTrouble().catch(() => undefined);
 
 /** Hands every decision for a sandbox, past and new, to onEntry until the process is interrupted. */
 export async function followNetworkLog(

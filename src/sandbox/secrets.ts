@@ -22,7 +22,6 @@ export function hostProblem(host: string): string | undefined {
   if (host === '*') return 'a secret goes to named hosts only, not to every host';
   const problem = patternProblem(host, 'allow');
   if (problem) return problem;
-  if (host.includes(':')) return 'give a host name without a port (every port of it is covered)';
   return undefined;
 }
 
@@ -177,7 +176,10 @@ export function agentKeysWarning(
 export function unusedSecretWarnings(bindings: SecretBinding[], policy: Policy): string[] {
   return bindings.flatMap((b) =>
     b.hosts
-      .filter((h) => !decideHost(policy, h.replace(/^\*\./, 'x.'), 443).allowed)
+      .filter((h) => {
+        const [name = '', port = '443'] = h.split(':');
+        return !decideHost(policy, name.replace(/^\*\./, 'x.'), Number(port)).allowed;
+      })
       .map(
         (h) =>
           `the secret ${b.name} goes to ${h}, which this sandbox's network policy refuses: it will never be used (allow the host, e.g. --allow-host ${h}).`,
@@ -187,7 +189,7 @@ export function unusedSecretWarnings(bindings: SecretBinding[], policy: Policy):
 
 /** Request rules naming hosts no secret is bound to: sbx does not see those requests, so they apply to nothing. */
 export function unterminatedRuleWarnings(rules: string[], bindings: SecretBinding[]): string[] {
-  const terminated = bindings.flatMap((b) => b.hosts);
+  const terminated = bindings.flatMap((b) => b.hosts.map((h) => h.split(':')[0]!));
   return rules
     .filter((rule) => {
       const host = requestRuleHost(rule);

@@ -185,6 +185,26 @@ export function parseMemory(arg: string): number {
   return bytes;
 }
 
+/** The egress proxy's log size per sandbox before it is rotated: `8m`, `512k`, or bytes; at least 64k. */
+export function parseLogSize(arg: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*([bkmgt]?)i?b?$/i.exec(arg.trim());
+  const bytes = match ? Math.round(Number(match[1]) * UNITS[match[2]!.toLowerCase()]!) : Number.NaN;
+  if (!(bytes >= 64 * 2 ** 10))
+    throw usageError(`Invalid log size "${arg}".`, 'Give a size of at least 64k, such as 8m or 512k.');
+  return bytes;
+}
+
+/** Connections one sandbox may have open through the egress proxy at once. */
+export function parseConnections(arg: string): number {
+  const value = /^\d+$/.test(arg.trim()) ? Number(arg) : Number.NaN;
+  if (!(value >= 16 && value <= 65_535))
+    throw usageError(
+      `Invalid connection cap "${arg}".`,
+      'Give a whole number from 16 to 65535 (a browser-driving agent may hold a few hundred).',
+    );
+  return value;
+}
+
 export function parsePidsLimit(arg: string): number {
   const value = /^\d+$/.test(arg.trim()) ? Number(arg) : Number.NaN;
   if (!(value === 0 || value >= 64))

@@ -156,16 +156,19 @@ describe('secrets: sandboxes get placeholders, the proxy injects the values on t
       if (!up) await new Promise((r) => setTimeout(r, 200));
     }
     // The secrets: one stored from stdin (Authorization, the default), one from a command (its own header).
-    const set = await run(['secret', 'set', 'TEST_TOKEN', '--host', HOSTS.api, '--query', 'key'], {
-      input: `${REAL}\n`,
-    });
+    const set = await run(
+      ['secret', 'set', 'TEST_TOKEN', '--host', `${HOSTS.api}:${PORT}`, '--query', 'key'],
+      {
+        input: `${REAL}\n`,
+      },
+    );
     assert.equal(set.code, 0, set.stderr);
     const cmd = await run([
       'secret',
       'set',
       'CMD_KEY',
       '--host',
-      HOSTS.api,
+      `${HOSTS.api}:${PORT}`,
       '--header',
       'X-Cmd-Key',
       '--format',
@@ -242,7 +245,7 @@ describe('secrets: sandboxes get placeholders, the proxy injects the values on t
   });
 
   it('answers 502 naming the host and the reason when the upstream fails verification', async () => {
-    const bad = await run(['secret', 'set', 'BAD_TOKEN', '--host', HOSTS.bad], { input: 'x' });
+    const bad = await run(['secret', 'set', 'BAD_TOKEN', '--host', `${HOSTS.bad}:${PORT}`], { input: 'x' });
     assert.equal(bad.code, 0, bad.stderr);
     const ws2 = await workspace();
     const made = await run(['create', 'shell', ws2, ...TEMPLATE, ...ALLOW]);
@@ -423,7 +426,7 @@ describe('secrets: sandboxes get placeholders, the proxy injects the values on t
       'set',
       'CMD_KEY',
       '--host',
-      HOSTS.api,
+      `${HOSTS.api}:${PORT}`,
       '--header',
       'X-Cmd-Key',
       '--format',
@@ -447,7 +450,7 @@ describe('secrets: sandboxes get placeholders, the proxy injects the values on t
       'set',
       'CMD_KEY',
       '--host',
-      HOSTS.api,
+      `${HOSTS.api}:${PORT}`,
       '--header',
       'X-Cmd-Key',
       '--format',
@@ -466,7 +469,7 @@ describe('secrets: sandboxes get placeholders, the proxy injects the values on t
       'set',
       'CMD_KEY',
       '--host',
-      HOSTS.api,
+      `${HOSTS.api}:${PORT}`,
       '--header',
       'X-Cmd-Key',
       '--format',
@@ -629,7 +632,7 @@ describe('secrets: sandboxes get placeholders, the proxy injects the values on t
         'set',
         'ANTHROPIC_API_KEY',
         '--host',
-        CLAUDE_HOST,
+        `${CLAUDE_HOST}:${PORT}`,
         '--header',
         'x-api-key',
         '--format',
@@ -702,7 +705,7 @@ describe('secrets: bad input is refused with a hint and changes nothing', { time
       [['set', '1BAD', '--host', 'a.test'], 'v', 2, /not a valid secret name/],
       [['set', 'X', '--host', 'https://a.test'], 'v', 2, /not a URL/],
       [['set', 'X', '--host', 'a.test/path'], 'v', 2, /without a path/],
-      [['set', 'X', '--host', 'a.test:443'], 'v', 2, /without a port/],
+      [['set', 'X', '--host', 'a.test:0'], 'v', 2, /port is a number/],
       [['set', 'X', '--host', '*'], 'v', 2, /named hosts only/],
       [['set', 'X', '--host', '*.com'], 'v', 2, /top-level domain/],
       [['set', 'X', '--host', 'a.test', '--header', 'x y'], 'v', 2, /not a header name|letters, digits/],

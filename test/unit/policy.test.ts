@@ -5,13 +5,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import {
+  canonicalHost,
   decideAddress,
   decideHost,
+  decideRequest,
   inSubnet,
   internalKind,
   matches,
+  neverReached,
   type Policy,
   patternProblem,
+  requestPath,
 } from '../../src/network/policy.js';
 import { checkPatterns, effectivePolicy, readSettings } from '../../src/network/settings.js';
 import { denyReadMatches, fileGuards } from '../../src/sandbox/guards.js';
@@ -101,6 +105,140 @@ describe('decisions', () => {
     assert.ok(!inSubnet('172.19.0.5', '172.18.0.0/16'));
     assert.ok(inSubnet('10.0.3.7', '10.0.3.0/24'));
     assert.ok(!inSubnet('::1', '10.0.3.0/24'));
+  });
+});
+
+describe('every spelling of an address is one (a sandbox chooses the spelling)', () => {
+  it('makes hosts canonical: IPv4 in any base or length, IPv6 in any form, mapped and NAT64 as IPv4', () => {
+    for (const [text, host] of [
+      ['2886795265', '172.17.0.1'],
+      ['0254.0021.0.1', '172.17.0.1'],
+      ['0xac110001', '172.17.0.1'],
+      ['0xAC.0x11.0.1', '172.17.0.1'],
+      ['172.17.1', '172.17.0.1'],
+      ['127.1', '127.0.0.1'],
+      ['0', '0.0.0.0'],
+      ['[::ffff:ac11:1]', '172.17.0.1'],
+      ['::ffff:172.17.0.1', '172.17.0.1'],
+      ['0:0:0:0:0:ffff:ac11:1', '172.17.0.1'],
+      ['::FFFF:AC11:0001', '172.17.0.1'],
+      ['::ffff:0:ac11:1', '172.17.0.1'],
+      ['::ac11:1', '172.17.0.1'],
+      ['64:ff9b::a00:1', '10.0.0.1'],
+      ['64:ff9b::10.0.0.1', '10.0.0.1'],
+      ['0::0', '::'],
+      ['0:0:0:0:0:0:0:1', '::1'],
+      ['[::1]', '::1'],
+      ['2001:DB8:0:0::1', '2001:db8::1'],
+    ] as const)
+      assert.deepEqual(canonicalHost(text), { kind: 'address', host }, text);
+    assert.deepEqual(canonicalHost('API.Example.COM.'), { kind: 'name', host: 'api.example.com' });
+    for (const bad of [
+      'fe80::1%eth0',
+      'example.123',
+      'a..b',
+      '-a.com',
+      'a b',
+      '',
+      'x'.repeat(254),
+      '1.2.3.4.5',
+      '[::g]',
+    ])
+      assert.equal(canonicalHost(bad).kind, 'invalid', bad);
+  });
+
+  it('refuses internal addresses in every spelling, and only global unicast is public', () => {
+    for (const text of [
+      '::ffff:ac11:1',
+      '::ffff:10.0.0.1',
+      '::a00:1',
+      '64:ff9b::a9fe:a9fe',
+      '0x7f000001',
+      '0177.0.0.1',
+      '2130706433',
+      '0.0.0.0',
+      '::',
+      '0::0',
+      '::0:1',
+      'fec0::1',
+      '2002:a00:1::1',
+      '2001:0:a00:1::1',
+      'ff02::1',
+      '224.0.0.1',
+      '192.0.2.1',
+    ])
+      assert.ok(internalKind(text), text);
+    assert.equal(internalKind('64:ff9b::a9fe:a9fe'), 'cloud metadata');
+    assert.equal(internalKind('::ffff:127.0.0.1'), 'loopback');
+    for (const text of ['104.16.1.1', '::ffff:6810:101', '2606:4700::1111', '64:ff9b::808:808'])
+      assert.equal(internalKind(text), undefined, text);
+    assert.equal(decideAddress(policy({}), '172.17.0.1', false).allowed, false);
+    assert.equal(
+      decideAddress(policy({ hostAddresses: ['::ffff:172.17.0.1'] }), '172.17.0.1', false).rule,
+      'the host itself',
+    );
+    assert.match(decideAddress(policy({}), '10.0.0.5', true).rule, /opens 10\.0\.0\.5 \(private\)/);
+  });
+
+  it('match patterns written in any spelling against the canonical host', () => {
+    assert.ok(matches('0x0a000005', '10.0.0.5', 443));
+    assert.ok(matches('10.0.0.5:8080', '10.0.0.5', 8080));
+    const p = policy({ deny: ['203.0.113.7'] });
+    assert.equal(
+      decideHost(p, canonicalHost('3405803783').kind === 'address' ? '203.0.113.7' : '', 443).allowed,
+      false,
+    );
+  });
+
+  it('never reaches the proxy itself or a sandbox network, whatever the policy', () => {
+    const own = ['10.213.0.2', '10.213.0.18', '172.17.0.3', '127.0.0.1', '::1'];
+    const subnets = ['10.213.0.0/28', '10.213.0.16/28'];
+    for (const a of [
+      '127.0.0.1',
+      '127.9.9.9',
+      '::1',
+      '::',
+      '0.0.0.0',
+      '10.213.0.18',
+      '10.213.0.19',
+      '172.17.0.3',
+    ])
+      assert.ok(neverReached(a, [...own, '0.0.0.0', '::'], subnets), a);
+    assert.equal(neverReached('172.17.0.4', own, subnets), undefined);
+    assert.equal(neverReached('104.16.1.1', own, subnets), undefined);
+  });
+});
+
+describe('request rules decide on the path the upstream will see', () => {
+  const p = policy({
+    requestRules: ['GET api.example.test/repos/my-org/**', 'GET gl.test/api/projects/my-org%2F*/**'],
+  });
+  it('refuses dot segments, plain or encoded, backslashes and bad escapes where rules apply', () => {
+    for (const path of [
+      '/repos/my-org/../other-org/secrets',
+      '/repos/my-org/%2e%2e/other-org/secrets',
+      '/repos/my-org/%2E%2E/other-org',
+      '/repos/my-org/.%2e/other-org',
+      '/repos/my-org/..%2fother-org',
+      '/repos/my-org%2f..%2fother-org',
+      '/repos/my-org/./x',
+      '/repos/my-org\\..\\other-org',
+      '/repos/my-org/%5c..%5cother-org',
+      '/repos/my-org/%zz',
+      'repos/my-org/x',
+      '/repos/my-org/x#frag',
+    ])
+      assert.equal(decideRequest(p, 'api.example.test', 'GET', path).allowed, false, path);
+  });
+  it('matches the path with repeated slashes made one and encoded slashes decoded', () => {
+    assert.equal(decideRequest(p, 'api.example.test', 'GET', '/repos//my-org/x').allowed, true);
+    assert.equal(decideRequest(p, 'api.example.test', 'GET', '//repos/other-org/x').allowed, false);
+    assert.equal(decideRequest(p, 'api.example.test', 'GET', '/repos%2fmy-org/x').allowed, true);
+    assert.equal(decideRequest(p, 'gl.test', 'GET', '/api/projects/my-org%2Fapp/issues').allowed, true);
+    assert.equal(decideRequest(p, 'gl.test', 'GET', '/api/projects/other%2Fapp/issues').allowed, false);
+    assert.deepEqual(requestPath('/a//b/c?x=..//y'), { path: '/a/b/c', forward: '/a/b/c?x=..//y' });
+    // No rule for a host: the path is not this layer's business.
+    assert.equal(decideRequest(p, 'elsewhere.test', 'GET', '/../x').allowed, true);
   });
 });
 

@@ -106,12 +106,20 @@ describe('header injection', () => {
 
   it('applies only to the bound hosts (exact or *.domain)', () => {
     const p = policy({ secrets: [injection({ hosts: ['api.example.test', '*.wild.test'] })] });
-    assert.equal(injectionsFor(p, 'api.example.test').length, 1);
-    assert.equal(injectionsFor(p, 'API.example.test').length, 1);
-    assert.equal(injectionsFor(p, 'x.wild.test').length, 1);
-    assert.equal(injectionsFor(p, 'wild.test').length, 0);
-    assert.equal(injectionsFor(p, 'example.test').length, 0);
-    assert.equal(injectionsFor(policy({}), 'api.example.test').length, 0);
+    assert.equal(injectionsFor(p, 'api.example.test', 443).length, 1);
+    assert.equal(injectionsFor(p, 'API.example.test', 443).length, 1);
+    assert.equal(injectionsFor(p, 'x.wild.test', 443).length, 1);
+    assert.equal(injectionsFor(p, 'wild.test', 443).length, 0);
+    assert.equal(injectionsFor(p, 'example.test', 443).length, 0);
+    assert.equal(injectionsFor(policy({}), 'api.example.test', 443).length, 0);
+  });
+
+  it('applies to port 443 only, unless the binding names a port', () => {
+    const p = policy({ secrets: [injection({ hosts: ['api.example.test', 'alt.example.test:8443'] })] });
+    assert.equal(injectionsFor(p, 'api.example.test', 8443).length, 0);
+    assert.equal(injectionsFor(p, 'api.example.test', 80).length, 0);
+    assert.equal(injectionsFor(p, 'alt.example.test', 8443).length, 1);
+    assert.equal(injectionsFor(p, 'alt.example.test', 443).length, 0);
   });
 });
 
@@ -178,7 +186,8 @@ describe('secret checks', () => {
     for (const name of ['PATH', 'HTTPS_PROXY', 'NODE_OPTIONS', 'SBX_UID', 'LD_PRELOAD'])
       refuses({ name }, /a variable the sandbox itself needs/);
     refuses({ hosts: [] }, /needs a host/);
-    refuses({ hosts: ['a.test:8443'] }, /without a port/);
+    refuses({ hosts: ['a.test:0'] }, /port is a number/);
+    checkSecret(secret({ hosts: ['a.test:8443'] }), []);
     refuses({ hosts: ['*'] }, /named hosts only/);
     refuses({ header: 'x:y' }, /letters, digits/);
     refuses({ header: 'Proxy-Authorization' }, /belongs to the connection/);
