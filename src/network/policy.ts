@@ -379,8 +379,10 @@ export function decideAddress(policy: Policy, address: string, allowedByName: bo
 }
 
 /**
- * What kind of internal address this is (any spelling), or undefined for a public one. Only global
- * unicast is public: every special range (ipaddr.js's names) is internal.
+ * What kind of internal address this is (any spelling), or undefined for a public one: private,
+ * loopback, link-local, CGNAT, unspecified, multicast and never-routed ranges; for IPv6, everything
+ * outside global unicast (2000::/3), and the tunnelling ranges that embed an IPv4 address (6to4,
+ * Teredo) too.
  */
 export function internalKind(text: string): string | undefined {
   if (!ipaddr.isValid(text.replace(/^\[|\]$/g, ''))) return 'not an address';
@@ -388,8 +390,6 @@ export function internalKind(text: string): string | undefined {
   if (address.kind() === 'ipv4') {
     const v4 = address.toString();
     switch (address.range()) {
-      case 'unicast':
-        return undefined;
       case 'linkLocal':
         return v4 === '169.254.169.254' ? 'cloud metadata' : 'link-local';
       case 'loopback':
@@ -398,8 +398,17 @@ export function internalKind(text: string): string | undefined {
         return 'private';
       case 'carrierGradeNat':
         return 'shared (CGNAT)';
-      default:
+      case 'unspecified':
+      case 'broadcast':
+      case 'multicast':
         return 'reserved';
+      default: {
+        // Documentation and benchmarking ranges reach whatever the network routes them to, as a
+        // public address does (a company's intercepting proxy, a fake-IP resolver); 240/4 and
+        // 192.0.0/24 (protocol assignments) are never a host on the internet.
+        const [a, b, c] = (address as ipaddr.IPv4).octets;
+        return a! >= 240 || (a === 192 && b === 0 && c === 0) ? 'reserved' : undefined;
+      }
     }
   }
   const v6 = address as ipaddr.IPv6;
@@ -443,7 +452,7 @@ export function neverReached(
   subnets: readonly string[],
 ): string | undefined {
   const kind = internalKind(address);
-  if (kind === 'loopback') return 'the proxy itself (loopback)';
+  if (kind === 'loopback') return 'loopback address (the proxy itself)';
   if (own.some((o) => isIP(o) && canonicalAddress(o) === address)) return 'the proxy itself';
   if (subnets.some((s) => inSubnet(address, s))) return 'a sandbox network';
   return undefined;

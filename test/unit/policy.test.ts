@@ -165,12 +165,21 @@ describe('every spelling of an address is one (a sandbox chooses the spelling)',
       '2001:0:a00:1::1',
       'ff02::1',
       '224.0.0.1',
-      '192.0.2.1',
+      '240.0.0.1',
+      '255.255.255.255',
+      '192.0.0.170',
     ])
       assert.ok(internalKind(text), text);
     assert.equal(internalKind('64:ff9b::a9fe:a9fe'), 'cloud metadata');
     assert.equal(internalKind('::ffff:127.0.0.1'), 'loopback');
-    for (const text of ['104.16.1.1', '::ffff:6810:101', '2606:4700::1111', '64:ff9b::808:808'])
+    for (const text of [
+      '104.16.1.1',
+      '::ffff:6810:101',
+      '2606:4700::1111',
+      '64:ff9b::808:808',
+      '203.0.113.80',
+      '198.18.0.1',
+    ])
       assert.equal(internalKind(text), undefined, text);
     assert.equal(decideAddress(policy({}), '172.17.0.1', false).allowed, false);
     assert.equal(
