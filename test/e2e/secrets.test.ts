@@ -413,7 +413,7 @@ describe('secrets: sandboxes get placeholders, the proxy injects the values on t
       injection: { secrets: Array<{ name: string }>; terminatedHosts: string[] };
     };
     assert.deepEqual(details.injection.secrets.map((s) => s.name).sort(), ['CMD_KEY', 'TEST_TOKEN']);
-    assert.deepEqual(details.injection.terminatedHosts, [HOSTS.api]);
+    assert.deepEqual(details.injection.terminatedHosts, [`${HOSTS.api}:${PORT}`]);
     // The store is the user's alone.
     assert.equal(readdirSync(config).includes('secrets.json'), true);
   });
