@@ -36,7 +36,9 @@ export default class NetworkLog extends BaseCommand {
     const { args, flags } = await this.parse(NetworkLog);
     const sandbox = await resolveSandbox(args.sandbox);
     const format = (d: LogEntry) =>
-      `${d.time}  ${d.allowed ? 'allowed' : 'REFUSED'}  ${d.method} ${d.host}:${d.port}${d.path ?? ''}  (${d.rule})${d.injected?.length ? `  injected: ${d.injected.join(', ')}` : ''}${d.repeated ? `  (and ${d.repeated} more like it)` : ''}`;
+      d.note
+        ? `${d.time}  (${d.rule})`
+        : `${d.time}  ${d.allowed ? 'allowed' : 'REFUSED'}  ${d.method} ${d.host}:${d.port}${d.path ?? ''}  (${d.rule})${d.injected?.length ? `  injected: ${d.injected.join(', ')}` : ''}${d.repeated ? `  (and ${d.repeated} more like it)` : ''}`;
     const trouble = await proxyWarning();
     if (trouble) this.warn(trouble);
     if (flags.follow) {

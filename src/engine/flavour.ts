@@ -20,6 +20,12 @@ export interface Flavour {
   /** Creates an internal network on a subnet: no route out, and no DNS for outside names. */
   createInternalNetwork(name: string, labels: Record<string, string>, subnet: string): Promise<unknown>;
   /**
+   * Creates a network for one sandbox's port forwarder alone: a bridge the engine publishes ports
+   * on, cut off from every other network and container, so that no other container shares its
+   * segment (where it could pass for the gateway the host's connections come from).
+   */
+  createPortsNetwork(name: string, labels: Record<string, string>, subnet: string): Promise<unknown>;
+  /**
    * The engine may call a container running whose process died without a cleanup (Podman, after a
    * kill -9 of its conmon or a reboot that kept /run): "running" is to be checked by entering it.
    */
@@ -57,6 +63,15 @@ const docker: Flavour = {
       CheckDuplicate: true,
       IPAM: { Driver: 'default', Config: [{ Subnet: subnet }] },
       Options: { 'com.docker.network.bridge.inhibit_ipv4': 'true' },
+    }),
+  // Docker keeps bridge networks apart (its isolation chains); no other container joins this one.
+  createPortsNetwork: (name, labels, subnet) =>
+    api('POST', '/networks/create', {
+      Name: name,
+      Labels: labels,
+      CheckDuplicate: true,
+      IPAM: { Driver: 'default', Config: [{ Subnet: subnet }] },
+      Options: { 'com.docker.network.bridge.enable_icc': 'false' },
     }),
   runningMayBeStale: false,
   dfFromLists: false,
@@ -97,6 +112,17 @@ const podman = (rootless: boolean): Flavour => ({
       dns_enabled: false,
       labels,
       subnets: [{ subnet }],
+    }),
+  // Podman routes between its networks (and masquerades, so another network's container would
+  // arrive from the gateway) unless the network is isolated.
+  createPortsNetwork: (name, labels, subnet) =>
+    api('POST', '/v4.0.0/libpod/networks/create', {
+      name,
+      driver: 'bridge',
+      dns_enabled: false,
+      labels,
+      subnets: [{ subnet }],
+      options: { isolate: 'true' },
     }),
   runningMayBeStale: true,
   dfFromLists: true,

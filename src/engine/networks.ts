@@ -4,11 +4,13 @@ import { api, query } from './http.js';
 import { engineInfo } from './system.js';
 
 /**
- * Creates an internal network (no route out, and no DNS for outside names) on the first of
- * `subnets` the engine accepts (one that overlaps a network it has is refused, and the next is
- * tried) and returns that subnet; each engine makes it its own way (see Flavour).
+ * Creates a network on the first of `subnets` the engine accepts (one that overlaps a network it has
+ * is refused, and the next is tried) and returns that subnet; each engine makes it its own way (see
+ * Flavour): `internal`, a sandbox's (no route out, and no DNS for outside names), or `ports`, a port
+ * forwarder's alone.
  */
-export async function createInternalNetwork(
+export async function createNetwork(
+  kind: 'internal' | 'ports',
   name: string,
   labels: Record<string, string>,
   subnets: Iterable<string>,
@@ -17,15 +19,17 @@ export async function createInternalNetwork(
   let tried = 0;
   for (const subnet of subnets) {
     try {
-      await track(`create network ${name} on ${subnet}`, () =>
-        flavour.createInternalNetwork(name, labels, subnet),
+      await track(`create ${kind} network ${name} on ${subnet}`, () =>
+        kind === 'internal'
+          ? flavour.createInternalNetwork(name, labels, subnet)
+          : flavour.createPortsNetwork(name, labels, subnet),
       );
       return subnet;
     } catch (err) {
       if (!isSubnetTaken(err) || ++tried >= 64) throw err;
     }
   }
-  throw new Error('no free subnet for a sandbox network');
+  throw new Error(`no free subnet for a ${kind} network`);
 }
 
 /** The IPv4 subnets of the engine's networks. */

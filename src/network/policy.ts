@@ -90,23 +90,45 @@ function parseRule(text: string): RequestRule {
 export const requestRuleHost = (rule: string) => parseRule(rule).host;
 
 /**
- * A request path as the upstream may read it, for matching request rules: percent-encoded dots and
- * slashes decoded, repeated slashes made one. A path an upstream could read in two ways (a dot
- * segment, a backslash, a bad escape, not starting with `/`) is refused instead (`ambiguous`).
- * `forward` is what to send: the raw path with repeated slashes made one (its query kept as it is).
+ * A request path as the upstream may read it, for matching request rules: each segment fully
+ * percent-decoded (an encoded slash is a separator), repeated slashes made one. A path an upstream
+ * could read in more than one way is refused instead (`ambiguous`): a dot segment in any encoding
+ * (`..`, `%2e%2e`, full-width dots), a path parameter (`;`, which some servers drop), a backslash,
+ * a double encoding (`%25`), a control character, a bad escape or bad UTF-8, a fragment, a path not
+ * starting with `/`. `forward` is what to send: the raw path with repeated slashes made one (its
+ * query kept as it is).
  */
 export function requestPath(target: string): { path: string; forward: string } | { ambiguous: string } {
   const at = target.indexOf('?');
   const raw = at === -1 ? target : target.slice(0, at);
   const query = at === -1 ? '' : target.slice(at);
   if (!raw.startsWith('/')) return { ambiguous: 'the path does not start with /' };
-  if (raw.includes('#')) return { ambiguous: 'the path holds a fragment' };
-  if (/\\|%5c/i.test(raw)) return { ambiguous: 'the path holds a backslash' };
+  if (/[#;\\]|%(23|3b|5c)/i.test(raw))
+    return { ambiguous: 'the path holds a fragment, a ; parameter or a backslash' };
   if (/%(?![0-9a-f]{2})/i.test(raw)) return { ambiguous: 'the path holds a bad %-escape' };
-  const decoded = raw.replace(/%2e/gi, '.').replace(/%2f/gi, '/');
-  if (decoded.split('/').some((segment) => segment === '.' || segment === '..'))
-    return { ambiguous: 'the path holds a dot segment (. or ..), plain or %-encoded' };
-  return { path: decoded.replace(/\/{2,}/g, '/'), forward: `${raw.replace(/\/{2,}/g, '/')}${query}` };
+  if (/%25/i.test(raw)) return { ambiguous: 'the path is encoded twice (%25)' };
+  if (
+    /%([01][0-9a-f]|7f)/i.test(raw) ||
+    [...raw].some((c) => c.charCodeAt(0) < 32 || c.charCodeAt(0) === 127)
+  )
+    return { ambiguous: 'the path holds a control character' };
+  const segments: string[] = [];
+  for (const segment of raw.replace(/%2f/gi, '/').split('/')) {
+    let decoded: string;
+    try {
+      decoded = decodeURIComponent(segment).normalize('NFKC');
+    } catch {
+      return { ambiguous: 'the path is not valid UTF-8 once decoded' };
+    }
+    if (decoded === '.' || decoded === '..')
+      return { ambiguous: 'the path holds a dot segment (. or ..), plain or encoded' };
+    if (/[/\\;]/.test(decoded)) return { ambiguous: 'a segment decodes to a separator' };
+    segments.push(decoded);
+  }
+  return {
+    path: segments.join('/').replace(/\/{2,}/g, '/'),
+    forward: `${raw.replace(/\/{2,}/g, '/')}${query}`,
+  };
 }
 
 /**
@@ -244,6 +266,8 @@ export interface LogEntry {
   injected?: string[];
   /** How many more identical refusals followed this one (a flood, summarised). */
   repeated?: number;
+  /** A line about the log itself (its rotation), not a decision. */
+  note?: boolean;
 }
 
 /** Whether NO_PROXY sends a host around the upstream proxy: `*`, exact names, `.suffix` or `suffix` domains. */
@@ -299,8 +323,8 @@ export function canonicalHost(text: string): CanonicalHost {
   let host = text.trim().toLowerCase();
   if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
   if (host.includes(':') || host.includes('%')) {
-    if (!ipaddr.IPv6.isValid(host) || host.includes('%'))
-      return { kind: 'invalid', reason: 'not an IPv6 address (zones are not taken)' };
+    if (host.includes('%')) return { kind: 'invalid', reason: 'an address with a zone is not taken' };
+    if (!ipaddr.IPv6.isValid(host)) return { kind: 'invalid', reason: 'not an IPv6 address' };
     return { kind: 'address', host: canonicalAddress(host) };
   }
   if (host.endsWith('.')) host = host.slice(0, -1);

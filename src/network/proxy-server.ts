@@ -127,15 +127,23 @@ const cut = (text: string, max: number) =>
 
 /**
  * Each sandbox's log: one JSON line per decision, in /state/log/<network>.jsonl, rotated to .1 when
- * it passes its cap (so at most twice the cap on disk). A run of identical refusals is written once,
- * then summarised (`repeated`: how many more) when it ends or every few seconds.
+ * it passes its cap (so at most twice the cap on disk; the new file starts with a line saying so). A
+ * run of identical refusals is written once, then summarised (`repeated`: how many more) when it
+ * ends or every few seconds; past FLOOD_PER_S refusals in a second, the rest are only counted and
+ * summarised every few seconds, so a flood of varied refusals cannot push the log's earlier lines
+ * out quickly.
  */
 interface LogState {
   bytes: number;
   last?: { key: string; entry: Omit<LogEntry, 'time'>; repeated: number; since: number } | undefined;
+  second: number;
+  refusals: number;
+  flood: number;
+  floodSince: number;
 }
 const logs = new Map<string, LogState>();
 const SUMMARY_MS = 5_000;
+const FLOOD_PER_S = 20;
 
 function record(policy: SandboxPolicy, entry: Omit<LogEntry, 'time'>): void {
   const safe: Omit<LogEntry, 'time'> = {
@@ -145,12 +153,26 @@ function record(policy: SandboxPolicy, entry: Omit<LogEntry, 'time'>): void {
     rule: cut(entry.rule, 1024),
     ...(entry.path !== undefined ? { path: cut(entry.path, 1024) } : {}),
   };
-  const state = logs.get(policy.network) ?? { bytes: -1 };
-  logs.set(policy.network, state);
+  let state = logs.get(policy.network);
+  if (!state) {
+    state = { bytes: -1, second: 0, refusals: 0, flood: 0, floodSince: 0 };
+    logs.set(policy.network, state);
+  }
   const key = safe.allowed ? '' : `${safe.method} ${safe.host} ${safe.port} ${safe.rule}`;
   if (key && state.last?.key === key && Date.now() - state.last.since < SUMMARY_MS) {
     state.last.repeated++;
     return;
+  }
+  if (key) {
+    const second = Math.floor(Date.now() / 1000);
+    if (second !== state.second) {
+      state.second = second;
+      state.refusals = 0;
+    }
+    if (++state.refusals > FLOOD_PER_S) {
+      if (state.flood++ === 0) state.floodSince = Date.now();
+      return;
+    }
   }
   flushRepeats(policy.network, state);
   state.last = key ? { key, entry: safe, repeated: 0, since: Date.now() } : undefined;
@@ -166,14 +188,32 @@ function flushRepeats(network: string, state: LogState): void {
   if (policy) write(policy, state, { ...last.entry, repeated: last.repeated });
 }
 
+/** Writes the count of a flood's refusals that were not written one by one. */
+function flushFlood(network: string, state: LogState): void {
+  if (state.flood === 0) return;
+  const policy = currentPolicy(network);
+  if (policy)
+    write(policy, state, {
+      method: '*',
+      host: '(various)',
+      port: 0,
+      allowed: false,
+      rule: `a flood of refusals: past ${FLOOD_PER_S} a second they are counted, not written one by one`,
+      repeated: state.flood,
+    });
+  state.flood = 0;
+}
+
 function write(policy: SandboxPolicy, state: LogState, entry: Omit<LogEntry, 'time'>): void {
   try {
     mkdirSync(LOGS, { recursive: true });
     const file = join(LOGS, `${policy.network}.jsonl`);
     if (state.bytes < 0) state.bytes = existsSync(file) ? statSync(file).size : 0;
-    const line = `${JSON.stringify({ time: new Date().toISOString(), ...entry })}\n`;
+    const stamp = () => new Date().toISOString();
+    let line = `${JSON.stringify({ time: stamp(), ...entry })}\n`;
     if (state.bytes + Buffer.byteLength(line) > limitsOf(policy).logBytes && state.bytes > 0) {
       renameSync(file, `${file}.1`);
+      line = `${JSON.stringify({ time: stamp(), method: '-', host: '', port: 0, allowed: false, rule: 'the log reached its cap (config proxy.logSize) and was rotated: decisions before the previous file are gone', note: true })}\n${line}`;
       state.bytes = 0;
     }
     appendFileSync(file, line);
@@ -182,11 +222,13 @@ function write(policy: SandboxPolicy, state: LogState, entry: Omit<LogEntry, 'ti
 }
 
 setInterval(() => {
-  for (const [network, state] of logs)
+  for (const [network, state] of logs) {
     if (state.last && Date.now() - state.last.since >= SUMMARY_MS) {
       flushRepeats(network, state);
       state.last = undefined;
     }
+    if (state.flood > 0 && Date.now() - state.floodSince >= SUMMARY_MS) flushFlood(network, state);
+  }
 }, 1_000).unref();
 
 /**
@@ -283,6 +325,23 @@ async function decide(
     if (check.rule !== 'public address') rule = `${byName.rule} (${check.rule})`;
   }
   return { address: addresses[0]!, rule, explicit: byName.explicit };
+}
+
+/**
+ * Why the sandbox's policy as it is now refuses a decision made earlier (a change may land while a
+ * decision waits on DNS or a connect, or while a connection stays open), or undefined.
+ */
+function refusedNow(network: string, host: string, port: number, address: string): string | undefined {
+  const policy = currentPolicy(network);
+  if (!policy) return 'the sandbox has no policy any more';
+  const byName = decideHost(policy, host, port);
+  if (!byName.allowed) return byName.rule;
+  if (!isIP(address)) return undefined;
+  const { own, subnets } = forbiddenNow();
+  const never = neverReached(address, own, subnets);
+  if (never) return `${never}, never reached whatever the policy says`;
+  const byAddress = decideAddress(policy, address, byName.explicit);
+  return byAddress.allowed ? undefined : byAddress.rule;
 }
 
 const refusal = (host: string, port: number, rule: string, sandbox: string) =>
@@ -406,6 +465,8 @@ async function forward(req: IncomingMessage, res: ServerResponse): Promise<void>
     rule: 'address' in outcome ? outcome.rule : outcome.refused,
   });
   if (!('address' in outcome)) return say(res, 403, refusal(host, port, outcome.refused, policy.sandbox));
+  const late = refusedNow(policy.network, host, port, outcome.address);
+  if (late) return say(res, 403, refusal(host, port, late, policy.sandbox));
   const up = upstreamOf(policy, host);
   // The client's hop-by-hop headers are for this proxy: the upstream connection is the proxy's own,
   // kept alive for the next request (a client's "Connection: close" would close it every time).
@@ -588,10 +649,8 @@ const inner = createServer({ maxHeaderSize: 32 * 1024 }, (req: IncomingMessage, 
       421,
       `the request names ${named.host}:${named.port}, not ${t.host}:${t.port} of its CONNECT`,
     );
-  const byName = decideHost(policy, t.host, t.port);
-  if (!byName.allowed) return refuse(403, byName.rule);
-  const byAddress = decideAddress(policy, t.address, byName.explicit);
-  if (isIP(t.address) && !byAddress.allowed) return refuse(403, byAddress.rule);
+  const late = refusedNow(policy.network, t.host, t.port, t.address);
+  if (late) return refuse(403, late);
   const verdict = decideRequest(policy, t.host, method, path);
   if (!verdict.allowed) return refuse(403, verdict.rule);
   const rules = verdict.rule !== 'no request rule for this host';
@@ -664,23 +723,19 @@ setInterval(() => {
   if (cache.key === decidedWith) return;
   decidedWith = cache.key;
   for (const tunnel of tunnels) {
-    const policy = currentPolicy(tunnel.network);
-    const byName = policy ? decideHost(policy, tunnel.host, tunnel.port) : undefined;
-    const byAddress =
-      policy && byName?.allowed && isIP(tunnel.address)
-        ? decideAddress(policy, tunnel.address, byName.explicit)
-        : byName;
-    if (policy && byName?.allowed && byAddress?.allowed) continue;
+    const refused = refusedNow(tunnel.network, tunnel.host, tunnel.port, tunnel.address);
+    if (!refused) continue;
     tunnels.delete(tunnel);
     tunnel.client.destroy();
     tunnel.upstream.destroy();
+    const policy = currentPolicy(tunnel.network);
     if (policy)
       record(policy, {
         method: 'CONNECT',
         host: tunnel.host,
         port: tunnel.port,
         allowed: false,
-        rule: `${byAddress?.rule ?? byName?.rule}: the open tunnel was closed`,
+        rule: `${refused}: the open tunnel was closed`,
       });
   }
 }, 500).unref();
@@ -710,6 +765,8 @@ server.on('connect', async (req: IncomingMessage, client: Socket, head: Buffer) 
     rule: 'address' in outcome ? outcome.rule : outcome.refused,
   });
   if (!('address' in outcome)) return forbid(client, refusal(host, port, outcome.refused, policy.sandbox));
+  const late = refusedNow(policy.network, host, port, outcome.address);
+  if (late) return forbid(client, refusal(host, port, late, policy.sandbox));
   if (injectionsFor(policy, host, port).length > 0 && policy.tls)
     return terminate(client, head, { policy, host, port, address: outcome.address, rule: outcome.rule });
   let upstream: Socket;
@@ -721,6 +778,19 @@ server.on('connect', async (req: IncomingMessage, client: Socket, head: Buffer) 
     return;
   }
   if (client.destroyed) return void upstream.destroy();
+  // The connect may have taken long (a slow upstream): a policy change meanwhile decides.
+  const later = refusedNow(policy.network, host, port, outcome.address);
+  if (later) {
+    upstream.destroy();
+    record(policy, {
+      method: 'CONNECT',
+      host,
+      port,
+      allowed: false,
+      rule: `${later} (changed while connecting)`,
+    });
+    return forbid(client, refusal(host, port, later, policy.sandbox));
+  }
   const tunnel = { network: policy.network, host, port, address: outcome.address, client, upstream };
   tunnels.add(tunnel);
   upstream.on('error', () => client.destroy());

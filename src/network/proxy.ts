@@ -21,7 +21,7 @@ import { execCapture } from '../engine/exec.js';
 import { inspectImage } from '../engine/images.js';
 import {
   connectNetwork,
-  createInternalNetwork,
+  createNetwork,
   listNetworks,
   networkSubnets,
   removeNetwork,
@@ -48,6 +48,12 @@ function proxyName(env: NodeJS.ProcessEnv = process.env): string {
   return /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/.test(name) ? name : 'sbx-proxy';
 }
 const PROXY_PORT = 3128;
+/**
+ * Source addresses are checked against the interface they arrive on: a packet claiming a sandbox's
+ * address that arrives by another network is dropped, not taken for that sandbox's.
+ */
+const STRICT_SOURCES = { 'net.ipv4.conf.all.rp_filter': '1', 'net.ipv4.conf.default.rp_filter': '1' };
+
 const PROXY_IMAGE = 'sbx/base:latest';
 
 const CODE_DIR = dirname(fileURLToPath(import.meta.url));
@@ -204,6 +210,7 @@ async function createProxy(hash: string): Promise<string | undefined> {
       Mounts: [{ Type: 'volume', Source: PROXY_STATE, Target: '/state' }],
       CapDrop: ['ALL'],
       SecurityOpt: ['no-new-privileges'],
+      Sysctls: STRICT_SOURCES,
       RestartPolicy: { Name: 'unless-stopped' },
       Memory: 512 * 2 ** 20,
       PidsLimit: 64,
@@ -214,7 +221,7 @@ async function createProxy(hash: string): Promise<string | undefined> {
 /**
  * Where each member of a sandbox network lives on its /28 (.1 is the gateway). Fixed, so that they
  * find each other through /etc/hosts as well as through the engine's DNS, which a network without
- * DNS (Podman's, see createInternalNetwork) does not have; a replaced proxy gets its address back.
+ * DNS (Podman's, see Flavour.createInternalNetwork) does not have; a replaced proxy gets its address back.
  */
 const MEMBERS = { proxy: 2, sandbox: 3, forwarder: 4 };
 
@@ -242,7 +249,8 @@ export async function attachSandbox(
   await forgetOrphanNetworks(sandbox);
   const network = networkNameOf(sandbox);
   const taken = new Set(await networkSubnets());
-  const subnet = await createInternalNetwork(
+  const subnet = await createNetwork(
+    'internal',
     network,
     { ...labels, [LABEL.network]: sandbox, [LABEL.proxy]: PROXY_NAME },
     [...sandboxSubnets(sandbox)].filter((s) => !taken.has(s)),
@@ -428,8 +436,10 @@ const codeArchive = (files: Array<[string, string]>) =>
 export const forwarderName = (network: string) => `${network}-ports`;
 
 /**
- * Publishes a sandbox's TCP ports through a companion container (on the outside network, where the
- * engine publishes them, and on the sandbox's network): an internal network cannot publish ports.
+ * Publishes a sandbox's TCP ports through a companion container (on a network of its own, where
+ * the engine publishes them, and on the sandbox's network): an internal network cannot publish
+ * ports. Its own network has no other member, so only the host's connections (through that
+ * network's gateway) reach it; the forwarder refuses any other source (see port-forward.ts).
  */
 export async function ensureForwarder(
   network: string,
@@ -439,6 +449,7 @@ export async function ensureForwarder(
 ): Promise<void> {
   const name = forwarderName(network);
   if (await inspectContainer(name)) return;
+  await ensurePortsNetwork(network, labels);
   const { files } = code();
   const id = await createContainer({
     name,
@@ -454,10 +465,12 @@ export async function ensureForwarder(
     Labels: { ...labels, [LABEL.forwarder]: network },
     ExposedPorts: Object.fromEntries(Object.keys(bindings).map((k) => [k, {}])),
     HostConfig: {
+      NetworkMode: name,
       PortBindings: bindings,
       ExtraHosts: [`${SANDBOX_ALIAS}:${addressIn(subnet, 'sandbox')}`],
       CapDrop: ['ALL'],
       SecurityOpt: ['no-new-privileges'],
+      Sysctls: STRICT_SOURCES,
       RestartPolicy: { Name: 'unless-stopped' },
       Memory: 64 * 2 ** 20,
       PidsLimit: 64,
@@ -469,6 +482,23 @@ export async function ensureForwarder(
   await startContainer(id);
 }
 
+/** The forwarder's own network (named as the forwarder), made once; a concurrent sbx's is used. */
+async function ensurePortsNetwork(network: string, labels: Record<string, string>): Promise<void> {
+  const name = forwarderName(network);
+  if ((await listNetworks([`${LABEL.forwarder}=${network}`])).length > 0) return;
+  const taken = new Set(await networkSubnets());
+  try {
+    await createNetwork(
+      'ports',
+      name,
+      { ...labels, [LABEL.forwarder]: network },
+      [...sandboxSubnets(name)].filter((s) => !taken.has(s)),
+    );
+  } catch (err) {
+    if ((await listNetworks([`${LABEL.forwarder}=${network}`])).length === 0) throw err;
+  }
+}
+
 /** The forwarder of a sandbox's network, when it has one. */
 export const inspectForwarder = (network: string) => inspectContainer(forwarderName(network));
 
@@ -476,6 +506,7 @@ export const inspectForwarder = (network: string) => inspectContainer(forwarderN
 export async function detachSandbox(network: string): Promise<void> {
   const forwarder = await inspectForwarder(network);
   if (forwarder) await removeContainer(forwarder.Id, true);
+  for (const n of await listNetworks([`${LABEL.forwarder}=${network}`])) await removeNetwork(n.name);
   await removeNetwork(network);
   const proxy = await inspectContainer(PROXY_NAME);
   if (!proxy?.State.Running) return;

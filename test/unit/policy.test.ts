@@ -236,6 +236,15 @@ describe('request rules decide on the path the upstream will see', () => {
       '/repos/my-org/%zz',
       'repos/my-org/x',
       '/repos/my-org/x#frag',
+      // Found by the red team: path parameters, double encoding, control characters, bad UTF-8.
+      '/repos/my-org/..;/other-org/secrets',
+      '/repos/my-org/..%3b/other-org',
+      '/repos/my-org/%252e%252e/other-org',
+      '/repos/my-org/..%00/other-org',
+      '/repos/my-org/..%09/other-org',
+      '/repos/my-org/%c0%ae%c0%ae/other-org',
+      '/repos/my-org/%ef%bc%8e%ef%bc%8e/other-org',
+      '/repos/my-org/x%ef%bc%8fy',
     ])
       assert.equal(decideRequest(p, 'api.example.test', 'GET', path).allowed, false, path);
   });
@@ -246,6 +255,8 @@ describe('request rules decide on the path the upstream will see', () => {
     assert.equal(decideRequest(p, 'gl.test', 'GET', '/api/projects/my-org%2Fapp/issues').allowed, true);
     assert.equal(decideRequest(p, 'gl.test', 'GET', '/api/projects/other%2Fapp/issues').allowed, false);
     assert.deepEqual(requestPath('/a//b/c?x=..//y'), { path: '/a/b/c', forward: '/a/b/c?x=..//y' });
+    assert.equal(decideRequest(p, 'api.example.test', 'GET', '/repos/%6dy-org/x').allowed, true);
+    assert.equal(decideRequest(p, 'api.example.test', 'GET', '/repos/my-org/a%20b').allowed, true);
     // No rule for a host: the path is not this layer's business.
     assert.equal(decideRequest(p, 'elsewhere.test', 'GET', '/../x').allowed, true);
   });
