@@ -98,7 +98,7 @@ export async function runChecks(workspace: string): Promise<Check[]> {
       (err: Error) => `the egress proxy could not be inspected: ${err.message}`,
     );
     checks.push({
-      name: 'egress proxy',
+      name: 'egress-proxy',
       status: trouble ? 'warn' : 'ok',
       detail: trouble ?? 'running, never restarted (or not made yet)',
       ...(trouble

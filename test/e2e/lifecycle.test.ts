@@ -484,6 +484,7 @@ describe('sbx doctor', { timeout: 120_000 }, () => {
         'inner guard',
         'secrets',
         'egress-ca',
+        'egress-proxy',
         'disk',
         'templates',
       ],
