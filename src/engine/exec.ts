@@ -113,14 +113,14 @@ async function exitCodeOf(id: string): Promise<number> {
 /**
  * Runs a command as root in a running container without a terminal (sbx's own containers, and the
  * sync's work in a sandbox). Its stdout and stderr go to the streams given, else they are captured
- * (up to \`limit\` bytes each: the output of a sandbox is not the host's memory to fill) and returned;
- * \`stdin\` feeds it.
+ * (up to `limit` bytes each: the output of a sandbox is not the host's memory to fill) and returned;
+ * `stdin` feeds it.
  */
 export async function execCapture(
   containerId: string,
   cmd: string[],
-  streams: { stdin?: Readable; stdout?: Writable; stderr?: Writable; user?: string } = {},
-  /** At most this many bytes of each captured stream are kept (\`overflow\` says more came). */
+  streams: { stdin?: Readable; stdout?: Writable; stderr?: Writable } = {},
+  /** At most this many bytes of each captured stream are kept (`overflow` says more came). */
   limit = 64 << 20,
 ): Promise<{ code: number; stdout: string; stderr: string; overflow: boolean }> {
   const { PassThrough } = await import('node:stream');
@@ -138,7 +138,7 @@ export async function execCapture(
   const code = await execAttached({
     containerId,
     cmd,
-    user: streams.user ?? '0:0',
+    user: '0:0',
     env: [],
     workdir: '/',
     tty: false,

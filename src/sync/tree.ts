@@ -141,8 +141,8 @@ export class PathRefused extends Error {
 
 /**
  * Why a relative path from the other side cannot name a file in the workspace, or undefined when it
- * can: a non-empty \`/\`-separated path of at most 4,096 bytes whose segments are names (not empty,
- * \`.\` or \`..\`, at most 255 bytes), without control characters (NUL, newline, ...).
+ * can: a non-empty `/`-separated path of at most 4,096 bytes whose segments are names (not empty,
+ * `.` or `..`, at most 255 bytes), without control characters (NUL, newline, ...).
  */
 export function pathProblem(path: unknown): string | undefined {
   if (typeof path !== 'string' || path === '') return 'not a path';
@@ -159,7 +159,7 @@ export function pathProblem(path: unknown): string | undefined {
 }
 
 /**
- * \`root/rel\` for a write there, checked right before it: the path is a plain relative path
+ * `root/rel` for a write there, checked right before it: the path is a plain relative path
  * (pathProblem), every folder on the way that exists is a real folder (no symlink, no file), and the
  * deepest existing one resolves inside root. Called before each rename, mkdir and removal, so a
  * folder swapped for a symlink meanwhile is caught at the write it would redirect.
