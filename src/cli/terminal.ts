@@ -15,6 +15,8 @@ const SIGNALS = ['SIGTERM', 'SIGHUP'] as const;
 export async function withTerminal<T>(
   fn: (terminal: Terminal | undefined) => Promise<T>,
   enabled = true,
+  /** False when the caller handles SIGTERM and SIGHUP itself (and exits): the terminal is only restored. */
+  exitOnSignal = true,
 ): Promise<T> {
   const { stdin, stdout } = process;
   if (!enabled || !stdin.isTTY || !stdout.isTTY) return fn(undefined);
@@ -25,7 +27,7 @@ export async function withTerminal<T>(
   };
   const onSignal = (signal: NodeJS.Signals) => {
     restore();
-    process.exit(128 + (signal === 'SIGHUP' ? 1 : 15));
+    if (exitOnSignal) process.exit(128 + (signal === 'SIGHUP' ? 1 : 15));
   };
   for (const s of SIGNALS) process.on(s, onSignal);
   process.on('exit', restore);

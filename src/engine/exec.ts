@@ -113,18 +113,27 @@ async function exitCodeOf(id: string): Promise<number> {
 /**
  * Runs a command as root in a running container without a terminal (sbx's own containers, and the
  * sync's work in a sandbox). Its stdout and stderr go to the streams given, else they are captured
- * and returned; `stdin` feeds it.
+ * (up to `limit` bytes each: the output of a sandbox is not the host's memory to fill) and returned;
+ * `stdin` feeds it.
  */
 export async function execCapture(
   containerId: string,
   cmd: string[],
   streams: { stdin?: Readable; stdout?: Writable; stderr?: Writable } = {},
-): Promise<{ code: number; stdout: string; stderr: string }> {
+  /** At most this many bytes of each captured stream are kept (`overflow` says more came). */
+  limit = 64 << 20,
+): Promise<{ code: number; stdout: string; stderr: string; overflow: boolean }> {
   const { PassThrough } = await import('node:stream');
-  const captured = { stdout: '', stderr: '' };
+  const captured = { stdout: [] as Buffer[], stderr: [] as Buffer[] };
+  const sizes = { stdout: 0, stderr: 0 };
+  let overflow = false;
   const capture = (name: 'stdout' | 'stderr') =>
     new PassThrough().on('data', (d: Buffer) => {
-      captured[name] += d.toString();
+      if (sizes[name] + d.length > limit) overflow = true;
+      else {
+        captured[name].push(d);
+        sizes[name] += d.length;
+      }
     });
   const code = await execAttached({
     containerId,
@@ -137,5 +146,10 @@ export async function execCapture(
     stdout: streams.stdout ?? capture('stdout'),
     stderr: streams.stderr ?? capture('stderr'),
   });
-  return { code, ...captured };
+  return {
+    code,
+    stdout: Buffer.concat(captured.stdout).toString(),
+    stderr: Buffer.concat(captured.stderr).toString(),
+    overflow,
+  };
 }

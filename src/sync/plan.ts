@@ -88,6 +88,17 @@ function add(target: SyncPlan['push'], path: string, id: string | undefined): vo
   else target.files.push(path);
 }
 
-/** What never comes back from a sandbox: what its file guards keep read-only when mounted. */
-export const PROTECTED = [/^\.git\/hooks(\/|$)/, /^\.git\/config$/, /^\.sbx(\/|$)/];
+/**
+ * What never comes back from a sandbox: what its file guards keep read-only when mounted (git's
+ * hooks and config, sbx's settings), the `.git` entry itself (a folder turned into a gitfile would
+ * send the host's git to a repository of the sandbox's making), and submodules' hooks and config.
+ * Case-insensitive, for case-insensitive file systems (`.GIT/config` is `.git/config` on macOS).
+ */
+export const PROTECTED = [
+  /^\.git$/i,
+  /^\.git\/hooks(\/|$)/i,
+  /^\.git\/config$/i,
+  /^\.git\/modules\/.+\/(config|hooks(\/.*)?)$/i,
+  /^\.sbx(\/|$)/i,
+];
 export const isProtected = (path: string) => PROTECTED.some((re) => re.test(path));

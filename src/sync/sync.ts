@@ -17,10 +17,13 @@ import { putArchive } from '../engine/volumes.js';
 import { SbxError } from '../shared/errors.js';
 import type { SandboxRecord } from '../shared/labels.js';
 import { formatBytes } from '../shared/parse.js';
+import { checkScan, type Refusal, type TarHeader, tarEntryProblem } from './check.js';
 import { type Conflict, type Direction, isProtected, planSync, type SyncPlan } from './plan.js';
 import {
+  checkCommit,
   commitTree,
   type FileState,
+  PathRefused,
   prepareStaging,
   STAGING,
   type Stat,
@@ -136,21 +139,58 @@ function alive(pid: number): boolean {
 
 let toolSource: Promise<string> | undefined;
 
-/** Runs tree.ts inside the sandbox (as root): the request as JSON on stdin, the answer as JSON. */
-async function sandboxTool<T>(id: string, request: object): Promise<T> {
+/** The largest answer a scan in the sandbox may give (about 2 million paths). */
+const MAX_SCAN_BYTES = 256 << 20;
+
+/**
+ * Runs tree.ts inside the sandbox (as root): the request as JSON on stdin, the answer as JSON. Root
+ * inside can replace what runs there, so the answer is unchecked: the caller checks it.
+ */
+async function sandboxTool(target: SyncTarget, request: object): Promise<unknown> {
   toolSource ??= readFile(new URL('./tree.js', import.meta.url), 'utf8');
-  const { code, stdout, stderr } = await execCapture(
-    id,
+  const op = (request as { op: string }).op;
+  const { code, stdout, stderr, overflow } = await execCapture(
+    target.id,
     ['node', '--input-type=module', '-e', await toolSource, 'sbx-sync-tool'],
     { stdin: Readable.from([JSON.stringify(request)]) },
+    MAX_SCAN_BYTES,
   );
   if (code !== 0)
     throw new SbxError(
       'internal',
-      `Syncing files in the sandbox failed (${(request as { op: string }).op}): ${stderr.trim() || `exit ${code}`}.`,
+      `Syncing files in the sandbox failed (${op}): ${stderr.trim().slice(0, 2000) || `exit ${code}`}.`,
     );
-  return JSON.parse(stdout) as T;
+  if (overflow)
+    throw refusedError(target, [
+      { path: '', reason: `its ${op} answered more than ${formatBytes(MAX_SCAN_BYTES)}` },
+    ]);
+  try {
+    return JSON.parse(stdout) as unknown;
+  } catch {
+    throw refusedError(target, [{ path: '', reason: `its ${op} did not answer JSON` }]);
+  }
 }
+
+/**
+ * A sync refused because the sandbox's side of it is not what a sandbox's files can be: nothing was
+ * written on this host (checked before the first write; the staging folder is removed).
+ */
+function refusedError(target: SyncTarget, refused: Refusal[]): SbxError {
+  const shown = refused
+    .slice(0, 5)
+    .map((r) => (r.path ? `${JSON.stringify(r.path)} (${r.reason})` : r.reason));
+  const more = refused.length > shown.length ? `, and ${refused.length - shown.length} more` : '';
+  return new SbxError(
+    'conflict',
+    `The sync with ${target.name} was refused, and nothing was copied here: what the sandbox reported cannot be a file of this workspace: ${shown.join('; ')}${more}.`,
+    {
+      hint: `Something in the sandbox (as root) altered what the sync runs there, or the files are named in a way sbx does not copy. Look with \`sbx exec ${target.name} -- ls -la\`; remove the sandbox (\`sbx rm ${target.name}\`) if you do not trust it any more.`,
+    },
+  );
+}
+
+const refusalOf = (err: unknown): Refusal[] | undefined =>
+  err instanceof PathRefused ? [{ path: err.path, reason: err.reason }] : undefined;
 
 /** What a side held at the last sync, as a tree whose stats let the scan skip unchanged files. */
 const knownOf = (state: State, side: 'local' | 'remote'): Tree =>
@@ -185,15 +225,18 @@ export async function syncWorkspace(target: SyncTarget, options: SyncOptions): P
 async function syncLocked(target: SyncTarget, options: SyncOptions): Promise<SyncResult> {
   const started = Date.now();
   const state = readState(target.id);
-  const [local, remote] = await Promise.all([
+  const [local, scanned] = await Promise.all([
     Promise.resolve().then(() => scanTree(target.workspace, knownOf(state, 'local'), options.exclude)),
-    sandboxTool<Tree>(target.id, {
+    sandboxTool(target, {
       op: 'scan',
       root: target.workspace,
       known: knownOf(state, 'remote'),
       exclude: options.exclude,
     }),
   ]);
+  // Checked before anything travels: a path that cannot be a file of the workspace refuses the sync.
+  const { tree: remote, refused } = checkScan(scanned);
+  if (refused.length > 0) throw refusedError(target, refused);
   const plan = planSync(state.entries, local, remote, {
     direction: options.direction,
     prefer: options.prefer,
@@ -214,7 +257,7 @@ async function syncLocked(target: SyncTarget, options: SyncOptions): Promise<Syn
     }
   };
   const pushed = hasWork(plan.push) ? await push(target, plan.push, progress) : {};
-  const pulled = hasWork(plan.pull) ? await pull(target, plan.pull, progress) : {};
+  const pulled = hasWork(plan.pull) ? await pull(target, plan.pull, remote, progress) : {};
   writeState(target.id, nextState(state, plan, local, remote, pushed, pulled));
   result.seconds = (Date.now() - started) / 1000;
   const changed = result.pushed + result.pulled + result.removedHere + result.removedThere;
@@ -255,33 +298,92 @@ async function push(
     await putArchive(target.id, target.workspace, archive.pipe(counter(progress)));
   }
   const owner = { uid: target.uid, gid: target.gid };
-  return sandboxTool(target.id, { op: 'commit', root: target.workspace, owner, ...side });
+  // What was placed there: only its sizes and mtimes are used (kept as the sandbox's side's stats).
+  const placed = await sandboxTool(target, { op: 'commit', root: target.workspace, owner, ...side });
+  const stats: Record<string, Stat> = Object.create(null);
+  for (const path of [...side.files, ...side.dirs]) {
+    const st = (placed as Record<string, Stat> | null)?.[path];
+    if (st && Number.isFinite(st.size) && Number.isFinite(st.mtimeMs))
+      stats[path] = { size: st.size, mtimeMs: st.mtimeMs };
+  }
+  return stats;
 }
 
 /** Sandbox to host: the files as one tar from the sandbox into the local staging folder, then the commit here. */
 async function pull(
   target: SyncTarget,
   side: SyncPlan['pull'],
+  remote: Tree,
   progress: (bytes: number) => void,
 ): Promise<Record<string, Stat>> {
   const here = localOwner(target.workspace);
-  prepareStaging(target.workspace);
-  if (side.files.length > 0) {
-    const { extract } = await import('tar-fs');
-    const sink = extract(join(target.workspace, STAGING), (here ? {} : { chown: false }) as object);
-    const tarred = counter(progress);
-    const done = pipeline(tarred, sink as unknown as NodeJS.WritableStream);
-    const { code, stderr } = await execCapture(
-      target.id,
-      ['tar', '-C', target.workspace, '--null', '--no-recursion', '-T', '-', '-cf', '-'],
-      { stdin: Readable.from([side.files.map((f) => `${f}\0`).join('')]), stdout: tarred },
-    );
-    if (!tarred.writableEnded) tarred.end();
-    await done;
-    if (code !== 0)
-      throw new SbxError('internal', `Reading files from ${target.name} failed: ${stderr.trim()}.`);
+  const commit = { root: target.workspace, owner: here, ...side };
+  // The whole commit is checked before the first write (staging included): refused, nothing is written.
+  try {
+    checkCommit(commit);
+  } catch (err) {
+    throw refusedError(target, refusalOf(err) ?? []);
   }
-  return commitTree({ root: target.workspace, owner: here, ...side });
+  prepareStaging(target.workspace);
+  const staging = join(target.workspace, STAGING);
+  try {
+    if (side.files.length > 0) {
+      const wanted = new Map(side.files.map((f) => [f, remote[f] ?? { id: '', size: 0 }]));
+      const seen = new Set<string>();
+      const refused: Refusal[] = [];
+      const { extract } = await import('tar-fs');
+      const sink = extract(staging, {
+        // Each entry is checked (name, type, size) before it is written; a refused one is skipped,
+        // and refuses the whole sync below. The owner here is the workspace's, whatever the entry says.
+        ignore: (_name: string, header?: TarHeader) => {
+          const problem = header ? tarEntryProblem(header, wanted, seen) : 'no header';
+          if (problem) refused.push({ path: header?.name ?? '', reason: problem });
+          return problem !== undefined;
+        },
+        map: (header: TarHeader & { uid?: number; gid?: number }) =>
+          here ? { ...header, uid: here.uid, gid: here.gid } : header,
+        // Symlinks are files like any other here: what they point at is never written through.
+        validateSymlinks: false,
+        ...(here ? {} : { chown: false }),
+      } as object);
+      const tarred = counter(progress);
+      const done = pipeline(tarred, sink as unknown as NodeJS.WritableStream);
+      const { code, stderr } = await execCapture(
+        target.id,
+        [
+          'tar',
+          '-C',
+          target.workspace,
+          '--null',
+          '--no-recursion',
+          '--hard-dereference',
+          '-T',
+          '-',
+          '-cf',
+          '-',
+        ],
+        { stdin: Readable.from([side.files.map((f) => `${f}\0`).join('')]), stdout: tarred },
+      );
+      if (!tarred.writableEnded) tarred.end();
+      await done.catch((err: Error) => {
+        refused.push({ path: '', reason: `the archive is malformed (${err.message})` });
+      });
+      if (refused.length > 0) throw refusedError(target, refused);
+      if (code !== 0)
+        throw new SbxError(
+          'internal',
+          `Reading files from ${target.name} failed: ${stderr.trim().slice(0, 2000)}.`,
+        );
+    }
+    try {
+      return commitTree(commit);
+    } catch (err) {
+      const refusal = refusalOf(err);
+      throw refusal ? refusedError(target, refusal) : err;
+    }
+  } finally {
+    rmSync(staging, { recursive: true, force: true });
+  }
 }
 
 const hasWork = (side: SyncPlan['push']) => side.files.length + side.dirs.length + side.deletes.length > 0;
@@ -295,7 +397,8 @@ function nextState(
   pushed: Record<string, Stat>,
   pulled: Record<string, Stat>,
 ): State {
-  const entries = { ...state.entries };
+  // No prototype: a path named __proto__ is a key like any other.
+  const entries: Record<string, StateEntry> = Object.assign(Object.create(null), state.entries);
   const stat = (s: FileState | undefined): Stat | undefined => s && { size: s.size, mtimeMs: s.mtimeMs };
   // (Stats left undefined are dropped when the state is written as JSON.)
   for (const path of plan.same)

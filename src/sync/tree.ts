@@ -13,13 +13,14 @@ import {
   readdirSync,
   readlinkSync,
   readSync,
+  realpathSync,
   renameSync,
   rmdirSync,
   rmSync,
   statSync,
   unlinkSync,
 } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative, sep } from 'node:path';
 
 /** Where files arrive before they are renamed into place; never synced itself. */
 export const STAGING = '.sbx-sync.tmp';
@@ -86,16 +87,19 @@ function hashFile(path: string): string {
 }
 
 /**
- * Every file, symlink and folder under `root` (relative, `/`-separated), except excluded ones and
- * the staging folder. A file whose size and mtime match `known` keeps its known id (no hashing).
+ * Every file, symlink and folder under `root` (relative, `/`-separated), except excluded ones, names
+ * with control characters, and the staging folder. A file whose size and mtime match `known` keeps its known id (no hashing).
  */
 export function scanTree(root: string, known: Tree, exclude: readonly string[]): Tree {
   const ignored = ignoreMatcher(exclude);
-  const tree: Tree = {};
+  // No prototype: a file named __proto__ is a key like any other.
+  const tree: Tree = Object.create(null);
   const walk = (dir: string, prefix: string) => {
     for (const entry of readdirSync(dir, { withFileTypes: true })) {
       const rel = prefix + entry.name;
-      if (rel === STAGING) continue;
+      // Names with control characters (a newline, ...) are never synced: the other side refuses them.
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is skipped
+      if (rel === STAGING || /[\u0000-\u001f\u007f]/.test(entry.name)) continue;
       const full = join(dir, entry.name);
       const isDir = entry.isDirectory();
       if (ignored(rel, isDir)) continue;
@@ -122,6 +126,90 @@ export function scanTree(root: string, known: Tree, exclude: readonly string[]):
   };
   walk(root, '');
   return tree;
+}
+
+/** Refuses a path from the other side of a sync (the sandbox's scan or archive, or a racing rename here). */
+export class PathRefused extends Error {
+  constructor(
+    readonly path: string,
+    readonly reason: string,
+  ) {
+    super(`${JSON.stringify(path)}: ${reason}`);
+    this.name = 'PathRefused';
+  }
+}
+
+/**
+ * Why a relative path from the other side cannot name a file in the workspace, or undefined when it
+ * can: a non-empty `/`-separated path of at most 4,096 bytes whose segments are names (not empty,
+ * `.` or `..`, at most 255 bytes), without control characters (NUL, newline, ...).
+ */
+export function pathProblem(path: unknown): string | undefined {
+  if (typeof path !== 'string' || path === '') return 'not a path';
+  if (Buffer.byteLength(path) > 4096) return 'longer than 4,096 bytes';
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused
+  if (/[\u0000-\u001f\u007f]/.test(path)) return 'a control character (NUL, newline, ...) in the name';
+  if (path.startsWith('/')) return 'an absolute path';
+  for (const segment of path.split('/')) {
+    if (segment === '') return 'an empty segment (//, or a trailing /)';
+    if (segment === '.' || segment === '..') return `a "${segment}" segment`;
+    if (Buffer.byteLength(segment) > 255) return 'a name longer than 255 bytes';
+  }
+  return undefined;
+}
+
+/**
+ * `root/rel` for a write there, checked right before it: the path is a plain relative path
+ * (pathProblem), every folder on the way that exists is a real folder (no symlink, no file), and the
+ * deepest existing one resolves inside root. Called before each rename, mkdir and removal, so a
+ * folder swapped for a symlink meanwhile is caught at the write it would redirect.
+ */
+export function insideRoot(root: string, rel: string): string {
+  const problem = pathProblem(rel);
+  if (problem) throw new PathRefused(rel, problem);
+  const parts = rel.split('/');
+  let dir = root;
+  let existing = root;
+  for (const part of parts.slice(0, -1)) {
+    dir = join(dir, part);
+    const st = lstatSync(dir, { throwIfNoEntry: false });
+    if (!st) break;
+    if (!st.isDirectory())
+      throw new PathRefused(
+        rel,
+        `${relative(root, dir)} on the way is ${st.isSymbolicLink() ? 'a symlink' : 'not a folder'}`,
+      );
+    existing = dir;
+  }
+  const real = realpathSync(existing);
+  const realRoot = realpathSync(root);
+  if (real !== realRoot && !real.startsWith(realRoot + sep))
+    throw new PathRefused(rel, 'outside the workspace');
+  return join(root, rel);
+}
+
+/**
+ * The whole commit checked before anything is written: every path a plain relative one, and every
+ * folder on the way to a file, link or removal either made by this commit or a real folder inside
+ * root now (a symlink or file there is refused, whatever the plan says about it).
+ */
+export function checkCommit(commit: Pick<Commit, 'root' | 'files' | 'dirs' | 'deletes'>): void {
+  const made = new Set(commit.dirs);
+  for (const path of [...commit.dirs, ...commit.files, ...commit.deletes]) {
+    const problem = pathProblem(path);
+    if (problem) throw new PathRefused(path, problem);
+    const parts = path.split('/');
+    let checkFrom = '';
+    for (let i = parts.length - 1; i > 0; i--) {
+      const parent = parts.slice(0, i).join('/');
+      if (!made.has(parent)) {
+        checkFrom = parent;
+        break;
+      }
+    }
+    // Folders the commit makes are checked as paths themselves; the rest must be real folders here.
+    if (checkFrom) insideRoot(commit.root, `${checkFrom}/x`);
+  }
 }
 
 export interface Commit {
@@ -157,16 +245,21 @@ export function commitTree(commit: Commit): Record<string, Stat> {
     if (st?.isDirectory()) rmSync(path, { recursive: true, force: true });
   };
   for (const dir of [...commit.dirs].sort()) {
-    const full = join(root, dir);
+    const full = insideRoot(root, dir);
     const st = lstatSync(full, { throwIfNoEntry: false });
     if (st && !st.isDirectory()) unlinkSync(full);
     mkdirs(full);
   }
   for (const file of [...commit.files].sort()) {
-    const full = join(root, file);
-    mkdirs(dirname(full));
+    insideRoot(root, file);
+    const staged = insideRoot(join(root, STAGING), file);
+    if (!lstatSync(staged, { throwIfNoEntry: false }))
+      throw new PathRefused(file, 'did not arrive (changed while it was copied?); sync again');
+    mkdirs(dirname(join(root, file)));
+    // Checked again after the folders were made, right before the rename.
+    const full = insideRoot(root, file);
     clear(full);
-    renameSync(join(root, STAGING, file), full);
+    renameSync(staged, full);
     const st = lstatSync(full);
     placed[file] = {
       size: st.isSymbolicLink() ? 0 : st.size,
@@ -174,7 +267,7 @@ export function commitTree(commit: Commit): Record<string, Stat> {
     };
   }
   for (const path of [...commit.deletes].sort().reverse()) {
-    const full = join(root, path);
+    const full = insideRoot(root, path);
     const st = lstatSync(full, { throwIfNoEntry: false });
     if (!st) continue;
     try {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import {
   chmodSync,
+  existsSync,
   mkdirSync,
   mkdtempSync,
   readFileSync,
@@ -11,10 +12,14 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { checkScan, tarEntryProblem } from '../../src/sync/check.js';
 import { isProtected, planSync } from '../../src/sync/plan.js';
 import {
+  checkCommit,
   commitTree,
   ignoreMatcher,
+  PathRefused,
+  pathProblem,
   prepareStaging,
   STAGING,
   scanTree,
@@ -153,5 +158,123 @@ describe('scanTree and commitTree', () => {
       'made',
       'old',
     ]);
+  });
+});
+
+describe('what the host accepts from a sandbox: paths, scans, archive entries, writes', () => {
+  it('pathProblem refuses .., ., empty segments, absolute paths, control characters and overlong names', () => {
+    for (const ok of ['a', 'a/b.txt', '.git/HEAD', 'x..y/..z', 'sp ace/é', '__proto__'])
+      assert.equal(pathProblem(ok), undefined, ok);
+    for (const bad of [
+      '',
+      '..',
+      '../x',
+      'x/../.git/config',
+      'a/./b',
+      '.',
+      '/etc/passwd',
+      'a//b',
+      'a/',
+      'a\0b',
+      'a\nb',
+      `${'n'.repeat(256)}`,
+      'a/'.repeat(2100),
+    ])
+      assert.ok(pathProblem(bad), JSON.stringify(bad));
+    assert.ok(pathProblem(42 as unknown as string));
+  });
+
+  it('checkScan: a hostile or malformed scan is refused, an honest one passes (null prototype)', () => {
+    const file = { id: `file-:${'a'.repeat(64)}`, size: 1, mtimeMs: 1 };
+    const honest = {
+      d: { id: 'dir', size: 0, mtimeMs: 0 },
+      'd/f': file,
+      l: { id: 'link:../x', size: 0, mtimeMs: 0 },
+    };
+    const ok = checkScan(JSON.parse(JSON.stringify({ ...honest, ['__proto__']: file })));
+    assert.deepEqual(ok.refused, []);
+    assert.equal(Object.getPrototypeOf(ok.tree), null);
+    assert.ok('__proto__' in ok.tree && 'd/f' in ok.tree);
+    const refused = (answer: unknown) => checkScan(answer).refused.map((r) => r.path);
+    assert.deepEqual(refused({ ...honest, '../bait': file }), ['../bait']);
+    assert.deepEqual(refused({ ...honest, 'x/../.git/config': file }), ['x/../.git/config']);
+    assert.deepEqual(refused({ ...honest, '/etc/passwd': file }), ['/etc/passwd']);
+    assert.deepEqual(refused({ ...honest, 'l/escape': file }), ['l/escape'], 'under a symlink');
+    assert.deepEqual(refused({ ...honest, 'nodir/f': file }), ['nodir/f'], 'folder missing');
+    assert.deepEqual(refused({ ...honest, 'd/f': { id: 'file-:zz', size: 1, mtimeMs: 1 } }), ['d/f']);
+    assert.deepEqual(refused({ ...honest, 'd/f': { ...file, size: -1 } }), ['d/f']);
+    assert.deepEqual(refused({ ...honest, 'd/f': null }), ['d/f']);
+    assert.deepEqual(refused({ ...honest, 'a\nb': file }), ['a\nb']);
+    assert.deepEqual(refused([file]), ['']);
+    assert.deepEqual(refused('x'), ['']);
+  });
+
+  it('tarEntryProblem: only the files asked for, once, of the kind scanned, no larger', () => {
+    const wanted = new Map([
+      ['f', { id: `file-:${'a'.repeat(64)}`, size: 10 }],
+      ['l', { id: 'link:target', size: 0 }],
+    ]);
+    const seen = new Set<string>();
+    assert.equal(
+      tarEntryProblem({ name: 'f', type: 'file', size: 10, mode: 0o4755 }, wanted, seen),
+      undefined,
+    );
+    assert.match(tarEntryProblem({ name: 'f', type: 'file', size: 1 }, wanted, seen)!, /twice/);
+    assert.match(tarEntryProblem({ name: '../x', type: 'file', size: 1 }, wanted, new Set())!, /not one/);
+    assert.match(tarEntryProblem({ name: 'f', type: 'file', size: 11 }, wanted, new Set())!, /bytes/);
+    for (const type of ['link', 'symlink', 'character-device', 'block-device', 'fifo', 'directory'])
+      assert.ok(
+        tarEntryProblem({ name: 'f', type, size: 0, linkname: '/etc/passwd' }, wanted, new Set()),
+        type,
+      );
+    assert.equal(
+      tarEntryProblem({ name: 'l', type: 'symlink', linkname: '/anywhere' }, wanted, new Set()),
+      undefined,
+    );
+    assert.ok(tarEntryProblem({ name: 'l', type: 'file', size: 0 }, wanted, new Set()));
+  });
+
+  it('checkCommit and commitTree write nothing through a symlink or outside the root', () => {
+    const parent = mkdtempSync(join(tmpdir(), 'sbx-unit-'));
+    const root = join(parent, 'ws');
+    mkdirSync(join(root, 'real'), { recursive: true });
+    symlinkSync('..', join(root, 'up'));
+    writeFileSync(join(root, 'plain'), 'x');
+    const commit = (c: { files?: string[]; dirs?: string[]; deletes?: string[] }) => ({
+      root,
+      files: [],
+      dirs: [],
+      deletes: [],
+      ...c,
+    });
+    assert.throws(() => checkCommit(commit({ files: ['up/bait'] })), PathRefused);
+    assert.throws(() => checkCommit(commit({ deletes: ['up/ws/plain'] })), PathRefused);
+    assert.throws(() => checkCommit(commit({ dirs: ['up/new'] })), PathRefused);
+    assert.throws(() => checkCommit(commit({ files: ['plain/x'] })), /not a folder/);
+    assert.throws(() => checkCommit(commit({ files: ['../bait'] })), PathRefused);
+    // A folder the commit itself makes in place of the symlink is fine.
+    assert.doesNotThrow(() => checkCommit(commit({ dirs: ['up'], files: ['up/f', 'real/f'] })));
+    // At the write itself: a symlink swapped in after the check is refused.
+    prepareStaging(root);
+    mkdirSync(join(root, STAGING, 'real'));
+    writeFileSync(join(root, STAGING, 'real', 'f'), 'new');
+    symlinkSync(parent, join(root, 'swapped'));
+    assert.throws(() => commitTree(commit({ files: ['swapped/f'] })), PathRefused);
+    assert.ok(!existsSync(join(parent, 'f')));
+  });
+
+  it('.git itself, its hooks and config, submodules’ hooks and config and .sbx are protected, in any case', () => {
+    for (const p of [
+      '.git',
+      '.git/config',
+      '.GIT/config',
+      '.git/hooks/pre-commit',
+      '.git/modules/m/config',
+      '.git/modules/m/hooks/x',
+      '.sbx/settings.json',
+    ])
+      assert.ok(isProtected(p), p);
+    for (const p of ['.git/HEAD', '.git/objects/ab/cd', '.gitignore', 'src/.git-x'])
+      assert.ok(!isProtected(p), p);
   });
 });
