@@ -46,7 +46,7 @@ import {
   syncWorkspace,
 } from './plan.js';
 import { checkSocketMount, chooseInnerSandbox, chooseRuntime, isGvisor } from './runtime.js';
-import { nestedNamespacesSeccomp, seccompFile } from './seccomp.js';
+import { nestedNamespacesSeccomp, sandboxSeccomp, seccompFile } from './seccomp.js';
 import { agentKeysWarning, sandboxSecrets } from './secrets.js';
 import { isSocket, securityAddition } from './security.js';
 import { createOptions, effectiveLimits, execUser, sandboxOwner } from './spec.js';
@@ -78,10 +78,11 @@ export async function createSandbox(
   );
   // The inner guard: under gVisor the agent's namespaces are gVisor's own, and the default profile stays.
   const inner = chooseInnerSandbox(req.innerSandbox, config, req.agent.name);
+  // Every sandbox's profile refuses setuid/setgid modes (seccomp.ts): nothing it writes lends a host user an ID.
   const seccomp =
     inner && !isGvisor(runtime, engine.runtimeDetails)
       ? seccompFor(engine.podman, configDir(), '--inner-sandbox', 'inner-sandbox', nestedNamespacesSeccomp())
-      : undefined;
+      : plainSeccomp(engine.podman, configDir());
   const docker = req.docker ?? config.dockers?.[req.agent.name] ?? config.docker ?? false;
   if (docker)
     checkDockerRequest({
@@ -158,6 +159,7 @@ export async function createSandbox(
     ...credentials.warnings,
     ...security.warnings,
     ...agentKeysWarning(req.agent, config),
+    ...(seccomp ? [] : [REMOTE_PODMAN_SECCOMP]),
     ...[...(dc?.notes ?? []), ...(dc ? composeNote(dc, docker) : [])].map((note) => `dev container: ${note}`),
     ...(dc ? missingToolsWarning(base.info.Config?.Labels) : []),
   ];
@@ -348,4 +350,14 @@ function seccompFor(podman: boolean, dir: string, what: string, name: string, te
       'Use a Podman engine on this machine, or Docker (which takes the profile over its API).',
     );
   return seccompFile(join(dir, 'seccomp'), name, text);
+}
+
+/** Said when a sandbox gets the engine's own seccomp profile: Podman on another machine. */
+const REMOTE_PODMAN_SECCOMP =
+  "the Podman engine is on another machine, where sbx cannot put its seccomp profile, so this sandbox has the engine's default one: root inside it (sudo) can leave setuid files in the workspace and -v folders; use --no-sudo, or a Podman engine on this machine, or Docker.";
+
+/** The profile of a sandbox without the inner guard (see seccompFor); none on a remote Podman engine. */
+function plainSeccomp(podman: boolean, dir: string): string | undefined {
+  if (podman && !isLocalEndpoint(currentEndpoint())) return undefined;
+  return podman ? seccompFile(join(dir, 'seccomp'), 'sandbox', sandboxSeccomp()) : sandboxSeccomp();
 }
