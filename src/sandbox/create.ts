@@ -51,6 +51,7 @@ import { agentKeysWarning, sandboxSecrets } from './secrets.js';
 import { isSocket, securityAddition } from './security.js';
 import { createOptions, effectiveLimits, execUser, sandboxOwner } from './spec.js';
 import { ensureTemplate, templateSpecFor } from './template-image.js';
+import { checkMounts } from './workspace-guard.js';
 import { engineSeesWorkspace, syncSandbox } from './workspace-sync.js';
 
 /**
@@ -67,6 +68,8 @@ export async function createSandbox(
   const dc = devcontainerFor(req, config);
   // The dev container's bind mounts are checked like -v, before anything is built.
   const volumes = dc ? [...req.volumes, ...devcontainerBinds(dc)] : req.volumes;
+  // A project, not a home; sbx's own folders never inside (refused before anything is made).
+  const place = checkMounts(req.workspace, volumes, req.allowHomeWorkspace === true);
   const templateSpec = dc ? dc.file.path : await templateSpecFor(req.agent, req.template);
   const engine = await engineInfo();
   // Checked before the template is built or anything is made.
@@ -160,6 +163,7 @@ export async function createSandbox(
     ...security.warnings,
     ...agentKeysWarning(req.agent, config),
     ...(seccomp ? [] : [REMOTE_PODMAN_SECCOMP]),
+    ...place.warnings,
     ...[...(dc?.notes ?? []), ...(dc ? composeNote(dc, docker) : [])].map((note) => `dev container: ${note}`),
     ...(dc ? missingToolsWarning(base.info.Config?.Labels) : []),
   ];
@@ -219,6 +223,7 @@ export async function createSandbox(
         additions: [
           { env: credentials.env, binds: credentials.binds, mounts, labels: { [LABEL.credentials]: mode } },
           security.addition,
+          ...(place.mounts.length > 0 ? [{ mounts: place.mounts }] : []),
           ...(dockerProfile ? [dockerAddition(name, dockerProfile)] : []),
           ...(runtime ? [{ host: { Runtime: runtime } }] : []),
           // Recorded as created: Podman reports every runtime as "oci".
