@@ -10,7 +10,7 @@
 import { execCapture } from '../engine/exec.js';
 import { SbxError, usageError } from '../shared/errors.js';
 import { LABEL } from '../shared/labels.js';
-import { CLONE_FLAGS, defaultSeccomp, relaxForNestedNamespaces, withoutPrivilegedModes } from './seccomp.js';
+import { CLONE_FLAGS, defaultSeccomp, relaxForNestedNamespaces } from './seccomp.js';
 import type { Addition } from './spec.js';
 
 /** Where the inner engine keeps its images, containers and volumes (the sandbox's volume). */
@@ -58,7 +58,11 @@ let cached: string | undefined;
  * (seccomp.ts), with UTS and IPC namespaces allowed to clone/unshare too (pasta and crun make them;
  * a namespace other than a user namespace needs CAP_SYS_ADMIN in the user namespace that owns it,
  * which a sandbox has only in one it made) and OWN_NAMESPACE_SYSCALLS. Cgroup and time namespaces
- * stay refused, and no file gets a setuid or setgid bit (withoutPrivilegedModes).
+ * stay refused. Unlike every other sandbox's profile, it keeps setuid/setgid modes (no
+ * withoutPrivilegedModes): the inner engine unpacks image layers, and nearly every image holds
+ * setuid or setgid files (measured: `docker load` of debian:trixie-slim fails on
+ * /usr/sbin/unix_chkpwd with the filter). So root in a --docker sandbox can leave a setuid-root file
+ * in the workspace; docs/docker-inside.md and docs/security.md say so.
  */
 export function dockerSeccomp(): string {
   if (cached) return cached;
@@ -77,7 +81,7 @@ export function dockerSeccomp(): string {
     includes: {},
     excludes: { caps: ['CAP_SYS_ADMIN'] },
   });
-  cached = JSON.stringify(withoutPrivilegedModes(profile));
+  cached = JSON.stringify(profile);
   return cached;
 }
 
