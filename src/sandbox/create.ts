@@ -120,6 +120,12 @@ export async function createSandbox(
     req.sync === true ? false : await engineSeesWorkspace(req.workspace, image.ref),
     endpoint.url,
   );
+  // A synced copy would carry sbx's own folders into a volume, where no mount can hide them.
+  if (sync && place.hidden.length > 0)
+    throw usageError(
+      `${req.workspace} holds sbx's own folders (${place.hidden.join(', ')}), and a synced sandbox would get a copy of them. Nothing was created.`,
+      'Run sbx in a project folder instead, or use an engine on this machine (--no-sync).',
+    );
   // Secrets are resolved before anything is made: a --command that fails starts nothing.
   const bindings = req.security.network === 'none' ? [] : sandboxSecrets(req.agent, config);
   const secrets = await secretPolicy(bindings);
