@@ -79,7 +79,7 @@ export async function createSandbox(
     engine.runtimeDetails,
     req.security.mountDockerSocket ? 'the Docker socket' : volumes.find((v) => isSocket(v.host))?.host,
   );
-  // The inner guard: under gVisor the agent's namespaces are gVisor's own, and the default profile stays.
+  // The inner guard: under gVisor the agent's namespaces are gVisor's own, and the plain profile stays.
   const inner = chooseInnerSandbox(req.innerSandbox, config, req.agent.name);
   // Every sandbox's profile refuses setuid/setgid modes (seccomp.ts): nothing it writes lends a host user an ID.
   const seccomp =
@@ -293,7 +293,8 @@ export async function createSandbox(
     const warning = await setuidWarning(id, name, runtime);
     if (warning) warnings.push(warning);
   }
-  if (runtime !== undefined && runtime !== engine.defaultRuntime && seccomp) {
+  // (--docker sandboxes keep setuid modes anyway: see docker-inside.ts.)
+  if (runtime !== undefined && runtime !== engine.defaultRuntime && seccomp && !docker) {
     const warning = await unfilteredModesWarning(id, name, runtime);
     if (warning) warnings.push(warning);
   }
