@@ -21,6 +21,10 @@ const repeatable = { multiple: true, multipleNonGreedy: true } as const;
 
 /** Flags that shape a new sandbox: `run` and `create`. */
 export const createFlags = {
+  'allow-home-workspace': Flags.boolean({
+    description:
+      "Let a new sandbox's workspace be your home folder, a folder holding it (/ included) or holding sbx's config or cache folder: refused without it, since the agent can read and change everything there. sbx's own folders stay hidden inside.",
+  }),
   branch: Flags.string({
     description:
       'A branch sandbox: its own git worktree on branch NAME (made from --from, default HEAD, if new) beside the repository, in <repo>.worktrees/NAME. Without NAME: a fresh sbx/AGENT-N.',
@@ -134,7 +138,13 @@ type CreateFlagValues = {
   [K in keyof typeof createFlags]?:
     | (K extends 'publish' | 'volume' | 'allow-host' | 'allow-request' | 'block-host'
         ? string[]
-        : K extends 'no-sudo' | 'mount-docker-socket' | 'sync' | 'inner-sandbox' | 'docker'
+        : K extends
+              | 'no-sudo'
+              | 'mount-docker-socket'
+              | 'sync'
+              | 'inner-sandbox'
+              | 'docker'
+              | 'allow-home-workspace'
           ? boolean
           : string)
     | undefined;
@@ -158,6 +168,7 @@ export function sandboxOptions(
   | 'innerSandbox'
   | 'devcontainer'
   | 'docker'
+  | 'allowHomeWorkspace'
 > {
   const limits: Partial<Limits> = {};
   if (flags.cpus !== undefined) limits.cpus = parseCpus(flags.cpus);
@@ -176,6 +187,7 @@ export function sandboxOptions(
     idleStop: flags['idle-stop'] === undefined ? undefined : parseIdleStop(flags['idle-stop'], '--idle-stop'),
     runtime: flags.runtime === undefined ? undefined : parseRuntime(flags.runtime),
     innerSandbox: flags['inner-sandbox'],
+    allowHomeWorkspace: Boolean(flags['allow-home-workspace']),
     security: {
       network: flags.network === 'none' ? 'none' : 'policy',
       policyMode: flags['network-policy'] as PolicyMode | undefined,

@@ -46,11 +46,12 @@ import {
   syncWorkspace,
 } from './plan.js';
 import { checkSocketMount, chooseInnerSandbox, chooseRuntime, isGvisor } from './runtime.js';
-import { nestedNamespacesSeccomp, seccompFile } from './seccomp.js';
+import { nestedNamespacesSeccomp, sandboxSeccomp, seccompFile } from './seccomp.js';
 import { agentKeysWarning, sandboxSecrets } from './secrets.js';
 import { isSocket, securityAddition } from './security.js';
 import { createOptions, effectiveLimits, execUser, sandboxOwner } from './spec.js';
 import { ensureTemplate, templateSpecFor } from './template-image.js';
+import { checkMounts } from './workspace-guard.js';
 import { engineSeesWorkspace, syncSandbox } from './workspace-sync.js';
 
 /**
@@ -67,6 +68,8 @@ export async function createSandbox(
   const dc = devcontainerFor(req, config);
   // The dev container's bind mounts are checked like -v, before anything is built.
   const volumes = dc ? [...req.volumes, ...devcontainerBinds(dc)] : req.volumes;
+  // A project, not a home; sbx's own folders never inside (refused before anything is made).
+  const place = checkMounts(req.workspace, volumes, req.allowHomeWorkspace === true);
   const templateSpec = dc ? dc.file.path : await templateSpecFor(req.agent, req.template);
   const engine = await engineInfo();
   // Checked before the template is built or anything is made.
@@ -76,12 +79,13 @@ export async function createSandbox(
     engine.runtimeDetails,
     req.security.mountDockerSocket ? 'the Docker socket' : volumes.find((v) => isSocket(v.host))?.host,
   );
-  // The inner guard: under gVisor the agent's namespaces are gVisor's own, and the default profile stays.
+  // The inner guard: under gVisor the agent's namespaces are gVisor's own, and the plain profile stays.
   const inner = chooseInnerSandbox(req.innerSandbox, config, req.agent.name);
+  // Every sandbox's profile refuses setuid/setgid modes (seccomp.ts): nothing it writes lends a host user an ID.
   const seccomp =
     inner && !isGvisor(runtime, engine.runtimeDetails)
       ? seccompFor(engine.podman, configDir(), '--inner-sandbox', 'inner-sandbox', nestedNamespacesSeccomp())
-      : undefined;
+      : plainSeccomp(engine.podman, configDir());
   const docker = req.docker ?? config.dockers?.[req.agent.name] ?? config.docker ?? false;
   if (docker)
     checkDockerRequest({
@@ -116,6 +120,12 @@ export async function createSandbox(
     req.sync === true ? false : await engineSeesWorkspace(req.workspace, image.ref),
     endpoint.url,
   );
+  // A synced copy would carry sbx's own folders into a volume, where no mount can hide them.
+  if (sync && place.hidden.length > 0)
+    throw usageError(
+      `${req.workspace} holds sbx's own folders (${place.hidden.join(', ')}), and a synced sandbox would get a copy of them. Nothing was created.`,
+      'Run sbx in a project folder instead, or use an engine on this machine (--no-sync).',
+    );
   // Secrets are resolved before anything is made: a --command that fails starts nothing.
   const bindings = req.security.network === 'none' ? [] : sandboxSecrets(req.agent, config);
   const secrets = await secretPolicy(bindings);
@@ -158,6 +168,8 @@ export async function createSandbox(
     ...credentials.warnings,
     ...security.warnings,
     ...agentKeysWarning(req.agent, config),
+    ...(seccomp ? [] : [REMOTE_PODMAN_SECCOMP]),
+    ...place.warnings,
     ...[...(dc?.notes ?? []), ...(dc ? composeNote(dc, docker) : [])].map((note) => `dev container: ${note}`),
     ...(dc ? missingToolsWarning(base.info.Config?.Labels) : []),
   ];
@@ -217,6 +229,7 @@ export async function createSandbox(
         additions: [
           { env: credentials.env, binds: credentials.binds, mounts, labels: { [LABEL.credentials]: mode } },
           security.addition,
+          ...(place.mounts.length > 0 ? [{ mounts: place.mounts }] : []),
           ...(dockerProfile ? [dockerAddition(name, dockerProfile)] : []),
           ...(runtime ? [{ host: { Runtime: runtime } }] : []),
           // Recorded as created: Podman reports every runtime as "oci".
@@ -280,6 +293,11 @@ export async function createSandbox(
     const warning = await setuidWarning(id, name, runtime);
     if (warning) warnings.push(warning);
   }
+  // (--docker sandboxes keep setuid modes anyway: see docker-inside.ts.)
+  if (runtime !== undefined && runtime !== engine.defaultRuntime && seccomp && !docker) {
+    const warning = await unfilteredModesWarning(id, name, runtime);
+    if (warning) warnings.push(warning);
+  }
   if (secrets) {
     const problem = await trustCa(id);
     if (problem) warnings.push(problem);
@@ -336,6 +354,25 @@ async function setuidWarning(id: string, name: string, runtime: string): Promise
 }
 
 /**
+ * Some runtimes do not apply the container's seccomp profile (gVisor's runsc unless registered with
+ * --oci-seccomp): then a setuid bit set inside reaches the host's file. Tried once, as root, on a
+ * file in the sandbox's own /tmp, when such a sandbox is created.
+ */
+async function unfilteredModesWarning(
+  id: string,
+  name: string,
+  runtime: string,
+): Promise<string | undefined> {
+  const probe = await execCapture(id, [
+    'sh',
+    '-c',
+    'f=$(mktemp) || exit 2; chmod 4755 "$f" 2>/dev/null; r=$?; rm -f "$f"; exit $r',
+  ]).catch(() => undefined);
+  if (probe?.code !== 0) return undefined;
+  return `the runtime ${runtime} does not apply sbx's seccomp profile, so root in ${name} (sudo) can leave setuid files in the workspace and -v folders that give a host user its rights; register gVisor with --oci-seccomp (see docs/runtimes.md), or use --no-sudo.`;
+}
+
+/**
  * A seccomp profile as the engine takes it: Docker its text; Podman a path on its machine, so only
  * an engine on this machine (a file in sbx's config folder). `what` names the option that needs it.
  */
@@ -348,4 +385,14 @@ function seccompFor(podman: boolean, dir: string, what: string, name: string, te
       'Use a Podman engine on this machine, or Docker (which takes the profile over its API).',
     );
   return seccompFile(join(dir, 'seccomp'), name, text);
+}
+
+/** Said when a sandbox gets the engine's own seccomp profile: Podman on another machine. */
+const REMOTE_PODMAN_SECCOMP =
+  "the Podman engine is on another machine, where sbx cannot put its seccomp profile, so this sandbox has the engine's default one: root inside it (sudo) can leave setuid files in the workspace and -v folders; use --no-sudo, or a Podman engine on this machine, or Docker.";
+
+/** The profile of a sandbox without the inner guard (see seccompFor); none on a remote Podman engine. */
+function plainSeccomp(podman: boolean, dir: string): string | undefined {
+  if (podman && !isLocalEndpoint(currentEndpoint())) return undefined;
+  return podman ? seccompFile(join(dir, 'seccomp'), 'sandbox', sandboxSeccomp()) : sandboxSeccomp();
 }

@@ -58,7 +58,11 @@ let cached: string | undefined;
  * (seccomp.ts), with UTS and IPC namespaces allowed to clone/unshare too (pasta and crun make them;
  * a namespace other than a user namespace needs CAP_SYS_ADMIN in the user namespace that owns it,
  * which a sandbox has only in one it made) and OWN_NAMESPACE_SYSCALLS. Cgroup and time namespaces
- * stay refused.
+ * stay refused. Unlike every other sandbox's profile, it keeps setuid/setgid modes (no
+ * withoutPrivilegedModes): the inner engine unpacks image layers, and nearly every image holds
+ * setuid or setgid files (measured: `docker load` of debian:trixie-slim fails on
+ * /usr/sbin/unix_chkpwd with the filter). So root in a --docker sandbox can leave a setuid-root file
+ * in the workspace; docs/docker-inside.md and docs/security.md say so.
  */
 export function dockerSeccomp(): string {
   if (cached) return cached;

@@ -52,6 +52,8 @@ export interface SandboxRequest {
   innerSandbox?: boolean | undefined;
   /** A branch sandbox (--branch): the worktree that is its workspace. */
   worktree?: Worktree | undefined;
+  /** --allow-home-workspace: a home (or `/`, or a folder holding sbx's own) may be the workspace (see workspace-guard.ts). */
+  allowHomeWorkspace?: boolean | undefined;
   version: string;
   reporter: ImageReporter;
   /** Progress of the first copy of the workspace into a synced sandbox. */

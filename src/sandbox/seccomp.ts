@@ -141,11 +141,11 @@ export function relaxForNestedNamespaces(base: SeccompProfile): SeccompProfile {
 let cachedNested: string | undefined;
 
 /**
- * The inner-guard profile as the JSON text the engine takes in `SecurityOpt: ['seccomp=<json>']`
+ * The inner-guard profile (without privileged modes, see withoutPrivilegedModes) as the JSON text the engine takes in `SecurityOpt: ['seccomp=<json>']`
  * (Docker) or in a file (`--security-opt seccomp=FILE`, Podman, containers.conf).
  */
 export function nestedNamespacesSeccomp(): string {
-  cachedNested ??= JSON.stringify(relaxForNestedNamespaces(defaultSeccomp()));
+  cachedNested ??= JSON.stringify(withoutPrivilegedModes(relaxForNestedNamespaces(defaultSeccomp())));
   return cachedNested;
 }
 
@@ -163,3 +163,110 @@ export function seccompFile(dir: string, name: string, text: string): string {
 /** The inner-guard profile as a file in `dir` (see seccompFile). */
 export const nestedNamespacesSeccompFile = (dir: string): string =>
   seccompFile(dir, 'inner-sandbox', nestedNamespacesSeccomp());
+
+/** The mode bits that lend a file's owner or group to whoever runs it (S_ISUID | S_ISGID). */
+export const PRIVILEGE_BITS = 0o6000;
+
+/** Syscalls that set a file's mode, by the index of their mode argument. */
+export const MODE_ARGUMENT: Record<string, number> = {
+  chmod: 1,
+  fchmod: 1,
+  fchmodat: 2,
+  fchmodat2: 2,
+  creat: 1,
+  mknod: 1,
+  mknodat: 2,
+};
+
+/** Syscalls that create a file only with O_CREAT or O_TMPFILE: the index of their flags and mode arguments. */
+export const CREATING_OPEN: Record<string, { flags: number; mode: number }> = {
+  open: { flags: 1, mode: 2 },
+  openat: { flags: 2, mode: 3 },
+};
+
+/**
+ * The flags of open(2) that make it use its mode: O_CREAT as x86, arm and most architectures spell
+ * it (0o100), and as mips/parisc (0o400) and sparc/alpha (0o1000) do, and __O_TMPFILE (0o20000000).
+ * An open with any of these bits is allowed only with a mode free of PRIVILEGE_BITS; one with none
+ * of them is allowed whatever its mode (unused). Taking the other architectures' bits too only
+ * sends more opens to the mode check.
+ */
+export const CREATING_FLAGS = 0o100 | 0o400 | 0o1000 | 0o20000000;
+
+/**
+ * Syscalls refused with ENOSYS (so C libraries and runtimes fall back to the filtered ones):
+ * openat2 (its mode is behind a pointer, which seccomp cannot read) and io_uring (its operations,
+ * IORING_OP_OPENAT among them, never pass through seccomp).
+ */
+export const UNFILTERABLE = ['openat2', 'io_uring_setup', 'io_uring_enter', 'io_uring_register'] as const;
+
+const ENOSYS = 38;
+
+/**
+ * Derives, from any profile (pure), one under which no file gets a setuid or setgid bit: the mode
+ * syscalls the profile allows are allowed only with a mode free of PRIVILEGE_BITS (SCMP_CMP_MASKED_EQ
+ * on the mode argument), opens that create only with such a mode, and UNFILTERABLE is refused. With
+ * CAP_MKNOD and CAP_SETFCAP dropped (security.ts) no device node or file capability can be made
+ * either, so nothing the sandbox writes, to the workspace or a -v folder, lends a host user any ID.
+ * The filter is inherited by everything the sandbox starts, nested namespaces and inner engines too.
+ * What the profile refused stays refused (a syscall it did not allow is not added).
+ */
+export function withoutPrivilegedModes(base: SeccompProfile): SeccompProfile {
+  const profile = structuredClone(base);
+  const filtered = new Set([...Object.keys(MODE_ARGUMENT), ...Object.keys(CREATING_OPEN), ...UNFILTERABLE]);
+  const allowed = new Set<string>();
+  for (const rule of profile.syscalls) {
+    if (rule.action !== 'SCMP_ACT_ALLOW') continue;
+    for (const name of rule.names) if (filtered.has(name)) allowed.add(name);
+    rule.names = rule.names.filter((name) => !filtered.has(name));
+  }
+  profile.syscalls = profile.syscalls.filter((rule) => rule.names.length > 0);
+  const freeOfBits = (index: number): SeccompArg => ({
+    index,
+    value: PRIVILEGE_BITS,
+    valueTwo: 0,
+    op: 'SCMP_CMP_MASKED_EQ',
+  });
+  const rule = (names: string[], args: SeccompArg[], comment: string): SeccompRule => ({
+    names,
+    action: 'SCMP_ACT_ALLOW',
+    args,
+    comment,
+    includes: {},
+    excludes: {},
+  });
+  const byIndex = new Map<number, string[]>();
+  for (const [name, index] of Object.entries(MODE_ARGUMENT))
+    if (allowed.has(name)) byIndex.set(index, [...(byIndex.get(index) ?? []), name]);
+  for (const [index, names] of byIndex)
+    profile.syscalls.push(rule(names, [freeOfBits(index)], 'sbx: modes without setuid/setgid bits'));
+  for (const [name, { flags, mode }] of Object.entries(CREATING_OPEN)) {
+    if (!allowed.has(name)) continue;
+    profile.syscalls.push(
+      rule(
+        [name],
+        [{ index: flags, value: CREATING_FLAGS, valueTwo: 0, op: 'SCMP_CMP_MASKED_EQ' }],
+        'sbx: opens that create nothing',
+      ),
+      rule([name], [freeOfBits(mode)], 'sbx: opens that create without setuid/setgid bits'),
+    );
+  }
+  profile.syscalls.push({
+    names: [...UNFILTERABLE],
+    action: 'SCMP_ACT_ERRNO',
+    errnoRet: ENOSYS,
+    args: [],
+    comment: 'sbx: openat2 and io_uring, whose modes seccomp cannot see (ENOSYS: callers fall back)',
+    includes: {},
+    excludes: {},
+  });
+  return profile;
+}
+
+let cachedPlain: string | undefined;
+
+/** The profile of every sandbox without the inner guard: the engine's default, without privileged modes. */
+export function sandboxSeccomp(): string {
+  cachedPlain ??= JSON.stringify(withoutPrivilegedModes(defaultSeccomp()));
+  return cachedPlain;
+}

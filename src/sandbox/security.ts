@@ -53,7 +53,7 @@ export async function securityAddition(options: {
   synced: boolean;
   /** Names that resolve inside the sandbox itself (a dev container's compose services): not for the proxy. */
   localHosts?: string[];
-  /** The seccomp profile (JSON) of a sandbox with the inner guard under runc; else the engine's default. */
+  /** The seccomp profile (its JSON, or a file for Podman): no privileged modes, plus the inner guard's namespaces when asked; none: the engine's default. */
   seccomp?: string | undefined;
   /** Secrets bound to the sandbox (values resolved), for its policy and its placeholders. */
   secrets?: { policy: SecretPolicy; env: string[]; bindings: SecretBinding[] } | undefined;

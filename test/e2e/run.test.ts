@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage } from 'node:http';
 import { type AddressInfo, connect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { NO_TEST_USER, PROXY, sbx, TEST_USER, workspace } from '../helpers/cli.js';
@@ -155,7 +156,12 @@ describe('sbx run: one persistent sandbox per workspace', { timeout: 600_000 }, 
     const ws = await workspace({ git: false });
     const r = await sbx(['run', 'shell', '--', 'true'], {
       cwd: ws,
-      env: { GIT_CONFIG_GLOBAL: '/dev/null', GIT_CONFIG_NOSYSTEM: '1', HOME: ws },
+      // A home of its own without a git identity (the workspace itself may not be the home).
+      env: {
+        GIT_CONFIG_GLOBAL: '/dev/null',
+        GIT_CONFIG_NOSYSTEM: '1',
+        HOME: mkdtempSync(join(tmpdir(), 'sbx-home-')),
+      },
     });
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /Warning: git has no user.name or user.email for /);

@@ -1,14 +1,19 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
+import { dockerSeccomp } from '../../src/sandbox/docker-inside.js';
 import {
   CLONE_FLAGS,
   CLONE_NEWTIME,
   defaultSeccomp,
   defaultSeccompText,
   nestedNamespacesSeccomp,
+  PRIVILEGE_BITS,
   relaxForNestedNamespaces,
   type SeccompProfile,
+  sandboxSeccomp,
+  UNFILTERABLE,
+  withoutPrivilegedModes,
 } from '../../src/sandbox/seccomp.js';
 
 const {
@@ -42,7 +47,7 @@ describe('the inner-guard seccomp profile', () => {
 
   it('differs from the default in exactly the clone masks and two added rules', () => {
     const base = defaultSeccomp();
-    const relaxed = JSON.parse(nestedNamespacesSeccomp()) as SeccompProfile;
+    const relaxed = relaxForNestedNamespaces(defaultSeccomp());
     assert.equal(relaxed.defaultAction, base.defaultAction);
     assert.deepEqual(relaxed.archMap, base.archMap);
     assert.equal(relaxed.syscalls.length, base.syscalls.length + 2);
@@ -110,5 +115,112 @@ describe('the inner-guard seccomp profile', () => {
     relaxForNestedNamespaces(base);
     assert.equal(JSON.stringify(base), copy);
     assert.throws(() => relaxForNestedNamespaces({ ...base, syscalls: [] }), /no unprivileged clone rule/);
+  });
+});
+
+/** What seccomp decides for a syscall with these arguments (no capabilities, x86_64): allow, or the errno. */
+function decide(profile: SeccompProfile, syscall: string, args: number[]): 'allow' | number {
+  for (const rule of profile.syscalls) {
+    if (!rule.names.includes(syscall)) continue;
+    if (rule.includes.caps?.length || rule.includes.arches?.length || rule.includes.minKernel) continue;
+    const match = (rule.args ?? []).every((a) => {
+      const v = args[a.index] ?? 0;
+      if (a.op === 'SCMP_CMP_MASKED_EQ') return (v & a.value) === (a.valueTwo ?? 0);
+      throw new Error(`op ${a.op} not modelled`);
+    });
+    if (!match) continue;
+    if (rule.action === 'SCMP_ACT_ALLOW') return 'allow';
+    if (rule.action === 'SCMP_ACT_ERRNO') return rule.errnoRet ?? 1;
+  }
+  return profile.defaultErrnoRet ?? 1;
+}
+
+const O_CREAT = 0o100;
+const O_TMPFILE = 0o20000000 | 0o200000;
+const AT_FDCWD = -100;
+
+describe('no privileged modes: every sandbox profile refuses setuid and setgid bits', () => {
+  const profiles: Array<[string, SeccompProfile]> = [
+    ['plain', JSON.parse(sandboxSeccomp()) as SeccompProfile],
+    ['inner guard', JSON.parse(nestedNamespacesSeccomp()) as SeccompProfile],
+  ];
+  for (const [what, profile] of profiles) {
+    it(`${what}: chmod, fchmod, fchmodat, creat, mknod(at) only without the bits`, () => {
+      for (const mode of [0o755, 0o644, 0o1777, 0o777]) {
+        assert.equal(decide(profile, 'chmod', [0, mode]), 'allow', `chmod ${mode.toString(8)}`);
+        assert.equal(decide(profile, 'fchmod', [3, mode]), 'allow');
+        assert.equal(decide(profile, 'fchmodat', [AT_FDCWD, 0, mode]), 'allow');
+        assert.equal(decide(profile, 'creat', [0, mode]), 'allow');
+        assert.equal(decide(profile, 'mknodat', [AT_FDCWD, 0, 0o100000 | mode, 0]), 'allow');
+      }
+      for (const mode of [0o4755, 0o2755, 0o6755, 0o4000, 0o2000, 0o7777]) {
+        assert.equal(decide(profile, 'chmod', [0, mode]), 1, `chmod ${mode.toString(8)}`);
+        assert.equal(decide(profile, 'fchmod', [3, mode]), 1);
+        assert.equal(decide(profile, 'fchmodat', [AT_FDCWD, 0, mode]), 1);
+        assert.equal(decide(profile, 'creat', [0, mode]), 1);
+        assert.equal(decide(profile, 'mknod', [0, 0o100000 | mode, 0]), 1);
+        assert.equal(decide(profile, 'mknodat', [AT_FDCWD, 0, 0o100000 | mode, 0]), 1);
+      }
+      // fchmodat2 stays refused as the default refuses it (not in moby 20.10's list).
+      assert.equal(decide(profile, 'fchmodat2', [AT_FDCWD, 0, 0o755, 0]), 1);
+    });
+
+    it(`${what}: open and openat create only without the bits; other opens go whatever their mode`, () => {
+      for (const [name, flagsAt] of [
+        ['open', 1],
+        ['openat', 2],
+      ] as const) {
+        const call = (flags: number, mode: number) => {
+          const args = name === 'open' ? [0, flags, mode] : [AT_FDCWD, 0, flags, mode];
+          assert.equal(args[flagsAt], flags);
+          return decide(profile, name, args);
+        };
+        assert.equal(call(0, 0), 'allow');
+        assert.equal(call(0, 0o4755), 'allow', 'an open without O_CREAT does not use its mode');
+        assert.equal(call(O_CREAT | 1, 0o644), 'allow');
+        assert.equal(call(O_CREAT | 1, 0o4755), 1);
+        assert.equal(call(O_CREAT | 0o1000 | 1, 0o2755), 1);
+        assert.equal(call(O_TMPFILE | 2, 0o755), 'allow');
+        assert.equal(call(O_TMPFILE | 2, 0o6755), 1);
+      }
+    });
+
+    it(`${what}: openat2 and io_uring answer ENOSYS (seccomp cannot see their modes)`, () => {
+      for (const name of UNFILTERABLE) assert.equal(decide(profile, name, [0, 0, 0, 0]), 38, name);
+      for (const name of ['chmod', 'fchmod', 'fchmodat', 'open', 'openat', 'creat', 'mknod', 'mknodat'])
+        for (const rule of profile.syscalls)
+          if (rule.action === 'SCMP_ACT_ALLOW' && rule.names.includes(name))
+            assert.ok(rule.args?.length, `${name} is allowed unconditionally by ${rule.comment}`);
+    });
+  }
+
+  it('--docker keeps setuid modes (its inner engine unpacks images that hold setuid files)', () => {
+    const docker = JSON.parse(dockerSeccomp()) as SeccompProfile;
+    assert.equal(decide(docker, 'chmod', [0, 0o4755]), 'allow');
+  });
+
+  it('changes nothing else: the same rules for every other syscall, in the same order', () => {
+    const base = defaultSeccomp();
+    const plain = withoutPrivilegedModes(base);
+    const filtered = new Set([
+      'chmod',
+      'fchmod',
+      'fchmodat',
+      'fchmodat2',
+      'open',
+      'openat',
+      'creat',
+      'mknod',
+      'mknodat',
+      ...UNFILTERABLE,
+    ]);
+    const strip = (p: SeccompProfile) =>
+      p.syscalls
+        .filter((r) => !r.comment.startsWith('sbx:'))
+        .map((r) => ({ ...r, names: r.names.filter((n) => !filtered.has(n)) }))
+        .filter((r) => r.names.length > 0);
+    assert.deepEqual(strip(plain), strip(base));
+    assert.equal(plain.defaultAction, base.defaultAction);
+    assert.equal(PRIVILEGE_BITS, 0o6000);
   });
 });
