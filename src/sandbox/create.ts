@@ -20,6 +20,7 @@ import { SbxError, usageError } from '../shared/errors.js';
 import { extraLabels, LABEL } from '../shared/labels.js';
 import { parseIdleStop, parsePort } from '../shared/parse.js';
 import { ensureDockerLayer } from '../templates/docker-layer.js';
+import { type BuildEgress, buildEgress } from './build-egress.js';
 import { credentialsPlan, hostHome, prepareCredentials, statefulAgents } from './credentials.js';
 import {
   composeNote,
@@ -51,6 +52,7 @@ import { agentKeysWarning, sandboxSecrets } from './secrets.js';
 import { isSocket, securityAddition } from './security.js';
 import { createOptions, effectiveLimits, execUser, sandboxOwner } from './spec.js';
 import { ensureTemplate, templateSpecFor } from './template-image.js';
+import { ensureApproved } from './trust.js';
 import { engineSeesWorkspace, syncSandbox } from './workspace-sync.js';
 
 /**
@@ -65,6 +67,8 @@ export async function createSandbox(
 ): Promise<Sandbox> {
   const config = await readConfig();
   const dc = devcontainerFor(req, config);
+  // The workspace's own configuration files, as the user approved them, before anything is made.
+  await ensureApproved(req.workspace, dc, req.approve);
   // The dev container's bind mounts are checked like -v, before anything is built.
   const volumes = dc ? [...req.volumes, ...devcontainerBinds(dc)] : req.volumes;
   const templateSpec = dc ? dc.file.path : await templateSpecFor(req.agent, req.template);
@@ -93,21 +97,42 @@ export async function createSandbox(
   const dockerProfile = docker
     ? seccompFor(engine.podman, configDir(), '--docker', 'docker', dockerSeccomp())
     : undefined;
-  const base = dc
-    ? await ensureDevcontainer(dc, req.workspace, req.agent, config, {
-        nocache: false,
-        reporter: req.reporter,
-      })
-    : await ensureTemplate(templateSpec, req.workspace, { nocache: false, reporter: req.reporter });
-  const image = docker
-    ? await ensureDockerLayer(base, {
-        caCerts: extraCaCerts(config.caCerts),
-        labels: extraLabels(),
-        buildargs: proxyEnv(),
-        nocache: false,
-        reporter: req.reporter,
-      })
-    : base;
+  // A dev container's builds run behind the proxy, on a network made only if something is built.
+  let buildNet: Promise<BuildEgress> | undefined;
+  const buildNetwork = dc
+    ? () =>
+        (buildNet ??= buildEgress({
+          name,
+          workspace: req.workspace,
+          agentHosts: req.agent.allowedHosts,
+          request: req.security,
+          configMode: config.networkPolicy,
+          labels: extraLabels(),
+        }))
+    : undefined;
+  let base: Awaited<ReturnType<typeof ensureTemplate>>;
+  let image: typeof base;
+  try {
+    base = dc
+      ? await ensureDevcontainer(dc, req.workspace, req.agent, config, {
+          nocache: false,
+          reporter: req.reporter,
+          buildNetwork,
+        })
+      : await ensureTemplate(templateSpec, req.workspace, { nocache: false, reporter: req.reporter });
+    image = docker
+      ? await ensureDockerLayer(base, {
+          caCerts: extraCaCerts(config.caCerts),
+          labels: extraLabels(),
+          buildargs: proxyEnv(),
+          nocache: false,
+          reporter: req.reporter,
+          buildNetwork,
+        })
+      : base;
+  } finally {
+    if (buildNet) await (await buildNet.catch(() => undefined))?.done();
+  }
   const agents = (image.info.Config?.Labels?.[LABEL.agents] ?? '').split(',');
   checkAgentInImage(req.agent, templateSpec, image.ref, agents);
   const endpoint = currentEndpoint();

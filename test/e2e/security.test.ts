@@ -263,6 +263,9 @@ describe('file guards', { timeout: 300_000 }, () => {
     mkdirSync(join(ws, 'certs'));
     writeFileSync(join(ws, 'certs', 'server.pem'), 'PRIVATE');
     writeFileSync(join(ws, 'notes.txt'), 'readable');
+    // The workspace's own settings apply once approved (test/e2e/trust.test.ts; forgotten below).
+    assert.equal((await sbx(['trust', ws])).code, 0);
+    after(() => sbx(['trust', '--revoke', ws]));
     const r = await inSandbox(
       ws,
       [
