@@ -3,8 +3,18 @@ import { mkdirSync, mkdtempSync, readFileSync, renameSync, symlinkSync, writeFil
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { type RunOptions, sbx, workspace } from '../helpers/cli.js';
+import {
+  BIN,
+  PROXY,
+  RUN_ID,
+  type RunOptions,
+  STATE_PREFIX,
+  sbx,
+  TEST_LABEL,
+  workspace,
+} from '../helpers/cli.js';
 import { cleanupTestResources, containersOf } from '../helpers/engine.js';
+import { NO_TMUX, terminal } from '../helpers/terminal.js';
 
 after(() => cleanupTestResources());
 
@@ -103,5 +113,37 @@ describe('workspace files are used only as approved', { timeout: 600_000 }, () =
     assert.equal(r.code, 2, r.stderr);
     assert.match(r.stderr, /is a symlink/);
     assert.equal((await containersOf(ws)).length, 0);
+  });
+
+  it('on a terminal, a new file is shown and asked about: no creates nothing, yes approves and creates', {
+    skip: NO_TMUX,
+  }, async () => {
+    const ws = await workspace();
+    settings(ws, { network: { allowedDomains: ['asked.example.test'] } });
+    const { line, waitFor, open, kill } = terminal(`sbx-trust-${process.pid}`);
+    open(ws, 160, 40);
+    try {
+      line(
+        `export XDG_CONFIG_HOME=${xdg} SBX_LABELS=${TEST_LABEL}=${RUN_ID} SBX_STATE_PREFIX=${STATE_PREFIX} SBX_PROXY_NAME=${PROXY}; unset SBX_CONFIG_DIR`,
+      );
+      line(`node ${BIN} create shell; echo "exit=$?"`);
+      await waitFor(
+        /allows hosts: asked\.example\.test[\s\S]*Approve these versions and use them\? \[y\/N\]/,
+      );
+      line('n');
+      await waitFor(/Not approved[\s\S]*exit=77/, 60_000, true);
+      assert.equal((await containersOf(ws)).length, 0, 'nothing was created');
+      line(`clear; node ${BIN} create shell; echo "exit=$?"`);
+      await waitFor(/\[y\/N\]/);
+      line('y');
+      await waitFor(/exit=0/, 300_000);
+      assert.equal((await containersOf(ws)).length, 1);
+      // Approved: the next creation asks nothing.
+      assert.equal((await sbx(['rm', '-f', ws], opts(ws))).code, 0);
+      assert.equal((await sbx(['create', 'shell'], opts(ws))).code, 0);
+      await sbx(['rm', '-f', ws], opts(ws));
+    } finally {
+      kill();
+    }
   });
 });
