@@ -1,6 +1,7 @@
 import { getAgent } from '../src/agents/registry.js';
 import { agentArgs } from '../src/cli/args.js';
 import { BaseCommand } from '../src/cli/base-command.js';
+import { approver } from '../src/cli/confirm.js';
 import { ImageProgress, syncProgress } from '../src/cli/progress.js';
 import { createFlags, optionalBranch, sandboxOptions } from '../src/cli/sandbox-flags.js';
 import { resolveWorkspace, sandboxWorkspace } from '../src/sandbox/identity.js';
@@ -45,6 +46,7 @@ export default class Create extends BaseCommand {
       agent,
       ...options,
       version: this.config.version,
+      ...approver(),
       reporter: new ImageProgress(),
       syncReport: syncProgress(),
       hookOutput: process.stderr,

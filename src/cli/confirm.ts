@@ -12,3 +12,14 @@ export async function confirm(question: string): Promise<boolean> {
 }
 
 export const interactive = () => Boolean(process.stdin.isTTY && process.stderr.isTTY);
+
+/** Shows workspace configuration files that are new or changed and asks to approve them (see sbx trust). */
+export async function askApproval(shown: string): Promise<boolean> {
+  process.stderr.write(
+    `sbx: these files of the workspace configure the sandbox and are new or changed since you approved them (an agent in a sandbox could have written them):\n${shown}\n`,
+  );
+  return confirm('Approve these versions and use them?');
+}
+
+/** The request's approver: asks on a terminal; none (refused, with the command to run) without one. */
+export const approver = () => (interactive() ? { approve: askApproval } : {});

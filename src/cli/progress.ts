@@ -1,6 +1,7 @@
 import type { Sandbox, SandboxRequest } from '../sandbox/plan.js';
 import type { SyncReport } from '../sync/sync.js';
 import type { ImageReporter } from '../templates/build.js';
+import { approver } from './confirm.js';
 
 const KEEP_LINES = 40;
 
@@ -93,8 +94,9 @@ export function syncProgress(out: NodeJS.WriteStream = process.stderr): SyncRepo
  */
 export function runReports(
   agent: string,
-): Pick<SandboxRequest, 'reporter' | 'syncReport' | 'hookOutput' | 'onCreated'> {
+): Pick<SandboxRequest, 'reporter' | 'syncReport' | 'hookOutput' | 'onCreated' | 'approve'> {
   return {
+    ...approver(),
     reporter: new ImageProgress(),
     syncReport: syncProgress(),
     hookOutput: process.stderr,

@@ -38,6 +38,8 @@ export interface BuildRequest {
   dockerfile?: string;
   /** The stage to build (a multi-stage Dockerfile's target). */
   target?: string;
+  /** The network of the RUN steps (none, or a network's name); unset: the engine's default. */
+  networkmode?: string;
   onEvent: (event: ProgressEvent) => void;
 }
 
@@ -57,6 +59,7 @@ export async function buildImage(req: BuildRequest): Promise<string> {
       forcerm: true,
       ...(req.dockerfile ? { dockerfile: req.dockerfile } : {}),
       ...(req.target ? { target: req.target } : {}),
+      ...(req.networkmode ? { networkmode: req.networkmode } : {}),
     }),
   );
   const events = await follow(stream, req.onEvent);

@@ -1,7 +1,9 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { configDir } from '../config/config.js';
+import { approvedHash, sha256, type TrustItem, untrustedError } from '../config/trust.js';
 import { SbxError, usageError } from '../shared/errors.js';
+import { readInside } from '../shared/workspace-file.js';
 import { type Policy, type PolicyMode, patternProblem, requestRuleProblem } from './policy.js';
 
 /** The settings file's shape (user: `<config dir>/settings.json`; workspace: `.sbx/settings.json`). */
@@ -16,24 +18,66 @@ export const WORKSPACE_SETTINGS = join('.sbx', 'settings.json');
 /** Workspace files that are read-only inside by default: git would run what is planted there on the host. */
 export const DEFAULT_DENY_WRITE = ['.git/hooks', '.git/config'];
 
-/** The settings that apply to a workspace: the user's, then the workspace's own. */
+/**
+ * The settings that apply to a workspace: the user's, then the workspace's own, this one only in the
+ * version the user approved (`sbx trust`): read once, its hash checked, and those same bytes parsed.
+ */
 export function workspaceSettings(workspace: string): Settings[] {
+  const own = workspaceSettingsFile(workspace);
+  if (own) {
+    const real = realpathSync(workspace);
+    if (approvedHash(real, WORKSPACE_SETTINGS) !== own.item.hash)
+      throw untrustedError(real, [
+        { ...own.item, change: approvedHash(real, WORKSPACE_SETTINGS) ? 'changed' : 'new' },
+      ]);
+  }
+  return [readSettings(join(configDir(), 'settings.json')), own?.settings ?? {}];
+}
+
+/**
+ * The workspace's settings file as it is now (read without following a symlink, inside the
+ * workspace), parsed, with its hash and what it would widen; undefined when there is none.
+ */
+export function workspaceSettingsFile(
+  workspace: string,
+): { settings: Settings; item: TrustItem } | undefined {
+  const file = join(workspace, WORKSPACE_SETTINGS);
+  const bytes = readInside(workspace, WORKSPACE_SETTINGS, 'The workspace settings file');
+  if (!bytes) return undefined;
+  const settings = parseSettings(bytes.toString('utf8'), file);
+  return {
+    settings,
+    item: { path: WORKSPACE_SETTINGS, hash: sha256(bytes), shows: settingsShows(settings) },
+  };
+}
+
+/** What a workspace settings file asks for, widening first. */
+export function settingsShows(s: Settings): string[] {
+  const list = (items: string[] | undefined) => (items ?? []).join(', ');
   return [
-    readSettings(join(configDir(), 'settings.json')),
-    readSettings(join(workspace, WORKSPACE_SETTINGS)),
-  ];
+    ...(s.network?.allowedDomains?.length ? [`allows hosts: ${list(s.network.allowedDomains)}`] : []),
+    ...(s.network?.requestRules?.length ? [`allows requests: ${list(s.network.requestRules)}`] : []),
+    ...(s.network?.deniedDomains?.length ? [`denies hosts: ${list(s.network.deniedDomains)}`] : []),
+    ...(s.filesystem?.denyRead?.length ? [`hides files: ${list(s.filesystem.denyRead)}`] : []),
+    ...(s.filesystem?.denyWrite?.length ? [`makes read-only: ${list(s.filesystem.denyWrite)}`] : []),
+  ].concat(s.network || s.filesystem ? [] : ['(asks for nothing)']);
 }
 
 /** Reads a settings file (absent: empty); anything malformed is an error naming the file and the key. */
 export function readSettings(file: string): Settings {
   if (!existsSync(file)) return {};
+  return parseSettings(readFileSync(file, 'utf8'), file);
+}
+
+/** Parses a settings file's text; anything malformed is an error naming the file and the key. */
+export function parseSettings(text: string, file: string): Settings {
   const broken = (problem: string) =>
     new SbxError('config', `The settings file ${file} cannot be used: ${problem}.`, {
       hint: 'Fix it by hand: {"network": {"allowedDomains": [...], "deniedDomains": [...]}, "filesystem": {"denyRead": [...], "denyWrite": [...]}}.',
     });
   let parsed: unknown;
   try {
-    parsed = JSON.parse(readFileSync(file, 'utf8'));
+    parsed = JSON.parse(text);
   } catch (err) {
     throw broken(`it is not valid JSON (${(err as Error).message})`);
   }

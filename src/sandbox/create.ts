@@ -20,6 +20,7 @@ import { SbxError, usageError } from '../shared/errors.js';
 import { extraLabels, LABEL } from '../shared/labels.js';
 import { parseIdleStop, parsePort } from '../shared/parse.js';
 import { ensureDockerLayer } from '../templates/docker-layer.js';
+import { type BuildEgress, buildEgress } from './build-egress.js';
 import { credentialsPlan, hostHome, prepareCredentials, statefulAgents } from './credentials.js';
 import {
   composeNote,
@@ -51,6 +52,7 @@ import { agentKeysWarning, sandboxSecrets } from './secrets.js';
 import { isSocket, securityAddition } from './security.js';
 import { createOptions, effectiveLimits, execUser, sandboxOwner } from './spec.js';
 import { ensureTemplate, templateSpecFor } from './template-image.js';
+import { ensureApproved } from './trust.js';
 import { checkMounts } from './workspace-guard.js';
 import { engineSeesWorkspace, syncSandbox } from './workspace-sync.js';
 
@@ -70,6 +72,8 @@ export async function createSandbox(
   const volumes = dc ? [...req.volumes, ...devcontainerBinds(dc)] : req.volumes;
   // A project, not a home; sbx's own folders never inside (refused before anything is made).
   const place = checkMounts(req.workspace, volumes, req.allowHomeWorkspace === true);
+  // The workspace's own configuration files, as the user approved them, before anything is made.
+  await ensureApproved(req.workspace, dc, req.approve);
   const templateSpec = dc ? dc.file.path : await templateSpecFor(req.agent, req.template);
   const engine = await engineInfo();
   // Checked before the template is built or anything is made.
@@ -97,21 +101,42 @@ export async function createSandbox(
   const dockerProfile = docker
     ? seccompFor(engine.podman, configDir(), '--docker', 'docker', dockerSeccomp())
     : undefined;
-  const base = dc
-    ? await ensureDevcontainer(dc, req.workspace, req.agent, config, {
-        nocache: false,
-        reporter: req.reporter,
-      })
-    : await ensureTemplate(templateSpec, req.workspace, { nocache: false, reporter: req.reporter });
-  const image = docker
-    ? await ensureDockerLayer(base, {
-        caCerts: extraCaCerts(config.caCerts),
-        labels: extraLabels(),
-        buildargs: proxyEnv(),
-        nocache: false,
-        reporter: req.reporter,
-      })
-    : base;
+  // A dev container's builds run behind the proxy, on a network made only if something is built.
+  let buildNet: Promise<BuildEgress> | undefined;
+  const buildNetwork = dc
+    ? () =>
+        (buildNet ??= buildEgress({
+          name,
+          workspace: req.workspace,
+          agentHosts: req.agent.allowedHosts,
+          request: req.security,
+          configMode: config.networkPolicy,
+          labels: extraLabels(),
+        }))
+    : undefined;
+  let base: Awaited<ReturnType<typeof ensureTemplate>>;
+  let image: typeof base;
+  try {
+    base = dc
+      ? await ensureDevcontainer(dc, req.workspace, req.agent, config, {
+          nocache: false,
+          reporter: req.reporter,
+          buildNetwork,
+        })
+      : await ensureTemplate(templateSpec, req.workspace, { nocache: false, reporter: req.reporter });
+    image = docker
+      ? await ensureDockerLayer(base, {
+          caCerts: extraCaCerts(config.caCerts),
+          labels: extraLabels(),
+          buildargs: proxyEnv(),
+          nocache: false,
+          reporter: req.reporter,
+          buildNetwork,
+        })
+      : base;
+  } finally {
+    if (buildNet) await (await buildNet.catch(() => undefined))?.done();
+  }
   const agents = (image.info.Config?.Labels?.[LABEL.agents] ?? '').split(',');
   checkAgentInImage(req.agent, templateSpec, image.ref, agents);
   const endpoint = currentEndpoint();

@@ -11,7 +11,7 @@ import { execAttached, execCapture } from '../engine/exec.js';
 import { SbxError, usageError } from '../shared/errors.js';
 import { extraLabels, LABEL } from '../shared/labels.js';
 import { type PortMapping, parseVolume, type VolumeMount } from '../shared/parse.js';
-import type { ImageReporter } from '../templates/build.js';
+import type { EnsureOptions, ImageReporter } from '../templates/build.js';
 import {
   type Devcontainer,
   findDevcontainer,
@@ -54,7 +54,7 @@ export async function ensureDevcontainer(
   workspace: string,
   agent: AgentSpec,
   config: SbxConfig,
-  options: { nocache: boolean; reporter: ImageReporter },
+  options: { nocache: boolean; reporter: ImageReporter; buildNetwork?: EnsureOptions['buildNetwork'] },
 ) {
   const caCerts = extraCaCerts(config.caCerts);
   const fetched = await fetchFeatures(dc, { cacheDir: cacheDir(), caCerts: caCerts.map((c) => c.pem) });

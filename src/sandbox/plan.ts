@@ -62,6 +62,11 @@ export interface SandboxRequest {
   hookOutput?: Writable | undefined;
   /** Told once when a new sandbox is created (not on reattach). */
   onCreated?: (sandbox: Sandbox) => void;
+  /**
+   * Asks the user to approve workspace configuration files that are new or changed (shown as given);
+   * unset where nobody can be asked (no terminal): such files are then refused (see sandbox/trust.ts).
+   */
+  approve?: ((shown: string) => Promise<boolean>) | undefined;
 }
 
 export interface Sandbox extends SandboxRecord {

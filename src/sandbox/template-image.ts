@@ -152,10 +152,11 @@ export async function templateStatuses(workspace: string): Promise<TemplateStatu
  * row (for the shell) saying whether older ones exist.
  */
 async function devcontainerStatuses(workspace: string, caCerts: CaCert[]): Promise<TemplateStatus[]> {
-  const file = findDevcontainer(workspace);
-  if (!file) return [];
+  let file: ReturnType<typeof findDevcontainer>;
   let dc: Devcontainer;
   try {
+    file = findDevcontainer(workspace);
+    if (!file) return [];
     dc = cachedFeatures(
       loadDevcontainer(file, {
         localEnv: process.env,

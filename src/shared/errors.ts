@@ -18,6 +18,8 @@ export const EXIT_CODES = {
   engineUnavailable: 69,
   /** The request conflicts with an existing sandbox (another agent, other mounts). */
   conflict: 75,
+  /** A workspace file that configures the sandbox is new or changed since the user approved it (`sbx trust`). */
+  untrusted: 77,
   /** The configuration file or a configured value is invalid. */
   config: 78,
 } as const;

@@ -37,6 +37,21 @@ export interface EnsureOptions {
   buildargs: Record<string, string>;
   nocache: boolean;
   reporter: ImageReporter;
+  /**
+   * The network a build's RUN steps use, made when a build is needed (never for an image found by its
+   * tag): a dev container's builds run on a network of their own whose only way out is the egress
+   * proxy, with its HTTP(S)_PROXY build args. Unset: the engine's default network.
+   */
+  buildNetwork?: (() => Promise<{ network: string; buildargs: Record<string, string> }>) | undefined;
+}
+
+/** The build args and networkmode of a build under `options` (see EnsureOptions.buildNetwork). */
+export async function buildNetworkOf(
+  options: EnsureOptions,
+): Promise<{ buildargs: Record<string, string>; networkmode?: string }> {
+  if (!options.buildNetwork) return { buildargs: options.buildargs };
+  const net = await options.buildNetwork();
+  return { buildargs: { ...options.buildargs, ...net.buildargs }, networkmode: net.network };
 }
 
 export interface TemplatePlan {

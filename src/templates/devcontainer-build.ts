@@ -11,7 +11,8 @@ import type { CaCert } from '../config/tls-proxy.js';
 import { buildImage, type ImageInfo, inspectImage } from '../engine/images.js';
 import { SbxError } from '../shared/errors.js';
 import { LABEL } from '../shared/labels.js';
-import { type EnsureOptions, ensurePulled, planTemplate } from './build.js';
+import { insideReadStream, readInside } from '../shared/workspace-file.js';
+import { buildNetworkOf, type EnsureOptions, ensurePulled, planTemplate } from './build.js';
 import { type Devcontainer, devcontainerRepository } from './devcontainer.js';
 import {
   ADD_AGENT_USER,
@@ -30,7 +31,7 @@ import { BUILTIN_DIR, contentHash, contextFiles } from './template.js';
 /** Bumped when the way sbx layers itself on a dev container changes. */
 const FORMAT = 'sbx-devcontainer-v3';
 
-/** Where the project's Dockerfile goes in the context when it lies outside it. */
+/** Where the project's Dockerfile (the bytes read and approved, never the file again) goes in the context. */
 const OUTSIDE_DOCKERFILE = '.sbx-devcontainer.Dockerfile';
 
 export interface DevcontainerPlan {
@@ -58,11 +59,11 @@ export function projectHash(
   const repository = devcontainerRepository(workspace, dc.file);
   if (dc.source.kind === 'image')
     return { tag: dc.source.ref, hash: sha('image', dc.source.ref), build: false };
-  const { dockerfile, context, args, target } = dc.source;
+  const { dockerfile, dockerfileText, context, args, target } = dc.source;
   const hash = sha(
     FORMAT,
     'build',
-    readFileSync(dockerfile),
+    dockerfileText,
     relative(context, dockerfile),
     contentHash(context, [], []),
     JSON.stringify(Object.entries(args).sort()),
@@ -282,7 +283,7 @@ export async function ensureDevcontainerImage(
   if (existing) return { ref: plan.tag, info: existing, built: false, hash: plan.hash };
 
   if (project.build && (options.nocache || !(await inspectImage(project.tag)))) {
-    await buildProject(dc, project.tag, options);
+    await buildProject(dc, project.tag, options, workspace);
   }
   // What the project image has decides how sbx adds itself, and which agents can run there.
   const facts = await probeImage(project.tag);
@@ -297,7 +298,7 @@ export async function ensureDevcontainerImage(
       },
     );
   if (facts.manager !== 'apt-get') await ensurePulled(baseImage(), options.reporter);
-  await buildLayer(dc, plan, agent.name, facts, options);
+  await buildLayer(dc, plan, agent.name, facts, options, workspace);
   const info = await inspectImage(plan.tag);
   if (!info)
     throw new SbxError('buildFailed', `The image ${plan.tag} was built but the engine cannot find it.`);
@@ -321,20 +322,35 @@ async function run(
   options.reporter.end(true);
 }
 
-async function buildProject(dc: Devcontainer, tag: string, options: EnsureOptions): Promise<void> {
+/**
+ * The project image, built from the workspace alone: the context (a real path inside the workspace)
+ * is sent file by file, each opened without following symlinks and checked inside the workspace as
+ * it is read, and the Dockerfile is the text read (and approved) before, not the file again.
+ */
+async function buildProject(
+  dc: Devcontainer,
+  tag: string,
+  options: EnsureOptions,
+  workspace: string,
+): Promise<void> {
   if (dc.source.kind !== 'build') return;
-  const { dockerfile, context, args, target } = dc.source;
-  const rel = relative(context, dockerfile);
-  const inside = !rel.startsWith('..') && contextFiles(context).files.some((f) => f.path === rel);
+  const { dockerfile, dockerfileText, context, args, target } = dc.source;
   const { default: tar } = await import('tar-fs');
-  const pack = tar.pack(context, {
-    entries: contextFiles(context).files.map((f) => f.path),
+  const fs = await import('node:fs');
+  // tar-fs takes an `fs` (its types do not say so): its reads go through insideReadStream.
+  const packOptions = {
+    entries: contextFiles(context)
+      .files.map((f) => f.path)
+      .filter((p) => p !== OUTSIDE_DOCKERFILE),
+    fs: { ...fs, createReadStream: insideReadStream(workspace) },
     finalize: false,
-    finish: (p) => {
-      if (!inside) p.entry({ name: OUTSIDE_DOCKERFILE, mode: 0o644 }, readFileSync(dockerfile));
+    finish: (p: { entry: (h: object, b: Buffer) => void; finalize: () => void }) => {
+      p.entry({ name: OUTSIDE_DOCKERFILE, mode: 0o644 }, dockerfileText);
       p.finalize();
     },
-  });
+  };
+  const pack = tar.pack(context, packOptions as unknown as Parameters<typeof tar.pack>[1]);
+  const net = await buildNetworkOf(options);
   await run(
     `dev container image (${dc.file.path})`,
     options,
@@ -352,9 +368,10 @@ async function buildProject(dc: Devcontainer, tag: string, options: EnsureOption
         context: pack as unknown as Readable,
         tags: [tag],
         labels: { ...options.labels, [LABEL.templateSource]: dc.file.path },
-        buildargs: { ...options.buildargs, ...args },
+        buildargs: { ...net.buildargs, ...args },
         nocache: options.nocache,
-        dockerfile: inside ? rel : OUTSIDE_DOCKERFILE,
+        dockerfile: OUTSIDE_DOCKERFILE,
+        ...(net.networkmode ? { networkmode: net.networkmode } : {}),
         ...(target ? { target } : {}),
         onEvent: (e) => options.reporter.event(e),
       }),
@@ -367,6 +384,7 @@ async function buildLayer(
   agentName: string,
   facts: ImageFacts,
   options: EnsureOptions,
+  workspace: string,
 ): Promise<void> {
   const baseDir = join(BUILTIN_DIR, 'base');
   const agentDir = join(BUILTIN_DIR, plan.agentTemplate);
@@ -379,6 +397,7 @@ async function buildLayer(
     facts,
   );
   const { default: tar } = await import('tar-fs');
+  const net = await buildNetworkOf(options);
   const pack = tar.pack(baseDir, {
     entries: contextFiles(baseDir)
       .files.map((f) => f.path)
@@ -390,9 +409,15 @@ async function buildLayer(
       if (plan.agentTemplate !== 'base')
         for (const f of contextFiles(agentDir).files)
           if (f.path !== 'Dockerfile') add(f.path, join(agentDir, f.path), f.mode);
+      // A local feature is a folder of the workspace: each file read as one (no symlink, inside it).
       dc.features.forEach((feature, i) => {
-        for (const f of contextFiles(feature.dir).files)
-          add(`features/${i}/${f.path}`, join(feature.dir, f.path), f.mode);
+        for (const f of contextFiles(feature.dir).files) {
+          const bytes = feature.ref
+            ? readFileSync(join(feature.dir, f.path))
+            : readInside(workspace, join(feature.dir, f.path), `The feature ${feature.id}'s file`);
+          if (bytes)
+            p.entry({ name: `features/${i}/${f.path}`, mode: f.mode & 0o111 ? 0o755 : 0o644 }, bytes);
+        }
       });
       for (const cert of options.caCerts) p.entry({ name: `certs/${cert.name}`, mode: 0o644 }, cert.pem);
       p.entry({ name: 'sbx-devcontainer-path', mode: 0o755 }, USER_TOOLS_SCRIPT);
@@ -422,8 +447,9 @@ async function buildLayer(
           [LABEL.templateHash]: plan.hash,
           [LABEL.templateSource]: dc.file.path,
         },
-        buildargs: options.buildargs,
+        buildargs: net.buildargs,
         nocache: options.nocache,
+        ...(net.networkmode ? { networkmode: net.networkmode } : {}),
         onEvent: (e) => options.reporter.event(e),
       }),
   );

@@ -5,10 +5,12 @@
  * engine when it has one (--docker; see sandbox/devcontainer.ts), and are named as not started when
  * it has none.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import { notFoundError, usageError } from '../shared/errors.js';
+import { readInside, realInside } from '../shared/workspace-file.js';
 
 /** The YAML parser (72 files), loaded only for a compose file: every creation imports this module. */
 const yaml = (): typeof import('yaml') => createRequire(import.meta.url)('yaml') as typeof import('yaml');
@@ -16,7 +18,16 @@ const yaml = (): typeof import('yaml') => createRequire(import.meta.url)('yaml')
 export interface ComposeService {
   source:
     | { kind: 'image'; ref: string }
-    | { kind: 'build'; dockerfile: string; context: string; args: Record<string, string>; target?: string };
+    | {
+        kind: 'build';
+        dockerfile: string;
+        dockerfileText: Buffer;
+        context: string;
+        args: Record<string, string>;
+        target?: string;
+      };
+  /** The compose files and the service's Dockerfile, hashed as read. */
+  inputs: Array<{ path: string; hash: string; role: string }>;
   /** The service's environment (compose's map or KEY=VALUE list). */
   env: Record<string, string>;
   notes: string[];
@@ -100,8 +111,11 @@ export function loadComposeService(
   service: unknown,
   runServices: unknown,
   hostEnv: Record<string, string | undefined>,
+  workspace: string,
 ): ComposeService {
   const where = devcontainerPath;
+  const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
+  const inputs: ComposeService['inputs'] = [];
   const list = typeof files === 'string' ? [files] : Array.isArray(files) ? files.map(String) : undefined;
   if (!list || list.length === 0)
     throw usageError(`${where}: dockerComposeFile is neither a file nor a list of files.`);
@@ -114,11 +128,13 @@ export function loadComposeService(
   let serviceDir = '';
   const paths = list.map((rel) => resolve(dirname(devcontainerPath), rel));
   for (const file of paths) {
-    if (!existsSync(file))
+    const bytes = readInside(workspace, file, `${where}: its compose file`);
+    if (!bytes)
       throw notFoundError(`${where}: its compose file ${file} does not exist; nothing was created.`);
+    inputs.push({ path: file, hash: sha256(bytes), role: "a compose file of the dev container's services" });
     let doc: unknown;
     try {
-      doc = yaml().parse(readFileSync(file, 'utf8'));
+      doc = yaml().parse(bytes.toString('utf8'));
     } catch (err) {
       throw usageError(`${file} is not valid YAML: ${(err as Error).message}; nothing was created.`);
     }
@@ -140,16 +156,27 @@ export function loadComposeService(
   const build =
     typeof svc.build === 'string' ? { context: svc.build } : isRecord(svc.build) ? svc.build : undefined;
   if (build) {
-    const context = resolve(serviceDir, interpolate(String(build.context ?? '.'), hostEnv));
-    const dockerfile = resolve(context, interpolate(String(build.dockerfile ?? 'Dockerfile'), hostEnv));
-    if (!existsSync(context) || !statSync(context).isDirectory())
+    const given = resolve(serviceDir, interpolate(String(build.context ?? '.'), hostEnv));
+    const context = realInside(workspace, given, `${where}: the build context of the service ${service}`);
+    if (!context || !statSync(context).isDirectory())
       throw notFoundError(
-        `${where}: the build context ${context} of the service ${service} is not a folder; nothing was created.`,
+        `${where}: the build context ${given} of the service ${service} is not a folder; nothing was created.`,
       );
-    if (!existsSync(dockerfile))
+    const dockerfile = resolve(context, interpolate(String(build.dockerfile ?? 'Dockerfile'), hostEnv));
+    const dockerfileText = readInside(
+      workspace,
+      dockerfile,
+      `${where}: the Dockerfile of the service ${service}`,
+    );
+    if (!dockerfileText)
       throw notFoundError(
         `${where}: the Dockerfile ${dockerfile} of the service ${service} does not exist; nothing was created.`,
       );
+    inputs.push({
+      path: dockerfile,
+      hash: sha256(dockerfileText),
+      role: `the Dockerfile of the service ${service}`,
+    });
     const args = Object.fromEntries(
       Object.entries(mapOrList(build.args, `${service}.build.args`, hostEnv)).map(([k, v]) => [
         k,
@@ -159,6 +186,7 @@ export function loadComposeService(
     source = {
       kind: 'build',
       dockerfile,
+      dockerfileText,
       context,
       args,
       ...(typeof build.target === 'string' ? { target: build.target } : {}),
@@ -198,5 +226,5 @@ export function loadComposeService(
   // The other services run inside the sandbox's own engine, within its boundary: only the sandbox's
   // own service can widen it.
   const widening = wideningOf(svc).map((w) => `service ${service}: ${w}`);
-  return { source, env, notes, widening, files: paths, others };
+  return { source, inputs, env, notes, widening, files: paths, others };
 }

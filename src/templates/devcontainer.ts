@@ -3,11 +3,14 @@
  * what sbx honours, with what it refuses or ignores and why. Pure apart from reading the files; the
  * image is built by devcontainer-build.ts and the sandbox layer applies the rest.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { type ParseError, parse, printParseErrorCode } from 'jsonc-parser';
 import { notFoundError, usageError } from '../shared/errors.js';
+import { isInside, readInside, realInside } from '../shared/workspace-file.js';
 import { loadComposeService } from './devcontainer-compose.js';
+import { contentHash } from './template.js';
 
 export interface DevcontainerFile {
   /** The devcontainer.json's absolute path. */
@@ -15,6 +18,17 @@ export interface DevcontainerFile {
   /** Its raw text (hashed into the image tag). */
   text: string;
 }
+
+/** A file (or a folder, hashed whole) the dev container was read from, hashed as it was used. */
+export interface DevcontainerInput {
+  /** Absolute path (a folder ends with /). */
+  path: string;
+  hash: string;
+  /** What it is, for the user who approves it. */
+  role: string;
+}
+
+const sha256 = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
 
 /**
  * A feature, installed in order with its options as variables: a local one (./folder with
@@ -74,8 +88,19 @@ export interface Devcontainer {
   /** Where the project image comes from. */
   source:
     | { kind: 'image'; ref: string }
-    | { kind: 'build'; dockerfile: string; context: string; args: Record<string, string>; target?: string };
+    | {
+        kind: 'build';
+        dockerfile: string;
+        /** The Dockerfile's bytes as read (and approved): the build sends these, never the file again. */
+        dockerfileText: Buffer;
+        /** The context's real path, inside the workspace. */
+        context: string;
+        args: Record<string, string>;
+        target?: string;
+      };
   features: LocalFeature[];
+  /** The files it was read from besides the devcontainer.json (Dockerfile, compose files, local features). */
+  inputs: DevcontainerInput[];
   /** containerEnv then remoteEnv, substituted. */
   env: Record<string, string>;
   /** onCreateCommand, updateContentCommand, postCreateCommand: run once at creation, in this order. */
@@ -115,11 +140,14 @@ export function findDevcontainer(workspace: string, chosen?: string): Devcontain
         `No dev container at ${path}.`,
         'Give a devcontainer.json (or its folder), e.g. --devcontainer .devcontainer/go/devcontainer.json.',
       );
-    return { path, text: readFileSync(path, 'utf8') };
+    // One of the workspace's own files is read as any workspace file; one outside it is the user's.
+    const inWorkspace = isInside(realpathSync(workspace), realpathSync(dirname(path)));
+    const text = inWorkspace ? readInside(workspace, path, 'The dev container')! : readFileSync(path);
+    return { path, text: text.toString('utf8') };
   }
   for (const rel of DEFAULT_PATHS) {
-    const path = join(workspace, rel);
-    if (existsSync(path) && statSync(path).isFile()) return { path, text: readFileSync(path, 'utf8') };
+    const bytes = readInside(workspace, rel, 'The dev container');
+    if (bytes) return { path: join(workspace, rel), text: bytes.toString('utf8') };
   }
   return undefined;
 }
@@ -350,26 +378,44 @@ export function loadDevcontainer(file: DevcontainerFile, ctx: SubstitutionContex
   const subMap = (m: Record<string, string>, env: Record<string, string> = {}) =>
     Object.fromEntries(Object.entries(m).map(([k, v]) => [k, substitute(v, ctx, env)]));
 
+  const workspace = ctx.localWorkspaceFolder;
+  const inputs: DevcontainerInput[] = [];
   const compose =
     json.dockerComposeFile !== undefined
-      ? loadComposeService(path, json.dockerComposeFile, json.service, json.runServices, ctx.localEnv)
+      ? loadComposeService(
+          path,
+          json.dockerComposeFile,
+          json.service,
+          json.runServices,
+          ctx.localEnv,
+          workspace,
+        )
       : undefined;
+  if (compose) inputs.push(...compose.inputs);
   let source: Devcontainer['source'];
   const build = isRecord(json.build) ? json.build : undefined;
   const dockerfile = build?.dockerfile ?? build?.dockerFile ?? json.dockerFile;
   if (compose) {
     source = compose.source;
   } else if (typeof dockerfile === 'string') {
-    const context = resolve(dir, sub(String(build?.context ?? json.context ?? '.')));
+    const given = resolve(dir, sub(String(build?.context ?? json.context ?? '.')));
     const file = resolve(dir, sub(dockerfile));
-    if (!existsSync(file))
+    // Both stay in the workspace, symlinks resolved: a build reads no host file from outside it.
+    const dockerfileText = readInside(workspace, file, `${path}: its Dockerfile`);
+    if (!dockerfileText)
       throw notFoundError(`${path}: its Dockerfile ${file} does not exist; nothing was created.`);
-    if (!existsSync(context) || !statSync(context).isDirectory())
-      throw notFoundError(`${path}: its build context ${context} is not a folder; nothing was created.`);
+    const context = realInside(workspace, given, `${path}: its build context`);
+    if (!context || !statSync(context).isDirectory())
+      throw notFoundError(`${path}: its build context ${given} is not a folder; nothing was created.`);
+    inputs.push(
+      { path: file, hash: sha256(dockerfileText), role: "the Dockerfile of the dev container's image" },
+      ...dockerignoreInput(workspace, context),
+    );
     const target = build?.target;
     source = {
       kind: 'build',
       dockerfile: file,
+      dockerfileText,
       context,
       args: subMap(stringMap(build?.args, 'build.args', path)),
       ...(typeof target === 'string' ? { target } : {}),
@@ -402,9 +448,16 @@ export function loadDevcontainer(file: DevcontainerFile, ctx: SubstitutionContex
         features.push({ id, dir: '', env: {}, ref, options: given });
         continue;
       }
-      const fdir = resolve(dir, id);
-      if (!existsSync(join(fdir, 'install.sh')))
-        throw notFoundError(`${path}: the feature ${id} has no install.sh (${fdir}); nothing was created.`);
+      const fdir = realInside(workspace, resolve(dir, id), `${path}: the feature ${id}`);
+      if (!fdir || !existsSync(join(fdir, 'install.sh')))
+        throw notFoundError(
+          `${path}: the feature ${id} has no install.sh (${resolve(dir, id)}); nothing was created.`,
+        );
+      inputs.push({
+        path: `${fdir}/`,
+        hash: contentHash(fdir, [], []),
+        role: `the local feature ${id} (its install.sh runs as root in the image's build)`,
+      });
       const env = featureEnv(fdir, given);
       const containerEnv = featureContainerEnv(fdir);
       features.push({
@@ -490,6 +543,7 @@ export function loadDevcontainer(file: DevcontainerFile, ctx: SubstitutionContex
     file,
     source,
     features,
+    inputs,
     env: { ...compose?.env, ...containerEnv, ...remoteEnv },
     createCommands: [
       ...commands(json.onCreateCommand, 'onCreateCommand', path),
@@ -513,6 +567,39 @@ export function loadDevcontainer(file: DevcontainerFile, ctx: SubstitutionContex
     notes,
     widening,
   };
+}
+
+/** The context's .dockerignore, which decides what of the workspace the build is sent. */
+function dockerignoreInput(workspace: string, context: string): DevcontainerInput[] {
+  const file = join(context, '.dockerignore');
+  const bytes = readInside(workspace, file, 'The build context .dockerignore');
+  return bytes
+    ? [{ path: file, hash: sha256(bytes), role: 'what of the build context is sent to the build' }]
+    : [];
+}
+
+/**
+ * What the dev container asks for, one line each, for the user who approves it: where its image comes
+ * from, what it adds to the sandbox (mounts, ports, variables, services), what it runs, and what of it
+ * would widen the boundary.
+ */
+export function devcontainerShows(dc: Devcontainer): string[] {
+  const src = dc.source;
+  return [
+    ...dc.widening.map((w) => `WIDENS: ${w}`),
+    src.kind === 'image'
+      ? `image: ${src.ref}`
+      : `builds ${src.dockerfile} with the context ${src.context}${Object.keys(src.args).length ? ` (args ${Object.keys(src.args).join(', ')})` : ''}`,
+    ...dc.features.map((f) => `feature: ${f.id}${f.ref ? ' (fetched from its registry by the host)' : ''}`),
+    ...dc.mounts.map(
+      (m) =>
+        `mounts ${m.type === 'bind' ? 'the host folder' : 'the volume'} ${m.source} at ${m.target}${m.readOnly ? ' (read-only)' : ''}`,
+    ),
+    ...(dc.ports.length ? [`publishes ports on 127.0.0.1: ${dc.ports.join(', ')}`] : []),
+    ...(Object.keys(dc.env).length ? [`sets variables: ${Object.keys(dc.env).join(', ')}`] : []),
+    ...(dc.compose ? [`compose services (in a --docker sandbox): ${dc.compose.services.join(', ')}`] : []),
+    ...[...dc.createCommands, ...dc.startCommands].map((c) => `runs in the sandbox: ${c.join(' ')}`),
+  ];
 }
 
 /**

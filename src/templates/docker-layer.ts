@@ -13,7 +13,7 @@ import type { CaCert } from '../config/tls-proxy.js';
 import { buildImage, type ImageInfo, inspectImage } from '../engine/images.js';
 import { SbxError } from '../shared/errors.js';
 import { LABEL } from '../shared/labels.js';
-import type { EnsureOptions } from './build.js';
+import { buildNetworkOf, type EnsureOptions } from './build.js';
 import { BUILTIN_DIR, contentHash, contextFiles } from './template.js';
 
 /** Bumped when the way the layer is put on an image changes. */
@@ -49,11 +49,13 @@ export async function ensureDockerLayer(
     });
     options.reporter.start(`Docker engine layer on ${base.ref} (${tag})`);
     try {
+      const net = await buildNetworkOf(options);
       await buildImage({
         context: context as unknown as Readable,
         tags: [tag],
         labels: { ...options.labels, [LABEL.templateHash]: hash, [LABEL.templateSource]: DOCKER_LAYER_DIR },
-        buildargs: { ...options.buildargs, SBX_FROM: base.ref },
+        buildargs: { ...net.buildargs, SBX_FROM: base.ref },
+        ...(net.networkmode ? { networkmode: net.networkmode } : {}),
         nocache: options.nocache,
         dockerfile: 'Dockerfile.layer',
         onEvent: (e) => options.reporter.event(e),

@@ -7,9 +7,38 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import tarStream from 'tar-stream';
-import { NO_TEST_USER, RUN_ID, sbx, TEST_LABEL, TEST_USER, workspace } from '../helpers/cli.js';
+import {
+  NO_TEST_USER,
+  RUN_ID,
+  type RunOptions,
+  sbx as sbxCli,
+  TEST_LABEL,
+  TEST_USER,
+  workspace,
+} from '../helpers/cli.js';
 import { cleanupTestResources, containersOf, docker, until } from '../helpers/engine.js';
 import { putBlob, putManifest, standInRegistry } from '../helpers/stand-in-registry.js';
+
+/** The workspaces approved here (as whom), for their approvals to be forgotten after the suite. */
+const approved: RunOptions[] = [];
+/**
+ * sbx as the user whose own project each workspace here is: its dev container is approved (`sbx
+ * trust`, test/e2e/trust.test.ts tests that) before each run or create, as they change between runs.
+ */
+const sbx: typeof sbxCli = async (args, options = {}) => {
+  if ((args[0] === 'run' || args[0] === 'create') && options.cwd) {
+    const devcontainer = args.indexOf('--devcontainer');
+    await sbxCli(
+      ['trust', ...(devcontainer > 0 ? ['--devcontainer', args[devcontainer + 1]!] : [])],
+      options,
+    );
+    approved.push(options);
+  }
+  return sbxCli(args, options);
+};
+after(async () => {
+  for (const options of approved) await sbxCli(['trust', '--revoke'], options);
+});
 
 after(async () => {
   await cleanupTestResources();

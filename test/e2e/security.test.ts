@@ -251,7 +251,7 @@ describe('egress policy: every request leaves through the proxy, which decides b
 });
 
 describe('file guards', { timeout: 300_000 }, () => {
-  it("git's hooks and config, and the workspace settings, are read-only inside; denied files read as empty", async () => {
+  it("git's hooks and config, and the workspace settings, are read-only inside; denied files read as empty", async (t) => {
     const ws = await workspace();
     execFileSync('rm', ['-rf', join(ws, '.git', 'hooks')]); // guarded also when it does not exist yet
     mkdirSync(join(ws, '.sbx'));
@@ -263,6 +263,9 @@ describe('file guards', { timeout: 300_000 }, () => {
     mkdirSync(join(ws, 'certs'));
     writeFileSync(join(ws, 'certs', 'server.pem'), 'PRIVATE');
     writeFileSync(join(ws, 'notes.txt'), 'readable');
+    // The workspace's own settings apply once approved (test/e2e/trust.test.ts; forgotten below).
+    assert.equal((await sbx(['trust', ws])).code, 0);
+    t.after(() => sbx(['trust', '--revoke', ws]));
     const r = await inSandbox(
       ws,
       [

@@ -134,13 +134,22 @@ describe('loadDevcontainer', () => {
       }`,
     });
     const dc = load(ws);
-    assert.deepEqual(dc.source, {
-      kind: 'build',
-      dockerfile: join(ws, '.devcontainer/Dockerfile'),
-      context: ws,
-      args: { V: 'from-host' },
-      target: 'dev',
-    });
+    assert.equal(
+      dc.source.kind === 'build' && dc.source.dockerfileText.toString(),
+      readFileSync(join(ws, '.devcontainer/Dockerfile'), 'utf8'),
+      'the Dockerfile as read, which the build sends',
+    );
+    assert.deepEqual(
+      { ...dc.source, dockerfileText: undefined },
+      {
+        kind: 'build',
+        dockerfile: join(ws, '.devcontainer/Dockerfile'),
+        dockerfileText: undefined,
+        context: ws,
+        args: { V: 'from-host' },
+        target: 'dev',
+      },
+    );
     assert.deepEqual(dc.features, [
       { id: './feat', dir: join(ws, '.devcontainer/feat'), env: { GREETING: 'hola', OTHER_OPT: '1' } },
       {
@@ -232,12 +241,16 @@ describe('dockerComposeFile', () => {
       '.devcontainer/Dockerfile': 'FROM debian:trixie-slim\n',
     });
     const dc = load(ws);
-    assert.deepEqual(dc.source, {
-      kind: 'build',
-      dockerfile: join(ws, '.devcontainer/Dockerfile'),
-      context: ws,
-      args: { V: 'from-host', W: 'dflt' },
-    });
+    assert.deepEqual(
+      { ...dc.source, dockerfileText: undefined },
+      {
+        kind: 'build',
+        dockerfile: join(ws, '.devcontainer/Dockerfile'),
+        dockerfileText: undefined,
+        context: ws,
+        args: { V: 'from-host', W: 'dflt' },
+      },
+    );
     assert.deepEqual(dc.env, { A: 'one', B: 'dc' }, 'containerEnv wins over the service environment');
     const notes = dc.notes.join('\n');
     assert.match(notes, /service app: ports, privileged, network_mode not applied/);
@@ -606,6 +619,57 @@ describe('images sbx does not control', () => {
     assert.match(
       refusal('shell', '', facts({ has: ['id'] }))!,
       /^sbx's start-up script needs chown, mkdir, .*which this image lacks/,
+    );
+  });
+});
+
+describe('a dev container stays in the workspace (symlinks resolved)', () => {
+  const outside = folder({ 'secrets.json': '{}', Dockerfile: 'FROM scratch\n', 'feat/install.sh': '' });
+  const dc = (json: object, more: Record<string, string> = {}) =>
+    folder({ '.devcontainer/devcontainer.json': JSON.stringify(json), ...more });
+
+  it('refuses a build context or a Dockerfile outside, by path or through a symlink', async () => {
+    const { symlinkSync } = await import('node:fs');
+    const byPath = dc(
+      { build: { dockerfile: 'Dockerfile', context: outside } },
+      { '.devcontainer/Dockerfile': 'FROM scratch\n' },
+    );
+    throws(() => load(byPath), 'usage', /build context .* is outside the workspace/);
+    const linked = dc(
+      { build: { dockerfile: 'Dockerfile', context: '../ctx' } },
+      { '.devcontainer/Dockerfile': 'FROM scratch\n' },
+    );
+    symlinkSync(outside, join(linked, 'ctx'));
+    throws(() => load(linked), 'usage', /build context .* is outside the workspace/);
+    const file = dc({ build: { dockerfile: `${outside}/Dockerfile` } });
+    throws(() => load(file), 'usage', /Dockerfile .* is outside the workspace/);
+    const fileLink = dc({ build: { dockerfile: 'Dockerfile' } });
+    symlinkSync(join(outside, 'Dockerfile'), join(fileLink, '.devcontainer/Dockerfile'));
+    throws(() => load(fileLink), 'usage', /Dockerfile .* is a symlink/);
+  });
+
+  it('refuses a local feature, a compose file or a devcontainer.json folder outside', async () => {
+    const { symlinkSync } = await import('node:fs');
+    const feature = dc({ image: 'debian', features: { [`../../../..${outside}/feat`]: {} } });
+    throws(() => load(feature), 'usage', /feature .* is outside the workspace/);
+    const compose = dc({ dockerComposeFile: `${outside}/compose.yml`, service: 'app' });
+    writeFileSync(join(outside, 'compose.yml'), 'services:\n  app:\n    image: debian\n');
+    throws(() => load(compose), 'usage', /compose file .* is outside the workspace/);
+    const linkedFolder = folder({ 'README.md': '' });
+    mkdirSync(join(outside, 'dc'), { recursive: true });
+    writeFileSync(join(outside, 'dc', 'devcontainer.json'), '{"image": "debian"}');
+    symlinkSync(join(outside, 'dc'), join(linkedFolder, '.devcontainer'));
+    throws(() => findDevcontainer(linkedFolder), 'usage', /outside the workspace/);
+  });
+
+  it("records the files it was read from, hashed as read, for the user's approval", () => {
+    const ws = dc(
+      { build: { dockerfile: 'Dockerfile' } },
+      { '.devcontainer/Dockerfile': 'FROM scratch\n', '.devcontainer/.dockerignore': 'x\n' },
+    );
+    assert.deepEqual(
+      load(ws).inputs.map((i) => i.path),
+      [join(ws, '.devcontainer/Dockerfile'), join(ws, '.devcontainer/.dockerignore')],
     );
   });
 });
