@@ -8,7 +8,7 @@ import type { AgentSpec } from '../agents/registry.js';
 import type { ContainerInfo } from '../engine/containers.js';
 import type { Worktree } from '../git/worktree.js';
 import { SbxError } from '../shared/errors.js';
-import { LABEL, type SandboxRecord } from '../shared/labels.js';
+import { currentUser, LABEL, ownedBy, type SandboxRecord } from '../shared/labels.js';
 import {
   bindOf,
   type CredentialsMode,
@@ -136,6 +136,13 @@ export function reattachPlan(info: ContainerInfo, req: SandboxRequest): { sandbo
         ? 'Choose another --name.'
         : `Rename or remove that container (docker rename ${name} other-name), then run sbx again.`,
     });
+  }
+  if (!ownedBy(labels) && currentUser() !== '0') {
+    throw new SbxError(
+      'conflict',
+      `The sandbox ${name} of ${labels[LABEL.workspace]} belongs to another host user (UID ${labels[LABEL.user] ?? labels[LABEL.uid]}); sbx does not use another user's sandbox or its login.`,
+      { hint: 'Make your own with --name NAME, or ask that user (or root) to remove theirs.' },
+    );
   }
   if (labels[LABEL.workspace] !== req.workspace) {
     throw new SbxError(

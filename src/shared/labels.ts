@@ -7,6 +7,8 @@ export const LABEL = {
   version: 'dev.sbx.version',
   uid: 'dev.sbx.uid',
   gid: 'dev.sbx.gid',
+  /** The host user (UID) who made a sandbox or owns a login volume: their commands see only theirs. */
+  user: 'dev.sbx.user',
   /** Set on sandboxes made with --name; the others are their workspace's default sandbox. */
   named: 'dev.sbx.named',
   /** The credentials mode a sandbox was created with (sandbox, host, none). */
@@ -92,4 +94,16 @@ export function inScope(
   env: NodeJS.ProcessEnv = process.env,
 ): boolean {
   return Object.entries(extraLabels(env)).every(([k, v]) => labels?.[k] === v);
+}
+
+/** The host user sbx runs as (their UID; '' where the system has none, e.g. Windows). */
+export const currentUser = (): string => String(process.getuid?.() ?? '');
+
+/**
+ * Whether a sandbox (by its labels) is the user's own: made by them (dev.sbx.user); one made
+ * before that label by its workspace owner's UID. Without UIDs on the host everything is one user's.
+ */
+export function ownedBy(labels: Record<string, string> | undefined, user = currentUser()): boolean {
+  if (!user) return true;
+  return (labels?.[LABEL.user] ?? labels?.[LABEL.uid]) === user;
 }
