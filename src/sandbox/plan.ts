@@ -127,7 +127,11 @@ function fixedAtCreation(
  * credentials mode or port) is an error naming the way out; what the request asks that applies only
  * at creation (policy, limits, template, sync) is a warning. `start`: the container must be started.
  */
-export function reattachPlan(info: ContainerInfo, req: SandboxRequest): { sandbox: Sandbox; start: boolean } {
+export function reattachPlan(
+  info: ContainerInfo,
+  req: SandboxRequest,
+  user = currentUser(),
+): { sandbox: Sandbox; start: boolean } {
   const labels = info.Config.Labels ?? {};
   const name = info.Name.replace(/^\//, '');
   if (labels[LABEL.managed] !== 'true') {
@@ -137,7 +141,8 @@ export function reattachPlan(info: ContainerInfo, req: SandboxRequest): { sandbo
         : `Rename or remove that container (docker rename ${name} other-name), then run sbx again.`,
     });
   }
-  if (!ownedBy(labels) && currentUser() !== '0') {
+  // Another user's sandbox mounts their login: only root (the engine's administrator) may use it.
+  if (!ownedBy(labels, user) && user !== '0') {
     throw new SbxError(
       'conflict',
       `The sandbox ${name} of ${labels[LABEL.workspace]} belongs to another host user (UID ${labels[LABEL.user] ?? labels[LABEL.uid]}); sbx does not use another user's sandbox or its login.`,

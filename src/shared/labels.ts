@@ -32,7 +32,7 @@ export const LABEL = {
   postStart: 'dev.sbx.devcontainer.post-start',
   /** A --docker sandbox's dev container compose services, started in its own engine at each start (JSON). */
   composeServices: 'dev.sbx.devcontainer.services',
-  /** Set on state volumes: the agent whose state it holds. */
+  /** Set on login volumes (and the old shared state volumes): the agent whose login it holds. */
   state: 'dev.sbx.state',
   /** Set on images: the agents installed in them. */
   agents: 'dev.sbx.agents',
@@ -101,9 +101,10 @@ export const currentUser = (): string => String(process.getuid?.() ?? '');
 
 /**
  * Whether a sandbox (by its labels) is the user's own: made by them (dev.sbx.user); one made
- * before that label by its workspace owner's UID. Without UIDs on the host everything is one user's.
+ * before that label by its workspace owner's UID; one with neither (older still) is everyone's.
+ * Without UIDs on the host everything is one user's.
  */
 export function ownedBy(labels: Record<string, string> | undefined, user = currentUser()): boolean {
-  if (!user) return true;
-  return (labels?.[LABEL.user] ?? labels?.[LABEL.uid]) === user;
+  const owner = labels?.[LABEL.user] ?? labels?.[LABEL.uid];
+  return !user || owner === undefined || owner === user;
 }
