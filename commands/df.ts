@@ -1,6 +1,6 @@
+import { allUsersFlag } from '../src/cli/args.js';
 import { BaseCommand } from '../src/cli/base-command.js';
 import { ago, bytes, table } from '../src/cli/render.js';
-import { allUsersFlag } from '../src/cli/sandbox-flags.js';
 import { type DiskReport, diskReport } from '../src/sandbox/disk.js';
 
 export default class Df extends BaseCommand {

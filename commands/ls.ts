@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
+import { allUsersFlag } from '../src/cli/args.js';
 import { BaseCommand } from '../src/cli/base-command.js';
 import { lsTable } from '../src/cli/render.js';
-import { allUsersFlag } from '../src/cli/sandbox-flags.js';
 import {
   describeSandboxes,
   lastUsedOfAll,

@@ -1,8 +1,8 @@
 import { Flags } from '@oclif/core';
+import { allUsersFlag } from '../src/cli/args.js';
 import { BaseCommand } from '../src/cli/base-command.js';
 import { confirm, interactive } from '../src/cli/confirm.js';
 import { ago, bytes, errorText } from '../src/cli/render.js';
-import { allUsersFlag } from '../src/cli/sandbox-flags.js';
 import { applyPrune, emptyPlan, type PruneResult, planPrune } from '../src/sandbox/disk.js';
 import { EXIT_CODES, SbxError, usageError } from '../src/shared/errors.js';
 import { parseDuration } from '../src/shared/parse.js';

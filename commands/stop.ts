@@ -1,8 +1,7 @@
 import { Flags } from '@oclif/core';
-import { sandboxArg } from '../src/cli/args.js';
+import { allUsersFlag, sandboxArg } from '../src/cli/args.js';
 import { BaseCommand } from '../src/cli/base-command.js';
 import { type BatchResult, forEachSandbox } from '../src/cli/batch.js';
-import { allUsersFlag } from '../src/cli/sandbox-flags.js';
 import { listSandboxes } from '../src/sandbox/discovery.js';
 import { stopSandbox } from '../src/sandbox/lifecycle.js';
 import { usageError } from '../src/shared/errors.js';

@@ -194,14 +194,3 @@ export function optionalBranch(argv: string[]): string[] {
     arg === '--branch' && (argv[i + 1] === undefined || argv[i + 1]!.startsWith('-')) ? '--branch=' : arg,
   );
 }
-
-/**
- * `--all-users`: every host user's sandboxes, as far as the engine shows them (a rootful engine shows
- * them to root and to its group's members; a rootless one has only its user's). Without it, a
- * user's commands see and touch only the sandboxes they made.
- */
-export const allUsersFlag = {
-  'all-users': Flags.boolean({
-    description: "Every host user's sandboxes, not only yours (where the engine shows them, e.g. to root).",
-  }),
-};
