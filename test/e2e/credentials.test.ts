@@ -127,6 +127,55 @@ describe("agent state: the login shared by one user's sandboxes, kept after rm; 
     assert.match(fresh.stdout + fresh.stderr, /Not logged in/);
   });
 
+  it("the old shared state volume: its owner's login is copied into their login volume once, said once; the rest stays; --legacy removes it", async () => {
+    const prefix = `sbx-test-${RUN_ID}-mig-`;
+    const env = { SBX_STATE_PREFIX: prefix };
+    execFileSync('docker', [
+      'volume',
+      'create',
+      '--label',
+      'dev.sbx.state=claude',
+      '--label',
+      `dev.sbx.test=${RUN_ID}`,
+      `${prefix}claude`,
+    ]);
+    execFileSync('docker', [
+      'run',
+      '--rm',
+      '-v',
+      `${prefix}claude:/v`,
+      '--entrypoint',
+      'sh',
+      'sbx/base:latest',
+      '-c',
+      'echo old-login > /v/.credentials.json && echo planted > /v/CLAUDE.md && ln -s /etc/shadow /v/evil',
+    ]);
+    const ws = await workspace();
+    const first = ok(await sbx(['create', 'claude'], { cwd: ws, env }));
+    assert.match(first.stderr, /Your claude login \(\.claude\/\.credentials\.json\) was copied into/);
+    assert.match(first.stderr, /auth rm claude --legacy/);
+    const inside = ok(
+      await sbx(
+        ['exec', '.', '--', 'sh', '-c', 'cat ~/.claude/.credentials.json; cat ~/.claude/CLAUDE.md; true'],
+        {
+          cwd: ws,
+          env,
+        },
+      ),
+    );
+    assert.equal(inside.stdout, 'old-login\n', 'the login, and nothing else of the old volume');
+    const again = ok(await sbx(['create', 'claude'], { cwd: await workspace(), env }));
+    assert.doesNotMatch(again.stderr, /was copied/, 'said once');
+    const listed = JSON.parse(ok(await sbx(['auth', 'ls', '--json'], { env })).stdout) as Array<{
+      volume: string;
+      legacy: boolean;
+    }>;
+    assert.ok(listed.some((v) => v.volume === `${prefix}claude` && v.legacy));
+    ok(await sbx(['auth', 'rm', 'claude', '--legacy', '-f'], { env }));
+    assert.equal(await volumeExists(`${prefix}claude`), false);
+    assert.equal(await volumeExists(`${prefix}claude-0`), true, 'the new login volume stays');
+  });
+
   it('--credentials none keeps nothing beyond the sandbox; the mode is fixed at creation', async () => {
     const prefix = `sbx-test-${RUN_ID}-none-`;
     const env = { SBX_STATE_PREFIX: prefix };
