@@ -152,8 +152,9 @@ describe("agent state: the login shared by one user's sandboxes, kept after rm; 
     ]);
     const ws = await workspace();
     const first = ok(await sbx(['create', 'claude'], { cwd: ws, env }));
-    assert.match(first.stderr, /Your claude login \(\.claude\/\.credentials\.json\) was copied into/);
-    assert.match(first.stderr, /auth rm claude --legacy/);
+    const said = first.stdout + first.stderr;
+    assert.match(said, /Your claude login \(\.claude\/\.credentials\.json\) was copied into/);
+    assert.match(said, /auth rm claude --legacy/);
     const inside = ok(
       await sbx(
         ['exec', '.', '--', 'sh', '-c', 'cat ~/.claude/.credentials.json; cat ~/.claude/CLAUDE.md; true'],
@@ -165,7 +166,7 @@ describe("agent state: the login shared by one user's sandboxes, kept after rm; 
     );
     assert.equal(inside.stdout, 'old-login\n', 'the login, and nothing else of the old volume');
     const again = ok(await sbx(['create', 'claude'], { cwd: await workspace(), env }));
-    assert.doesNotMatch(again.stderr, /was copied/, 'said once');
+    assert.doesNotMatch(again.stdout + again.stderr, /was copied/, 'said once');
     const listed = JSON.parse(ok(await sbx(['auth', 'ls', '--json'], { env })).stdout) as Array<{
       volume: string;
       legacy: boolean;
