@@ -1,14 +1,17 @@
+import { allUsersFlag } from '../src/cli/args.js';
 import { BaseCommand } from '../src/cli/base-command.js';
 import { ago, bytes, table } from '../src/cli/render.js';
 import { type DiskReport, diskReport } from '../src/sandbox/disk.js';
 
 export default class Df extends BaseCommand {
   static override description =
-    `Show the disk space sbx holds on the engine, from the engine's own accounting (/system/df): each sandbox (its writable layer, its volumes, its image, state, when it was last used), the template images (current for today's templates, superseded by a template change, saved with \`sbx save\`), the agent-state and workspace-copy volumes, the egress proxy, and totals. Image layers shared by several images and sandboxes are counted once; SHARED says how much of an image is shared.
+    `Show the disk space sbx holds on the engine, from the engine's own accounting (/system/df): each sandbox (its writable layer, its volumes, its image, state, when it was last used), the template images (current for today's templates, superseded by a template change, saved with \`sbx save\`), your login volumes (and old shared state volumes) and workspace-copy volumes, the egress proxy, and totals. Sandboxes are yours only (the ones you made); --all-users shows every host user's and their login volumes. Image layers shared by several images and sandboxes are counted once; SHARED says how much of an image is shared.
 
 With SBX_LABELS set, only what carries those labels is shown.`;
 
   static override enableJsonFlag = true;
+
+  static override flags = { ...allUsersFlag };
 
   static override examples = [
     { command: '<%= config.bin %> <%= command.id %>', description: 'What sbx holds, in one table.' },
@@ -21,8 +24,8 @@ With SBX_LABELS set, only what carries those labels is shown.`;
   static override summary = 'Show the disk space sbx holds.';
 
   async run(): Promise<DiskReport> {
-    await this.parse(Df);
-    const report = await diskReport();
+    const { flags } = await this.parse(Df);
+    const report = await diskReport({ allUsers: flags['all-users'] });
     if (this.jsonEnabled()) return report;
     const rows: string[][] = [['KIND', 'NAME', 'SIZE', 'SHARED', 'STATE', 'DETAIL']];
     for (const s of report.sandboxes) {

@@ -1,4 +1,5 @@
 import { Flags } from '@oclif/core';
+import { allUsersFlag } from '../src/cli/args.js';
 import { BaseCommand } from '../src/cli/base-command.js';
 import { lsTable } from '../src/cli/render.js';
 import {
@@ -10,7 +11,8 @@ import {
 } from '../src/sandbox/discovery.js';
 
 export default class Ls extends BaseCommand {
-  static override description = `List sandboxes: running first, then by workspace.
+  static override description =
+    `List your sandboxes (the ones you made; --all-users: every host user's, where the engine shows them): running first, then by workspace.
 
 --json prints an array with one object per sandbox: id, name, agent, state (running, paused or stopped), status (the engine's words), workspace, default (false for a sandbox made with --name), template (as asked for), image, created (ISO 8601), uid and gid (of the workspace owner), network (its own, "none", or null), branch (of a --branch sandbox, else null), runtime (the OCI runtime: runc, runsc for gVisor...), lastUsed (ISO 8601: now while it runs, else when it stopped; a sandbox that stopped itself for being idle: its last activity), ports (hostIp, hostPort, boundPort while running, containerPort, protocol) and limits (cpus, memory in bytes, pidsLimit; 0 is no limit).`;
 
@@ -26,6 +28,7 @@ export default class Ls extends BaseCommand {
   ];
 
   static override flags = {
+    ...allUsersFlag,
     agent: Flags.string({ description: 'Only sandboxes of this agent.' }),
     quiet: Flags.boolean({ char: 'q', description: 'Only names, one per line.' }),
     status: Flags.string({
@@ -38,7 +41,7 @@ export default class Ls extends BaseCommand {
 
   async run(): Promise<SandboxSummary[] | SandboxRef[]> {
     const { flags } = await this.parse(Ls);
-    const refs = (await listSandboxes()).filter(
+    const refs = (await listSandboxes({ allUsers: flags['all-users'] })).filter(
       (s) => (!flags.agent || s.agent === flags.agent) && (!flags.status || s.state === flags.status),
     );
     // Only --json has ports and limits, which take an inspection per sandbox.

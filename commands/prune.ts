@@ -1,4 +1,5 @@
 import { Flags } from '@oclif/core';
+import { allUsersFlag } from '../src/cli/args.js';
 import { BaseCommand } from '../src/cli/base-command.js';
 import { confirm, interactive } from '../src/cli/confirm.js';
 import { ago, bytes, errorText } from '../src/cli/render.js';
@@ -26,6 +27,7 @@ Never removed: agent-state volumes (logins; see \`sbx auth rm\`), workspace file
   ];
 
   static override flags = {
+    ...allUsersFlag,
     all: Flags.boolean({ description: 'Both --sandboxes and --images.' }),
     'dry-run': Flags.boolean({ description: 'Only list what would be removed.' }),
     force: Flags.boolean({ char: 'f', description: 'Do not ask.' }),
@@ -49,6 +51,7 @@ Never removed: agent-state volumes (logins; see \`sbx auth rm\`), workspace file
       throw usageError('--until applies to --sandboxes.', 'Add --sandboxes (or --all).');
     const unusedFor = flags.until === undefined ? 0 : parseDuration(flags.until, '--until');
     const plan = await planPrune({
+      allUsers: flags['all-users'],
       sandboxesUnusedFor: sandboxes ? unusedFor : undefined,
       images: flags.images || flags.all,
     });

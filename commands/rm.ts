@@ -1,5 +1,5 @@
 import { Flags } from '@oclif/core';
-import { sandboxArg } from '../src/cli/args.js';
+import { allUsersFlag, sandboxArg } from '../src/cli/args.js';
 import { BaseCommand } from '../src/cli/base-command.js';
 import { type BatchResult, forEachSandbox } from '../src/cli/batch.js';
 import { confirm, interactive } from '../src/cli/confirm.js';
@@ -34,6 +34,7 @@ export default class Rm extends BaseCommand {
   ];
 
   static override flags = {
+    ...allUsersFlag,
     'discard-changes': Flags.boolean({
       description:
         "A synced sandbox (remote engine): remove it and its workspace copy without first copying the sandbox's changes back (they are lost).",
@@ -62,7 +63,7 @@ export default class Rm extends BaseCommand {
         'Name the sandboxes to remove, or use --all (not both).',
         'See `sbx ls` for their names.',
       );
-    const targets = flags.all ? await listSandboxes() : refs;
+    const targets = flags.all ? await listSandboxes({ allUsers: flags['all-users'] }) : refs;
     if (flags.all && !flags.force) {
       if (!interactive())
         throw usageError(

@@ -1,5 +1,5 @@
 import { Flags } from '@oclif/core';
-import { sandboxArg } from '../src/cli/args.js';
+import { allUsersFlag, sandboxArg } from '../src/cli/args.js';
 import { BaseCommand } from '../src/cli/base-command.js';
 import { type BatchResult, forEachSandbox } from '../src/cli/batch.js';
 import { listSandboxes } from '../src/sandbox/discovery.js';
@@ -22,6 +22,7 @@ export default class Stop extends BaseCommand {
   ];
 
   static override flags = {
+    ...allUsersFlag,
     all: Flags.boolean({ char: 'a', description: 'Stop every running sandbox.' }),
     time: Flags.integer({
       description: 'Seconds to wait for processes to end before killing them.',
@@ -42,7 +43,9 @@ export default class Stop extends BaseCommand {
         'Name the sandboxes to stop, or use --all (not both).',
         'See `sbx ls` for their names.',
       );
-    const targets = flags.all ? (await listSandboxes()).filter((s) => s.state !== 'stopped') : refs;
+    const targets = flags.all
+      ? (await listSandboxes({ allUsers: flags['all-users'] })).filter((s) => s.state !== 'stopped')
+      : refs;
     return forEachSandbox(targets, (s) => stopSandbox(s, flags.time), { json: this.jsonEnabled() });
   }
 }

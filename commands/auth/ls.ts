@@ -5,7 +5,7 @@ import { formatBytes } from '../../src/shared/parse.js';
 
 export default class AuthLs extends BaseCommand {
   static override description =
-    `List the agents with saved state (logins, settings, history): one volume per agent, shared by all its sandboxes and kept after \`sbx rm\`.
+    `List your saved agent logins: one login volume per agent and host user, holding only the agent's credential files, shared by all your sandboxes of that agent and kept after \`sbx rm\` (each sandbox keeps its own settings and history). Old state volumes from before logins were per user, shared by every user and project and no longer mounted, are listed as "AGENT (old)" (legacy: true in --json); remove one with \`sbx auth rm AGENT --legacy\`.
 
 LOGGED IN is yes or no where the agent's login file tells, else "?". LAST USED is the newest change inside.`;
 
@@ -25,7 +25,7 @@ LOGGED IN is yes or no where the agent's login file tells, else "?". LAST USED i
         table([
           ['AGENT', 'VOLUME', 'SIZE', 'LAST USED', 'LOGGED IN', 'SANDBOXES'],
           ...states.map((s) => [
-            s.agent,
+            s.legacy ? `${s.agent} (old)` : s.agent,
             s.volume,
             s.size === null ? '?' : formatBytes(s.size),
             s.lastUsed?.replace('T', ' ').slice(0, 16) ?? '?',

@@ -88,23 +88,34 @@ const GITHUB_KEYS: KeyBinding[] = ['COPILOT_GITHUB_TOKEN', 'GH_TOKEN', 'GITHUB_T
 }));
 
 /**
- * An agent's state, as sbx keeps it in one volume per agent. Paths are relative to the home folder
- * (the same layout on the host and in the sandbox).
+ * An agent's state. Paths are relative to the home folder (the same layout on the host and in the
+ * sandbox). Only the login (credentials) is shared between one host user's sandboxes of the agent,
+ * through that user's login volume; everything else (settings, hooks, instructions, plugins,
+ * history) stays with the sandbox.
  */
 export interface AgentState {
-  /** The folder the state volume is mounted on. */
+  /** The agent's folder: it stays in the sandbox (its own, per workspace). */
   dir: string;
   /** A variable that makes the agent keep all of its state in dir (set to dir's full path). */
   dirEnv?: string;
-  /** Other state folders, kept in the volume through symlinks. */
-  links?: string[];
+  /**
+   * The login: files (or a folder) the agent keeps its credentials in, and nothing that configures
+   * or runs anything. Each is kept in the user's login volume at the same relative path and linked
+   * into the sandbox's home.
+   */
+  credentials: string[];
+  /**
+   * A variable that makes the agent keep its login in a folder of its own (set to the login
+   * volume's copy of credentials[0]'s folder): the agent writes there directly, even by renaming.
+   */
+  credentialsEnv?: string;
   /** What `--credentials host` mounts from the host's home. */
   host: string[];
   /** Files whose presence means logged in (undefined: not detectable). */
   login?: string[];
   /** User instructions and customisations `--sync-config` copies in from the host. */
   sync: string[];
-  /** The host's login for `auth import`: [host path, path in the sandbox]. */
+  /** The host's login for `auth import`: [host path, path in the login volume]. */
   import: Array<[string, string]>;
 }
 
@@ -127,6 +138,10 @@ export const AGENTS: readonly AgentSpec[] = [
     state: {
       dir: '.claude',
       dirEnv: 'CLAUDE_CONFIG_DIR',
+      // Claude Code saves its login by writing a new file and renaming it: CLAUDE_SECURESTORAGE_CONFIG_DIR
+      // puts that in the login volume (a link would be replaced). Not .claude.json: it holds MCP servers.
+      credentials: ['.claude/.credentials.json'],
+      credentialsEnv: 'CLAUDE_SECURESTORAGE_CONFIG_DIR',
       host: ['.claude', '.claude.json'],
       login: ['.claude/.credentials.json'],
       sync: [
@@ -136,10 +151,7 @@ export const AGENTS: readonly AgentSpec[] = [
         '.claude/agents',
         '.claude/skills',
       ],
-      import: [
-        ['.claude/.credentials.json', '.claude/.credentials.json'],
-        ['.claude.json', '.claude/.claude.json'],
-      ],
+      import: [['.claude/.credentials.json', '.claude/.credentials.json']],
     },
     apiKeyEnv: ['ANTHROPIC_API_KEY', 'ANTHROPIC_AUTH_TOKEN', 'CLAUDE_CODE_OAUTH_TOKEN', 'ANTHROPIC_BASE_URL'],
     injectedKeys: ANTHROPIC_KEYS,
@@ -159,6 +171,7 @@ export const AGENTS: readonly AgentSpec[] = [
     env: {},
     state: {
       dir: '.gemini',
+      credentials: ['.gemini/oauth_creds.json', '.gemini/google_accounts.json'],
       host: ['.gemini'],
       login: ['.gemini/oauth_creds.json'],
       sync: ['.gemini/GEMINI.md', '.gemini/settings.json', '.gemini/commands', '.gemini/extensions'],
@@ -192,6 +205,7 @@ export const AGENTS: readonly AgentSpec[] = [
     state: {
       dir: '.codex',
       dirEnv: 'CODEX_HOME',
+      credentials: ['.codex/auth.json'],
       host: ['.codex'],
       login: ['.codex/auth.json'],
       sync: ['.codex/AGENTS.md', '.codex/config.toml', '.codex/prompts'],
@@ -209,7 +223,7 @@ export const AGENTS: readonly AgentSpec[] = [
     env: { OPENCODE_CONFIG_CONTENT: '{"permission":"allow"}' },
     state: {
       dir: '.local/share/opencode',
-      links: ['.config/opencode'],
+      credentials: ['.local/share/opencode/auth.json'],
       host: ['.local/share/opencode', '.config/opencode'],
       login: ['.local/share/opencode/auth.json'],
       sync: ['.config/opencode'],
@@ -234,6 +248,8 @@ export const AGENTS: readonly AgentSpec[] = [
     env: {},
     state: {
       dir: '.copilot',
+      // Its login, when no keychain is there; the file also holds a few display settings.
+      credentials: ['.copilot/config.json'],
       host: ['.copilot'],
       sync: ['.copilot/mcp-config.json', '.copilot/agents'],
       import: [['.copilot/config.json', '.copilot/config.json']],
@@ -250,7 +266,7 @@ export const AGENTS: readonly AgentSpec[] = [
     env: {},
     state: {
       dir: '.local/share/kiro-cli',
-      links: ['.kiro', '.aws/sso'],
+      credentials: ['.local/share/kiro-cli/data.sqlite3', '.aws/sso/cache'],
       host: ['.local/share/kiro-cli', '.kiro', '.aws/sso'],
       sync: ['.kiro/steering', '.kiro/settings', '.kiro/agents'],
       import: [

@@ -1,4 +1,4 @@
-import { Args } from '@oclif/core';
+import { Args, Flags } from '@oclif/core';
 import { agentNames } from '../agents/registry.js';
 
 const WHICH = 'name, id prefix, or workspace path';
@@ -45,3 +45,14 @@ export const hostArgs = {
 };
 
 export { splitAtDashes } from './dashes.js';
+
+/**
+ * `--all-users`: every host user's sandboxes, as far as the engine shows them (a rootful engine shows
+ * them to root and to its group's members; a rootless one has only its user's). Without it, a
+ * user's commands see and touch only the sandboxes they made.
+ */
+export const allUsersFlag = {
+  'all-users': Flags.boolean({
+    description: "Every host user's sandboxes, not only yours (where the engine shows them, e.g. to root).",
+  }),
+};

@@ -1,4 +1,4 @@
-import { findSandbox, listSandboxes, type SandboxRef } from '../sandbox/discovery.js';
+import { findSandbox, nameableSandboxes, type SandboxRef } from '../sandbox/discovery.js';
 import { SbxError } from '../shared/errors.js';
 import { errorText } from './render.js';
 
@@ -18,7 +18,7 @@ export async function forEachSandbox(
   op: (sandbox: SandboxRef) => Promise<void>,
   options: { json: boolean },
 ): Promise<BatchResult> {
-  const all = targets.some((t) => typeof t === 'string') ? await listSandboxes() : [];
+  const all = targets.some((t) => typeof t === 'string') ? await nameableSandboxes() : [];
   const result: BatchResult = { done: [], failed: [] };
   for (const target of targets) {
     const label = typeof target === 'string' ? target : target.name;

@@ -7,11 +7,8 @@ import { isInUse } from '../engine/errors.js';
 import { inspectImage } from '../engine/images.js';
 import { ensureVolume, listVolumes, putArchive, removeVolume, volumeSizes } from '../engine/volumes.js';
 import { notFoundError, SbxError } from '../shared/errors.js';
-import { extraLabels, LABEL } from '../shared/labels.js';
-import { hostHome, stateVolume } from './credentials.js';
-
-/** The image helper containers run from: the base template, which every sbx image starts from. */
-const HELPER_IMAGE = 'sbx/base:latest';
+import { currentUser, extraLabels, LABEL } from '../shared/labels.js';
+import { HELPER_IMAGE, hostHome, legacyStateVolume, loginVolume } from './credentials.js';
 
 export interface AgentStateSummary {
   agent: string;
@@ -24,15 +21,19 @@ export interface AgentStateSummary {
   loggedIn: boolean | null;
   /** Sandboxes that mount it (running or not). */
   sandboxes: string[];
+  /** The old state volume shared by every user and project (no longer mounted; `auth rm AGENT --legacy`). */
+  legacy: boolean;
 }
 
 /**
- * The agents with saved state: one volume each. Login and last change are read by one helper
- * container that mounts every state volume read-only (works on remote engines too).
+ * The user's saved logins: one login volume per agent, and the old shared state volumes that are
+ * still there. Login and last change are read by one helper container that mounts them read-only
+ * (works on remote engines too).
  */
 export async function listAgentState(): Promise<AgentStateSummary[]> {
   const volumes = (await listVolumes([LABEL.state])).filter(
-    (v) => v.name === stateVolume(v.labels[LABEL.state]!),
+    (v) =>
+      v.name === loginVolume(v.labels[LABEL.state]!) || v.name === legacyStateVolume(v.labels[LABEL.state]!),
   );
   if (volumes.length === 0) return [];
   const [sizes, containers, helper] = await Promise.all([
@@ -41,14 +42,17 @@ export async function listAgentState(): Promise<AgentStateSummary[]> {
     inspectImage(HELPER_IMAGE),
   ]);
   const agents = volumes.map((v) => AGENTS.find((a) => a.name === v.labels[LABEL.state]));
+  const legacyAt = (i: number) => volumes[i]!.name === legacyStateVolume(volumes[i]!.labels[LABEL.state]!);
   const facts = new Map<string, { lastUsed: string | null; present: string[] }>();
   if (helper) {
     const script = volumes
       .map((_, i) => {
         const login = agents[i]?.state?.login ?? [];
         const dir = agents[i]?.state?.dir ?? '.';
+        // A login volume keeps its files at their paths in the home; the old one was the agent's folder.
+        const at = (f: string) => (legacyAt(i) ? f.slice(dir.length + 1) : f);
         return `cd /state/${i} && echo "${i} $(find . -printf '%T@\\n' 2>/dev/null | sort -n | tail -1) ${login
-          .map((f) => `$([ -e '${f.slice(dir.length + 1)}' ] && echo '${f}')`)
+          .map((f) => `$([ -e '${at(f)}' ] && echo '${f}')`)
           .join(' ')}"`;
       })
       .join('; ');
@@ -90,13 +94,20 @@ export async function listAgentState(): Promise<AgentStateSummary[]> {
       sandboxes: containers
         .filter((c) => c.Mounts?.some((m) => m.Name === v.name))
         .map((c) => (c.Names[0] ?? c.Id).replace(/^\//, '')),
+      legacy: legacyAt(i),
     };
   });
 }
 
-/** Removes an agent's state volume. Refused while a sandbox (even a stopped one) mounts it. */
-export async function removeAgentState(agent: AgentSpec): Promise<void> {
-  const name = stateVolume(agent.name);
+/**
+ * Removes the user's login volume of an agent (or, with legacy, the old state volume every user's
+ * sandboxes shared). Refused while a sandbox (even a stopped one) mounts it.
+ */
+export async function removeAgentState(
+  agent: AgentSpec,
+  options: { legacy?: boolean } = {},
+): Promise<string> {
+  const name = options.legacy ? legacyStateVolume(agent.name) : loginVolume(agent.name);
   const users = (await listContainers([])).filter((c) => c.Mounts?.some((m) => m.Name === name));
   if (users.length > 0) {
     throw new SbxError(
@@ -109,6 +120,7 @@ export async function removeAgentState(agent: AgentSpec): Promise<void> {
     throw notFoundError(`${agent.name} has no saved state (no volume ${name}).`, 'See `sbx auth ls`.');
   try {
     await removeVolume(name);
+    return name;
   } catch (err) {
     if (!isInUse(err)) throw err;
     throw new SbxError('conflict', `The ${agent.name} state (${name}) is in use by a container.`, {
@@ -118,8 +130,8 @@ export async function removeAgentState(agent: AgentSpec): Promise<void> {
 }
 
 /**
- * Copies the host's login for an agent (its `import` list) into the agent's state volume, so every
- * sandbox of that agent starts logged in. Files are copied into a helper container that is never
+ * Copies the host's login for an agent (its `import` list) into the user's login volume of the
+ * agent, so every sandbox of theirs of that agent starts logged in. Files are copied into a helper container that is never
  * started; the next sandbox start gives them to its user.
  */
 export async function importLogin(agent: AgentSpec, fromHome = hostHome()): Promise<string[]> {
@@ -130,7 +142,7 @@ export async function importLogin(agent: AgentSpec, fromHome = hostHome()): Prom
   if (present.length === 0) {
     throw notFoundError(
       `No ${agent.name} login found on this host (looked for ${state.import.map(([h]) => `~/${h}`).join(', ')}).`,
-      'Log in once inside any sandbox of that agent instead (the login is kept in its state volume); on macOS some agents keep their login in the Keychain, which sbx cannot read.',
+      'Log in once inside any sandbox of that agent instead (the login is kept in your login volume); on macOS some agents keep their login in the Keychain, which sbx cannot read.',
     );
   }
   if (!(await inspectImage(HELPER_IMAGE)))
@@ -138,13 +150,18 @@ export async function importLogin(agent: AgentSpec, fromHome = hostHome()): Prom
       'The base template is not built yet.',
       'Run `sbx template build` once, then import again.',
     );
-  const name = stateVolume(agent.name);
-  await ensureVolume(name, { ...extraLabels(), [LABEL.state]: agent.name });
+  const name = loginVolume(agent.name);
+  const user = currentUser();
+  await ensureVolume(name, {
+    ...extraLabels(),
+    [LABEL.state]: agent.name,
+    ...(user ? { [LABEL.user]: user } : {}),
+  });
   const id = await createContainer({
     Image: HELPER_IMAGE,
     Labels: extraLabels(),
     HostConfig: {
-      Mounts: [{ Type: 'volume', Source: name, Target: `/import/${state.dir}` }],
+      Mounts: [{ Type: 'volume', Source: name, Target: '/import' }],
       NetworkMode: 'none',
     },
   });

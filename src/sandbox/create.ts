@@ -17,7 +17,7 @@ import { gitIdentity } from '../git/identity.js';
 import { putCa, secretPolicy, trustCa } from '../network/egress-secrets.js';
 import { detachSandbox } from '../network/proxy.js';
 import { SbxError, usageError } from '../shared/errors.js';
-import { extraLabels, LABEL } from '../shared/labels.js';
+import { currentUser, extraLabels, LABEL } from '../shared/labels.js';
 import { parseIdleStop, parsePort } from '../shared/parse.js';
 import { ensureDockerLayer } from '../templates/docker-layer.js';
 import { type BuildEgress, buildEgress } from './build-egress.js';
@@ -160,7 +160,15 @@ export async function createSandbox(
   const mode = req.credentials ?? config.credentials ?? 'sandbox';
   const stateful = statefulAgents(agents);
   const credentials = credentialsPlan(mode, stateful, execUser(owner.uid, owner.gid).home, hostHome());
-  const mounts = await prepareCredentials(credentials, stateful, mode, hostHome(), extraLabels());
+  const user = currentUser();
+  const { mounts, notes: loginNotes } = await prepareCredentials(
+    credentials,
+    stateful,
+    mode,
+    hostHome(),
+    extraLabels(),
+    { user, insideUid: sandboxOwner({ uid: Number(user || 0), gid: 0 }, engine.flavour.userMapping).uid },
+  );
   const asked = req.ports.length > 0 ? req.ports : (config.ports ?? []).map((p) => parsePort(p));
   const fromDc = dc ? devcontainerAddition(dc, asked, docker) : undefined;
   const ports = fromDc ? fromDc.ports : asked;
@@ -191,6 +199,7 @@ export async function createSandbox(
       innerSandbox: inner,
     }),
     ...credentials.warnings,
+    ...loginNotes,
     ...security.warnings,
     ...agentKeysWarning(req.agent, config),
     ...(seccomp ? [] : [REMOTE_PODMAN_SECCOMP]),
@@ -244,6 +253,7 @@ export async function createSandbox(
         templateRef: templateSpec,
         uid: owner.uid,
         gid: owner.gid,
+        user,
         git,
         volumes,
         ports,

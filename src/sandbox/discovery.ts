@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { type ContainerInfo, inspectContainer, listContainers } from '../engine/containers.js';
 import type { PolicyView } from '../network/policy.js';
 import { notFoundError, usageError } from '../shared/errors.js';
-import { LABEL, type SandboxRecord } from '../shared/labels.js';
+import { currentUser, LABEL, ownedBy, type SandboxRecord } from '../shared/labels.js';
 import { type PortMapping, portKey } from '../shared/parse.js';
 
 /** A sandbox as one list call shows it: enough to name, filter and sort it. */
@@ -62,12 +62,14 @@ const stateOf = (engineState: string): SandboxRef['state'] =>
 const ORDER = { running: 0, paused: 1, stopped: 2 } as const;
 
 /**
- * Every sbx sandbox on the engine, found by label in one call: running first, then by workspace.
- * Foreign containers are never listed; labels sbx does not know are ignored.
+ * The user's sbx sandboxes on the engine (every user's with allUsers, as far as the engine shows
+ * them), found by label in one call: running first, then by workspace. Foreign containers are never
+ * listed; labels sbx does not know are ignored.
  */
-export async function listSandboxes(): Promise<SandboxRef[]> {
+export async function listSandboxes(options: { allUsers?: boolean } = {}): Promise<SandboxRef[]> {
   const containers = await listContainers([`${LABEL.managed}=true`]);
   return containers
+    .filter((c) => options.allUsers || ownedBy(c.Labels))
     .map((c) => {
       const labels = c.Labels ?? {};
       return {
@@ -244,9 +246,15 @@ export function findSandbox<T extends SandboxRef>(all: T[], ref: string, cwd = p
   );
 }
 
+/**
+ * The sandboxes a user's command may name: their own; root (the engine's administrator) may name
+ * every user's.
+ */
+export const nameableSandboxes = () => listSandboxes({ allUsers: currentUser() === '0' });
+
 /** The one sandbox a command acts on: named, or the current folder's. */
 export async function resolveSandbox(ref: string | undefined): Promise<SandboxRef> {
-  return findSandbox(await listSandboxes(), ref ?? '.');
+  return findSandbox(await nameableSandboxes(), ref ?? '.');
 }
 
 /** Everything `sbx inspect` shows. Variables are listed by name only: values may be secrets. */

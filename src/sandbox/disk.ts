@@ -7,7 +7,7 @@ import { imageLayers, removeImage } from '../engine/images.js';
 import { type DiskUsage, diskUsage } from '../engine/system.js';
 import { detachSandbox, orphanNetworks, PROXY_NAME } from '../network/proxy.js';
 import { SbxError } from '../shared/errors.js';
-import { extraLabels, inScope, LABEL } from '../shared/labels.js';
+import { extraLabels, inScope, LABEL, ownedBy } from '../shared/labels.js';
 import { planTemplate } from '../templates/build.js';
 import { BUILTIN_DIR, builtinNames } from '../templates/template.js';
 import { lastUsedOf, listSandboxes, type SandboxRef } from './discovery.js';
@@ -126,15 +126,17 @@ async function uniqueBytes(ids: Iterable<string>, layers: Map<string, Array<{ ke
 }
 
 /** What sbx holds on the engine (see DiskReport), from one /system/df and the images' histories. */
-export async function diskReport(): Promise<DiskReport> {
-  return (await survey()).report;
+export async function diskReport(options: { allUsers?: boolean } = {}): Promise<DiskReport> {
+  return (await survey(options)).report;
 }
 
-async function survey(): Promise<{ report: DiskReport; df: DiskUsage }> {
+/** The user's own sandboxes and login volumes (everyone's with allUsers); images are everyone's. */
+async function survey(options: { allUsers?: boolean } = {}): Promise<{ report: DiskReport; df: DiskUsage }> {
+  const mine = (labels: Record<string, string>) => options.allUsers || ownedBy(labels);
   const [df, classify] = await Promise.all([diskUsage(), classifier()]);
   const volumeSize = new Map(df.volumes.map((v) => [v.name, v.size]));
   const sandboxContainers = df.containers.filter(
-    (c) => c.labels[LABEL.managed] === 'true' && inScope(c.labels),
+    (c) => c.labels[LABEL.managed] === 'true' && inScope(c.labels) && mine(c.labels),
   );
   const infos = await Promise.all(sandboxContainers.map((c) => inspectContainer(c.id)));
   const sandboxes: DiskSandbox[] = sandboxContainers.flatMap((c, i) => {
@@ -164,7 +166,8 @@ async function survey(): Promise<{ report: DiskReport; df: DiskUsage }> {
     .map((img) => ({ ...classify(img), sandboxes: usedBy.get(img.id) ?? [] }))
     .sort((a, b) => (a.tags[0] ?? '~').localeCompare(b.tags[0] ?? '~'));
   const volumes: DiskVolume[] = df.volumes
-    .filter((v) => inScope(v.labels))
+    // A login volume is its user's; the old shared state volumes (no user label) are everyone's.
+    .filter((v) => inScope(v.labels) && (!v.labels[LABEL.user] || mine(v.labels)))
     .flatMap((v) => {
       const kind: DiskVolume['kind'] | undefined = v.labels[LABEL.state]
         ? 'agent-state'
@@ -204,6 +207,8 @@ export interface PruneRequest {
   sandboxesUnusedFor?: number | undefined;
   /** --images: also template images no sandbox uses that are current or whose folder is gone. */
   images: boolean;
+  /** --all-users: every user's stopped sandboxes, not only the user's own. */
+  allUsers?: boolean;
 }
 
 export interface PrunePlan {
@@ -237,7 +242,7 @@ const PRUNABLE: Record<ImageStatus, 'always' | 'images' | 'never'> = {
  * saved images, images sbx did not build, or anything outside SBX_LABELS' scope when it is set.
  */
 export async function planPrune(req: PruneRequest): Promise<PrunePlan> {
-  const { report, df } = await survey();
+  const { report, df } = await survey({ allUsers: req.allUsers ?? false });
   const cutoff = Date.now() - (req.sandboxesUnusedFor ?? 0) * 1000;
   const sandboxes =
     req.sandboxesUnusedFor === undefined
@@ -294,7 +299,8 @@ export async function applyPrune(plan: PrunePlan): Promise<PruneResult['failed']
       failed.push({ what, error: err instanceof Error ? err.message : String(err) });
     }
   };
-  const refs = plan.sandboxes.length ? await listSandboxes() : [];
+  // The plan holds only the sandboxes the user may remove (theirs, or everyone's with --all-users).
+  const refs = plan.sandboxes.length ? await listSandboxes({ allUsers: true }) : [];
   for (const s of plan.sandboxes)
     await attempt(`sandbox ${s.name}`, async () => {
       const ref = refs.find((r) => r.name === s.name);

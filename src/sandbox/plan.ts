@@ -8,7 +8,7 @@ import type { AgentSpec } from '../agents/registry.js';
 import type { ContainerInfo } from '../engine/containers.js';
 import type { Worktree } from '../git/worktree.js';
 import { SbxError } from '../shared/errors.js';
-import { LABEL, type SandboxRecord } from '../shared/labels.js';
+import { currentUser, LABEL, ownedBy, type SandboxRecord } from '../shared/labels.js';
 import {
   bindOf,
   type CredentialsMode,
@@ -134,7 +134,11 @@ function fixedAtCreation(
  * credentials mode or port) is an error naming the way out; what the request asks that applies only
  * at creation (policy, limits, template, sync) is a warning. `start`: the container must be started.
  */
-export function reattachPlan(info: ContainerInfo, req: SandboxRequest): { sandbox: Sandbox; start: boolean } {
+export function reattachPlan(
+  info: ContainerInfo,
+  req: SandboxRequest,
+  user = currentUser(),
+): { sandbox: Sandbox; start: boolean } {
   const labels = info.Config.Labels ?? {};
   const name = info.Name.replace(/^\//, '');
   if (labels[LABEL.managed] !== 'true') {
@@ -143,6 +147,14 @@ export function reattachPlan(info: ContainerInfo, req: SandboxRequest): { sandbo
         ? 'Choose another --name.'
         : `Rename or remove that container (docker rename ${name} other-name), then run sbx again.`,
     });
+  }
+  // Another user's sandbox mounts their login: only root (the engine's administrator) may use it.
+  if (!ownedBy(labels, user) && user !== '0') {
+    throw new SbxError(
+      'conflict',
+      `The sandbox ${name} of ${labels[LABEL.workspace]} belongs to another host user (UID ${labels[LABEL.user] ?? labels[LABEL.uid]}); sbx does not use another user's sandbox or its login.`,
+      { hint: 'Make your own with --name NAME, or ask that user (or root) to remove theirs.' },
+    );
   }
   if (labels[LABEL.workspace] !== req.workspace) {
     throw new SbxError(

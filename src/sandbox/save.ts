@@ -59,7 +59,7 @@ export function excluded(mounts: string[], homes: string[]): (path: string, kind
     '/etc/apt/apt.conf.d/90sbx-proxy',
     ...homes.flatMap((home) =>
       [
-        ...AGENTS.flatMap((a) => (a.state ? [a.state.dir, ...a.state.host, ...(a.state.links ?? [])] : [])),
+        ...AGENTS.flatMap((a) => (a.state ? [a.state.dir, ...a.state.host, ...a.state.credentials] : [])),
         '.bash_history',
         '.python_history',
         '.node_repl_history',

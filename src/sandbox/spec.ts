@@ -36,6 +36,8 @@ export interface SandboxPlan {
   templateRef: string;
   uid: number;
   gid: number;
+  /** The host user who makes it (see LABEL.user). */
+  user?: string;
   git: GitIdentity;
   volumes: VolumeMount[];
   ports: PortMapping[];
@@ -79,6 +81,7 @@ export function createOptions(plan: SandboxPlan): Docker.ContainerCreateOptions 
       [LABEL.version]: plan.version,
       [LABEL.uid]: String(plan.uid),
       [LABEL.gid]: String(plan.gid),
+      ...(plan.user ? { [LABEL.user]: plan.user } : {}),
       ...(plan.ports.length > 0 ? { [LABEL.ports]: JSON.stringify(plan.ports) } : {}),
       ...(plan.named ? { [LABEL.named]: 'true' } : {}),
       ...(plan.syncVolume ? { [LABEL.sync]: plan.syncVolume } : {}),

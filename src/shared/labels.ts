@@ -7,6 +7,8 @@ export const LABEL = {
   version: 'dev.sbx.version',
   uid: 'dev.sbx.uid',
   gid: 'dev.sbx.gid',
+  /** The host user (UID) who made a sandbox or owns a login volume: their commands see only theirs. */
+  user: 'dev.sbx.user',
   /** Set on sandboxes made with --name; the others are their workspace's default sandbox. */
   named: 'dev.sbx.named',
   /** The credentials mode a sandbox was created with (sandbox, host, none). */
@@ -30,7 +32,7 @@ export const LABEL = {
   postStart: 'dev.sbx.devcontainer.post-start',
   /** A --docker sandbox's dev container compose services, started in its own engine at each start (JSON). */
   composeServices: 'dev.sbx.devcontainer.services',
-  /** Set on state volumes: the agent whose state it holds. */
+  /** Set on login volumes (and the old shared state volumes): the agent whose login it holds. */
   state: 'dev.sbx.state',
   /** Set on images: the agents installed in them. */
   agents: 'dev.sbx.agents',
@@ -92,4 +94,17 @@ export function inScope(
   env: NodeJS.ProcessEnv = process.env,
 ): boolean {
   return Object.entries(extraLabels(env)).every(([k, v]) => labels?.[k] === v);
+}
+
+/** The host user sbx runs as (their UID; '' where the system has none, e.g. Windows). */
+export const currentUser = (): string => String(process.getuid?.() ?? '');
+
+/**
+ * Whether a sandbox (by its labels) is the user's own: made by them (dev.sbx.user); one made
+ * before that label by its workspace owner's UID; one with neither (older still) is everyone's.
+ * Without UIDs on the host everything is one user's.
+ */
+export function ownedBy(labels: Record<string, string> | undefined, user = currentUser()): boolean {
+  const owner = labels?.[LABEL.user] ?? labels?.[LABEL.uid];
+  return !user || owner === undefined || owner === user;
 }

@@ -257,7 +257,7 @@ export function parseCredentials(arg: string): CredentialsMode {
   if ((CREDENTIAL_MODES as readonly string[]).includes(arg)) return arg as CredentialsMode;
   throw usageError(
     `Invalid credentials mode "${arg}".`,
-    'Use sandbox (one state volume per agent, kept after rm), host (your own agent login, mounted) or none (nothing kept).',
+    'Use sandbox (the agent settings per sandbox, your login shared by your sandboxes and kept after rm), host (your own agent login, mounted) or none (nothing kept).',
   );
 }
 

@@ -14,29 +14,30 @@ const ok = (r: Result) => {
   return r;
 };
 
-/** What the agent's state volume holds, seen by a throwaway container (not through any sandbox). */
-const volumeFiles = (agent: string, dir = '/v') =>
+/** A host user's login volume of an agent (root's unless told). */
+const loginVolume = (agent: string, uid = 0) => `${STATE_PREFIX}${agent}-${uid}`;
+
+/** What a login volume holds (every path), seen by a throwaway container (not through any sandbox). */
+const volumeFiles = (agent: string, uid = 0) =>
   execFileSync('docker', [
     'run',
     '--rm',
     '-v',
-    `${STATE_PREFIX}${agent}:/v`,
+    `${loginVolume(agent, uid)}:/v`,
     '--entrypoint',
     'find',
     'sbx/base:latest',
-    dir,
-    '-maxdepth',
-    '1',
+    '/v',
   ])
     .toString()
     .split('\n')
     .filter(Boolean)
     .map((p) => p.replace(/^\/v\/?/, ''));
 
-const volumeExists = async (agent: string) =>
-  (await docker.listVolumes()).Volumes.some((v) => v.Name === `${STATE_PREFIX}${agent}`);
+const volumeExists = async (name: string) =>
+  (await docker.listVolumes()).Volumes.some((v) => v.Name === name);
 
-describe('agent state: one volume per agent, shared by its sandboxes, kept after rm', {
+describe("agent state: the login shared by one user's sandboxes, kept after rm; the rest per sandbox", {
   timeout: 900_000,
 }, () => {
   // What each real agent writes on its own (offline) start, and a command that makes it write.
@@ -48,68 +49,132 @@ describe('agent state: one volume per agent, shared by its sandboxes, kept after
     ['copilot', ['-p', 'hi'], 'session-state'],
   ];
   for (const [agent, args, written] of agents) {
-    it(`${agent}: what the agent itself writes lands in its volume and is seen from another workspace`, async () => {
+    it(`${agent}: what the agent itself writes stays in its sandbox, out of the login volume and other workspaces`, async () => {
       const ws = await workspace();
       await sbx(['run', agent, '--', ...args], { cwd: ws, timeoutMs: 120_000 });
-      assert.ok(volumeFiles(agent).includes(written), `${written} in ${volumeFiles(agent).join(', ')}`);
+      const own = ok(
+        await sbx(['exec', '.', '--', 'sh', '-c', `ls -a "$HOME"/${agentDir(agent)}`], { cwd: ws }),
+      );
+      assert.ok(own.stdout.split('\n').includes(written), own.stdout);
+      const inVolume = volumeFiles(agent);
+      assert.ok(!inVolume.some((p) => p.endsWith(`/${written}`)), `${written} in ${inVolume.join(', ')}`);
       const other = await workspace();
       ok(await sbx(['create', agent], { cwd: other }));
       const seen = ok(
         await sbx(['exec', '.', '--', 'sh', '-c', `ls -a "$HOME"/${agentDir(agent)}`], { cwd: other }),
       );
-      assert.ok(seen.stdout.split('\n').includes(written), seen.stdout);
+      assert.ok(!seen.stdout.split('\n').includes(written), seen.stdout);
     });
   }
 
-  it('codex: logged in once as one user, logged in in every other sandbox, also after rm of all of them', async () => {
+  it("codex: logged in once as one user, logged in in their every other sandbox, also after rm of all of them; not in another user's", async () => {
+    const as = { asUser: TEST_USER };
     const first = await workspace({ owner: TEST_USER });
     const login = await sbx(['run', 'codex', '--', 'login', '--with-api-key'], {
       cwd: first,
-      asUser: TEST_USER,
+      ...as,
       input: `sk-test-${RUN_ID}`,
     });
     assert.match(login.stdout + login.stderr, /API key saved/, login.stderr);
-    assert.ok(volumeFiles('codex').includes('auth.json'), 'the login is in the volume');
-    const second = await workspace(); // owned by root: another UID shares the same state
-    const status = await sbx(['run', 'codex', '--', 'login', 'status'], { cwd: second });
+    assert.ok(volumeFiles('codex', TEST_USER.uid).includes('.codex/auth.json'), 'the login is in the volume');
+    const second = await workspace({ owner: TEST_USER });
+    const status = await sbx(['run', 'codex', '--', 'login', 'status'], { cwd: second, ...as });
     assert.match(status.stdout + status.stderr, /API key configured/, status.stderr);
+    const rootWs = await workspace(); // another host user (root): another login volume
+    const rootStatus = await sbx(['run', 'codex', '--', 'login', 'status'], { cwd: rootWs });
+    assert.match(rootStatus.stdout + rootStatus.stderr, /Not logged in/, rootStatus.stderr);
 
-    const listed = JSON.parse(ok(await sbx(['auth', 'ls', '--json'])).stdout) as Array<
+    const listed = JSON.parse(ok(await sbx(['auth', 'ls', '--json'], as)).stdout) as Array<
       Record<string, unknown>
     >;
     const codex = listed.find((s) => s.agent === 'codex')!;
-    assert.equal(codex.volume, `${STATE_PREFIX}codex`);
+    assert.equal(codex.volume, loginVolume('codex', TEST_USER.uid));
     assert.equal(codex.loggedIn, true);
     assert.ok(Number(codex.size) > 0);
     assert.match(String(codex.lastUsed), /^\d{4}-\d\d-\d\dT/);
-    const users = (await docker.listContainers({ all: true, filters: { volume: [`${STATE_PREFIX}codex`] } }))
-      .length;
+    const users = (
+      await docker.listContainers({ all: true, filters: { volume: [loginVolume('codex', TEST_USER.uid)] } })
+    ).length;
     assert.equal((codex.sandboxes as string[]).length, users);
     assert.ok(users >= 2);
     assert.match(
-      ok(await sbx(['auth', 'ls'])).stdout,
+      ok(await sbx(['auth', 'ls'], as)).stdout,
       new RegExp(`^codex\\s+\\S+\\s+\\S+\\s+\\d{4}-\\S+ \\S+\\s+yes\\s+${users}$`, 'm'),
     );
 
-    ok(await sbx(['rm', '-f', first, second]));
-    const third = await workspace();
-    const still = await sbx(['run', 'codex', '--', 'login', 'status'], { cwd: third });
+    ok(await sbx(['rm', '-f', first, second], as));
+    const third = await workspace({ owner: TEST_USER });
+    const still = await sbx(['run', 'codex', '--', 'login', 'status'], { cwd: third, ...as });
     assert.match(still.stdout + still.stderr, /API key configured/, 'rm kept the login');
 
-    const asked = await sbx(['auth', 'rm', 'codex']);
+    const asked = await sbx(['auth', 'rm', 'codex'], as);
     assert.equal(asked.code, 2, 'without a terminal to ask on, -f is needed');
-    const inUse = await sbx(['auth', 'rm', 'codex', '-f']);
+    const inUse = await sbx(['auth', 'rm', 'codex', '-f'], as);
     assert.equal(inUse.code, 75, inUse.stderr);
     assert.match(inUse.stderr, /used by sbx-/);
     const mounting = await docker.listContainers({
       all: true,
-      filters: { volume: [`${STATE_PREFIX}codex`] },
+      filters: { volume: [loginVolume('codex', TEST_USER.uid)] },
     });
-    ok(await sbx(['rm', '-f', ...mounting.map((c) => c.Id)]));
-    ok(await sbx(['auth', 'rm', 'codex', '-f']));
-    assert.equal(await volumeExists('codex'), false);
-    const fresh = await sbx(['run', 'codex', '--', 'login', 'status'], { cwd: await workspace() });
+    ok(await sbx(['rm', '-f', ...mounting.map((c) => c.Id)], as));
+    ok(await sbx(['auth', 'rm', 'codex', '-f'], as));
+    assert.equal(await volumeExists(loginVolume('codex', TEST_USER.uid)), false);
+    assert.equal(await volumeExists(loginVolume('codex', 0)), true, "root's login volume stays");
+    const fresh = await sbx(['run', 'codex', '--', 'login', 'status'], {
+      cwd: await workspace({ owner: TEST_USER }),
+      ...as,
+    });
     assert.match(fresh.stdout + fresh.stderr, /Not logged in/);
+  });
+
+  it("the old shared state volume: its owner's login is copied into their login volume once, said once; the rest stays; --legacy removes it", async () => {
+    const prefix = `sbx-test-${RUN_ID}-mig-`;
+    const env = { SBX_STATE_PREFIX: prefix };
+    execFileSync('docker', [
+      'volume',
+      'create',
+      '--label',
+      'dev.sbx.state=claude',
+      '--label',
+      `dev.sbx.test=${RUN_ID}`,
+      `${prefix}claude`,
+    ]);
+    execFileSync('docker', [
+      'run',
+      '--rm',
+      '-v',
+      `${prefix}claude:/v`,
+      '--entrypoint',
+      'sh',
+      'sbx/base:latest',
+      '-c',
+      'echo old-login > /v/.credentials.json && echo planted > /v/CLAUDE.md && ln -s /etc/shadow /v/evil',
+    ]);
+    const ws = await workspace();
+    const first = ok(await sbx(['create', 'claude'], { cwd: ws, env }));
+    const said = first.stdout + first.stderr;
+    assert.match(said, /Your claude login \(\.claude\/\.credentials\.json\) was copied into/);
+    assert.match(said, /auth rm claude --legacy/);
+    const inside = ok(
+      await sbx(
+        ['exec', '.', '--', 'sh', '-c', 'cat ~/.claude/.credentials.json; cat ~/.claude/CLAUDE.md; true'],
+        {
+          cwd: ws,
+          env,
+        },
+      ),
+    );
+    assert.equal(inside.stdout, 'old-login\n', 'the login, and nothing else of the old volume');
+    const again = ok(await sbx(['create', 'claude'], { cwd: await workspace(), env }));
+    assert.doesNotMatch(again.stdout + again.stderr, /was copied/, 'said once');
+    const listed = JSON.parse(ok(await sbx(['auth', 'ls', '--json'], { env })).stdout) as Array<{
+      volume: string;
+      legacy: boolean;
+    }>;
+    assert.ok(listed.some((v) => v.volume === `${prefix}claude` && v.legacy));
+    ok(await sbx(['auth', 'rm', 'claude', '--legacy', '-f'], { env }));
+    assert.equal(await volumeExists(`${prefix}claude`), false);
+    assert.equal(await volumeExists(`${prefix}claude-0`), true, 'the new login volume stays');
   });
 
   it('--credentials none keeps nothing beyond the sandbox; the mode is fixed at creation', async () => {
@@ -160,7 +225,7 @@ describe('agent state: one volume per agent, shared by its sandboxes, kept after
     assert.equal(readFileSync(join(home, '.codex', 'written-inside'), 'utf8'), 'from-sandbox\n');
   });
 
-  it('auth import copies the host login into the volume', async () => {
+  it("auth import copies the host login into the user's login volume", async () => {
     const home = mkdtempSync(join(tmpdir(), 'sbx-home-'));
     const missing = await sbx(['auth', 'import', 'codex'], { env: { HOME: home } });
     assert.equal(missing.code, 66, missing.stderr);
@@ -168,11 +233,14 @@ describe('agent state: one volume per agent, shared by its sandboxes, kept after
     mkdirSync(join(home, '.codex'));
     writeFileSync(join(home, '.codex', 'auth.json'), JSON.stringify({ OPENAI_API_KEY: 'sk-imported' }));
     ok(await sbx(['auth', 'import', 'codex'], { env: { HOME: home } }));
-    const r = await sbx(['run', 'codex', '--', 'login', 'status'], {
+    assert.ok(volumeFiles('codex').includes('.codex/auth.json'));
+    const r = await sbx(['run', 'codex', '--', 'login', 'status'], { cwd: await workspace() });
+    assert.match(r.stdout + r.stderr, /API key configured/, r.stderr);
+    const other = await sbx(['run', 'codex', '--', 'login', 'status'], {
       cwd: await workspace({ owner: TEST_USER }),
       asUser: TEST_USER,
     });
-    assert.match(r.stdout + r.stderr, /API key configured/, r.stderr);
+    assert.doesNotMatch(other.stdout + other.stderr, /API key configured/, "not another user's");
   });
 });
 
@@ -202,9 +270,17 @@ describe('claude: --sync-config carries the host settings in, never over the log
     ).stdout;
     // The fake credentials would make claude try the network: park them during the run.
     ok(
-      await sbx(['exec', '.', '--', 'mv', '/root/.claude/.credentials.json', '/root/.claude-login'], {
-        cwd: ws,
-      }),
+      await sbx(
+        [
+          'exec',
+          '.',
+          '--',
+          'sh',
+          '-c',
+          'mv "$CLAUDE_SECURESTORAGE_CONFIG_DIR/.credentials.json" /root/.claude-login',
+        ],
+        { cwd: ws },
+      ),
     );
 
     const home = mkdtempSync(join(tmpdir(), 'sbx-home-'));
@@ -228,16 +304,24 @@ describe('claude: --sync-config carries the host settings in, never over the log
     );
 
     ok(
-      await sbx(['exec', '.', '--', 'mv', '/root/.claude-login', '/root/.claude/.credentials.json'], {
-        cwd: ws,
-      }),
+      await sbx(
+        [
+          'exec',
+          '.',
+          '--',
+          'sh',
+          '-c',
+          'mv /root/.claude-login "$CLAUDE_SECURESTORAGE_CONFIG_DIR/.credentials.json"',
+        ],
+        { cwd: ws },
+      ),
     );
     const after = ok(
       await sbx(['exec', '.', '--', 'sh', '-c', 'cat ~/.claude/.credentials.json ~/.claude/keep.txt'], {
         cwd: ws,
       }),
     ).stdout;
-    assert.equal(after, before, 'the login and other files in the volume are untouched');
+    assert.equal(after, before, "the login and the sandbox's other files are untouched");
     const synced = ok(
       await sbx(['exec', '.', '--', 'cat', '/root/.claude/CLAUDE.md', '/root/.claude/commands/hello.md'], {
         cwd: ws,

@@ -158,7 +158,7 @@ describe('sbx df and sbx prune', { timeout: 900_000 }, () => {
     assert.equal((await sbx(['create', 'claude', loginWs])).code, 0, 'create claude');
     assert.equal((await sbx(['rm', '-f', loginWs])).code, 0, 'rm');
     const volumesBefore = await testVolumes();
-    assert.ok(volumesBefore.includes(`${STATE_PREFIX}claude`), JSON.stringify(volumesBefore));
+    assert.ok(volumesBefore.includes(`${STATE_PREFIX}claude-0`), JSON.stringify(volumesBefore));
     const noTerminal = await sbx(['prune']);
     assert.equal(noTerminal.code, 2, noTerminal.stderr);
     assert.match(noTerminal.stderr, /--force/);
@@ -206,7 +206,7 @@ describe('sbx df and sbx prune', { timeout: 900_000 }, () => {
     assert.match(nothing.stderr, /nothing to prune/);
     // Not even when asked for everything (stopped sandboxes and unused current images too).
     assert.equal((await sbx(['prune', '--all', '--force'])).code, 0);
-    assert.ok((await testVolumes()).includes(`${STATE_PREFIX}claude`), 'the login stays after prune --all');
+    assert.ok((await testVolumes()).includes(`${STATE_PREFIX}claude-0`), 'the login stays after prune --all');
   });
 
   it('prune --sandboxes --until removes only stopped sandboxes unused for that long, leaving their files', async () => {
