@@ -207,9 +207,7 @@ async function shadowOf(repo: HostRepository): Promise<string> {
     [...sections].map(([s, lines]) => `[${s}]\n${lines.join('\n')}\n`).join(''),
     { mode: 0o600 },
   );
-  // worktrees/ and logs/ are made when missing, so what git writes there lands in the repository.
-  for (const dir of ['worktrees', 'logs'])
-    if (!existsSync(join(repo.common, dir))) mkdirSync(join(repo.common, dir), { recursive: true });
+  // Only what exists is linked: what git would make anew (worktrees/, say) the caller makes first.
   for (const entry of LINKED)
     if (existsSync(join(repo.common, entry))) symlinkSync(join(repo.common, entry), join(shadow, entry));
   // The main worktree's HEAD, which git reads from the common folder (a branch checked out there is

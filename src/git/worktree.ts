@@ -1,4 +1,4 @@
-import { existsSync, lstatSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { SbxError, usageError } from '../shared/errors.js';
 import { findRepository, type HostRepository, hostGit, worktreeGitDir } from './host-git.js';
@@ -86,6 +86,7 @@ export async function ensureWorktree(
   }
   const base = from ?? 'HEAD';
   try {
+    mkdirSync(join(gitDir, 'worktrees'), { recursive: true });
     await hostGit(
       repo,
       branches.has(branch)

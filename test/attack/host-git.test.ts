@@ -78,7 +78,8 @@ cp $G/HEAD $G/index $PWD/.evilwt/
 printf '%s\\n' "$E" > $PWD/.evilwt/commondir
 printf '%s\\n' "$PWD/.git" > $PWD/.evilwt/gitdir
 ${evilConfig('$E', m)}
-printf 'gitdir: %s\\n' "$PWD/.evilwt" > .git
+# (read-only with private history: refused here, the rest is still planted)
+printf 'gitdir: %s\\n' "$PWD/.evilwt" > .git 2>/dev/null || echo 'the .git file is read-only'
 echo planted
 `;
 

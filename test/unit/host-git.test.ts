@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { findRepository, hardenedEnv, worktreeGitDir } from '../../src/git/host-git.js';
+import { HOST_GIT, initScript, privateGit } from '../../src/git/private-history.js';
 import { repositoryOfWorktree } from '../../src/git/worktree.js';
 
 const scratch = () => realpathSync(mkdtempSync(join(tmpdir(), 'sbx-unit-git-')));
@@ -72,5 +73,44 @@ describe('host git: sbx finds the repository, not git', () => {
       delete process.env.GIT_DIR;
       delete process.env.GIT_CONFIG_PARAMETERS;
     }
+  });
+});
+
+describe('private history: the mounts of a sandbox of a repository', () => {
+  it("a plain sandbox at the repository's top: the host's .git read-only elsewhere, a volume in its place", () => {
+    const root = scratch();
+    mkdirSync(join(root, 'repo/.git'), { recursive: true });
+    const own = privateGit('box', join(root, 'repo'), undefined);
+    assert.equal(own?.branch, 'sbx/box');
+    assert.deepEqual(own?.mounts, [
+      { Type: 'bind', Source: join(root, 'repo/.git'), Target: HOST_GIT, ReadOnly: true },
+      { Type: 'volume', Source: 'box-git', Target: join(root, 'repo/.git') },
+    ]);
+    assert.equal(
+      privateGit('box', join(root, 'repo/sub'), undefined),
+      undefined,
+      'a subfolder mounts no git folder',
+    );
+  });
+
+  it("a --branch sandbox: the volume over the worktree's git folder, its .git file read-only over itself", () => {
+    const root = scratch();
+    const common = join(root, 'repo/.git');
+    mkdirSync(join(common, 'worktrees/feat'), { recursive: true });
+    mkdirSync(join(root, 'repo.worktrees/feat'), { recursive: true });
+    writeFileSync(join(common, 'worktrees/feat/gitdir'), `${root}/repo.worktrees/feat/.git\n`);
+    const wt = { path: join(root, 'repo.worktrees/feat'), branch: 'feat', repository: join(root, 'repo') };
+    const own = privateGit('box', wt.path, wt);
+    assert.equal(own?.branch, 'feat');
+    assert.equal(own?.hostGitDir, `${HOST_GIT}/worktrees/feat`);
+    assert.deepEqual(
+      own?.mounts.map((m) => [m.Type, m.Target, Boolean(m.ReadOnly)]),
+      [
+        ['bind', HOST_GIT, true],
+        ['volume', join(common, 'worktrees/feat'), false],
+        ['bind', join(wt.path, '.git'), true],
+      ],
+    );
+    assert.match(initScript(own!, 1000, 1000), /objects/);
   });
 });
