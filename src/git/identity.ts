@@ -1,3 +1,5 @@
+import { findRepository, hostGit, hostGitNoRepo } from './host-git.js';
+
 export interface GitIdentity {
   name?: string;
   email?: string;
@@ -6,19 +8,14 @@ export interface GitIdentity {
 /**
  * user.name and user.email as git resolves them for the workspace (repository config over global
  * over system: the last value git lists wins, as with `git config --get`). Outside a repository the
- * global config answers; no git at all yields nothing. One git process, and no git library: this
- * runs on every creation.
+ * global config answers; no git at all yields nothing. Run with sbx's hardened host git: the
+ * repository's config is read as data (its user.name and user.email only, no include followed),
+ * since a sandbox may have written the workspace.
  */
 export async function gitIdentity(workspace: string): Promise<GitIdentity> {
-  const { execFile } = await import('node:child_process');
-  const listed = await new Promise<string>((resolve) =>
-    execFile(
-      'git',
-      ['config', '--null', '--get-regexp', '^user\\.(name|email)$'],
-      { cwd: workspace },
-      (err, stdout) => resolve(err ? '' : stdout),
-    ),
-  );
+  const args = ['config', '--null', '--get-regexp', '^user\\.(name|email)$'];
+  const repo = findRepository(workspace);
+  const listed = await (repo ? hostGit(repo, args) : hostGitNoRepo(args)).catch(() => '');
   const found: Record<string, string> = {};
   for (const entry of listed.split('\0')) {
     const at = entry.indexOf('\n');

@@ -14,6 +14,7 @@ import { execCapture } from '../engine/exec.js';
 import { engineInfo } from '../engine/system.js';
 import { ensureVolume, removeVolume } from '../engine/volumes.js';
 import { gitIdentity } from '../git/identity.js';
+import { initScript, privateGit, seedGit } from '../git/private-history.js';
 import { putCa, secretPolicy, trustCa } from '../network/egress-secrets.js';
 import { detachSandbox } from '../network/proxy.js';
 import { SbxError, usageError } from '../shared/errors.js';
@@ -172,6 +173,9 @@ export async function createSandbox(
   const asked = req.ports.length > 0 ? req.ports : (config.ports ?? []).map((p) => parsePort(p));
   const fromDc = dc ? devcontainerAddition(dc, asked, docker) : undefined;
   const ports = fromDc ? fromDc.ports : asked;
+  // Private history: the host's git folder read-only, the sandbox's own in a volume (not for a synced
+  // workspace, whose copy is the sandbox's already).
+  const ownGit = sync ? undefined : privateGit(name, req.workspace, req.worktree);
   const security = await securityAddition({
     name,
     workspace: req.workspace,
@@ -181,8 +185,9 @@ export async function createSandbox(
     ports,
     volumes,
     labels: extraLabels(),
-    mountedRoots: req.worktree ? [req.worktree.gitDir] : [],
+    mountedRoots: req.worktree && !ownGit ? [req.worktree.gitDir] : [],
     synced: sync,
+    privateGit: Boolean(ownGit),
     seccomp,
     secrets: secrets && { ...secrets, bindings },
     localHosts: docker && dc?.compose ? dc.compose.services : [],
@@ -231,8 +236,10 @@ export async function createSandbox(
     if (security.network !== 'none') await detachSandbox(security.network).catch(() => {});
     if (syncVolume) await removeVolume(syncVolume).catch(() => {});
     if (docker) await removeVolume(dockerVolume(name)).catch(() => {});
+    if (ownGit) await removeVolume(ownGit.volume).catch(() => {});
   };
   if (syncVolume) await ensureVolume(syncVolume, { ...extraLabels(), [LABEL.workspace]: req.workspace });
+  if (ownGit) await ensureVolume(ownGit.volume, { ...extraLabels(), [LABEL.workspace]: req.workspace });
   if (docker)
     await ensureVolume(dockerVolume(name), {
       ...extraLabels(),
@@ -273,10 +280,11 @@ export async function createSandbox(
             : []),
           ...(inner ? [{ env: ['SBX_INNER_SANDBOX=1'], labels: { [LABEL.innerSandbox]: 'true' } }] : []),
           ...(fromDc ? [fromDc.addition] : []),
+          ...(ownGit ? [{ mounts: ownGit.mounts, labels: ownGit.labels }] : []),
           ...(wt
             ? [
                 {
-                  binds: [`${wt.gitDir}:${wt.gitDir}`],
+                  binds: ownGit ? [] : [`${wt.gitDir}:${wt.gitDir}`],
                   labels: {
                     [LABEL.branch]: wt.branch,
                     [LABEL.repository]: wt.repository,
@@ -322,7 +330,27 @@ export async function createSandbox(
     throw err;
   }
   if (secrets) await putCa(id);
+  if (ownGit)
+    try {
+      await seedGit(id, ownGit, owner.uid, owner.gid);
+    } catch (err) {
+      await undo(id);
+      throw err;
+    }
   await startContainer(id);
+  if (ownGit) {
+    const made = await execCapture(id, ['sh', '-c', initScript(ownGit, owner.uid, owner.gid)]);
+    if (made.code !== 0) {
+      await undo(id);
+      throw new SbxError(
+        'conflict',
+        `The sandbox's own git folder could not be made: ${made.stderr.trim()}`,
+        {
+          hint: 'Check the repository with `git status` on the host; nothing was created.',
+        },
+      );
+    }
+  }
   if (docker) await waitForInnerEngine(id, name);
   if (runtime !== undefined && runtime !== engine.defaultRuntime && !req.security.noSudo) {
     const warning = await setuidWarning(id, name, runtime);

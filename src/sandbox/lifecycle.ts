@@ -101,6 +101,11 @@ export async function runningSandbox(ref: string | undefined): Promise<SandboxRe
 
 /** Stops a sandbox (SIGTERM, then SIGKILL after `seconds`) and its port forwarder, which holds its ports. */
 export async function stopSandbox(sandbox: Pick<SandboxRef, 'id' | 'network'>, seconds = 10): Promise<void> {
+  // A sandbox with its own git folder: its commits come to the host's refs first (best effort: a
+  // stop must not fail for it; rm tries again and refuses when it cannot).
+  const ownGit = await ownGitOf(sandbox.id);
+  if (ownGit?.running)
+    await (await import('../git/private-history.js')).importHistory(ownGit).catch(() => {});
   await stopContainer(sandbox.id, seconds);
   if (sandbox.network && sandbox.network !== 'none')
     await (await import('../network/proxy.js')).stopForwarder(sandbox.network);
@@ -130,13 +135,32 @@ export async function removeSandbox(sandbox: SandboxRef, options: RemoveOptions)
     });
   const worktree = options.worktree && sandbox.branch ? await import('../git/worktree.js') : undefined;
   if (worktree) await worktree.checkWorktree(sandbox.workspace, sandbox.branch!, options.worktree!.force);
+  const ownGit = await ownGitOf(sandbox.id);
+  if (ownGit) {
+    // The agent's commits live in the sandbox's own git folder: brought to the host's refs first.
+    if (sandbox.state !== 'running') await startContainer(sandbox.id);
+    const { importHistory } = await import('../git/private-history.js');
+    try {
+      await importHistory(ownGit);
+    } catch (err) {
+      if (!options.force)
+        throw new SbxError(
+          'conflict',
+          `The commits of ${sandbox.name} could not be brought to the host: ${(err as Error).message}`,
+          {
+            hint: `Nothing was removed. Fix the repository, or use \`sbx rm -f ${sandbox.name}\` to remove it and lose them.`,
+          },
+        );
+    }
+  }
   if (sandbox.syncVolume && !options.discardChanges) {
     // Its workspace copy may hold the only copy of the agent's work: back here first.
     if (sandbox.state !== 'running') await startContainer(sandbox.id);
     const { syncSandbox } = await import('./workspace-sync.js');
     await syncSandbox(sandbox, 'pull', undefined, options.report);
   }
-  await removeContainer(sandbox.id, options.force || Boolean(sandbox.syncVolume));
+  // Started above for the copy back or the commits: removed running.
+  await removeContainer(sandbox.id, options.force || Boolean(sandbox.syncVolume) || Boolean(ownGit));
   if (sandbox.network && sandbox.network !== 'none')
     await (await import('../network/proxy.js')).detachSandbox(sandbox.network);
   if (sandbox.syncVolume) {
@@ -145,5 +169,29 @@ export async function removeSandbox(sandbox: SandboxRef, options: RemoveOptions)
   }
   // The inner engine's images, containers and volumes are the sandbox's own: they go with it.
   if (sandbox.dockerVolume) await (await import('../engine/volumes.js')).removeVolume(sandbox.dockerVolume);
+  if (ownGit) await (await import('../engine/volumes.js')).removeVolume(ownGit.volume).catch(() => {});
   if (worktree) await worktree.removeWorktree(sandbox.workspace);
+}
+
+/** A sandbox's private git (its volume, where it is mounted, its host repository), from its labels. */
+export async function ownGitOf(id: string): Promise<
+  | {
+      id: string;
+      name: string;
+      running: boolean;
+      volume: string;
+      gitDir: string;
+      repository: import('../git/host-git.js').HostRepository;
+    }
+  | undefined
+> {
+  const { GIT_DIR_LABEL, GIT_VOLUME_LABEL, repositoryOfGitDir } = await import('../git/private-history.js');
+  const info = await inspectContainer(id);
+  const labels = info?.Config?.Labels ?? {};
+  const volume = labels[GIT_VOLUME_LABEL];
+  const gitDir = labels[GIT_DIR_LABEL];
+  const repository = gitDir ? repositoryOfGitDir(gitDir) : undefined;
+  if (!info || !volume || !gitDir || !repository) return undefined;
+  const name = info.Name.replace(/^\//, '');
+  return { id, name, running: Boolean(info.State?.Running), volume, gitDir, repository };
 }

@@ -51,6 +51,8 @@ export async function securityAddition(options: {
   mountedRoots: string[];
   /** The workspace is synced into a volume, not mounted. */
   synced: boolean;
+  /** The sandbox has a git folder of its own (private history): the host's .git is not guarded in place. */
+  privateGit?: boolean;
   /** Names that resolve inside the sandbox itself (a dev container's compose services): not for the proxy. */
   localHosts?: string[];
   /** The seccomp profile (its JSON, or a file for Podman): no privileged modes, plus the inner guard's namespaces when asked; none: the engine's default. */
@@ -72,7 +74,9 @@ export async function securityAddition(options: {
     ? { binds: [], mounts: [], readOnly: [], hidden: [] }
     : fileGuards(
         workspace,
-        [...DEFAULT_DENY_WRITE, ...settings.flatMap((s) => s.filesystem?.denyWrite ?? [])],
+        [...DEFAULT_DENY_WRITE, ...settings.flatMap((s) => s.filesystem?.denyWrite ?? [])].filter(
+          (p) => !(options.privateGit && /^\.?\/?\.git(\/|$)/.test(p)),
+        ),
         settings.flatMap((s) => s.filesystem?.denyRead ?? []),
         WORKSPACE_SETTINGS,
         options.mountedRoots,

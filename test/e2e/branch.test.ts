@@ -43,9 +43,20 @@ describe('--branch: a worktree per sandbox', { timeout: 600_000 }, () => {
     assert.equal(b.code, 0, b.stderr);
     const wtA = join(dirname(repo), `${basename(repo)}.worktrees`, 'feat-a');
     assert.equal(a.stdout.trim(), wtA, 'the worktree is mounted at its own path');
-    assert.equal(git(repo, 'show', 'feat-a:same.txt'), 'from-a');
-    assert.equal(git(repo, 'show', 'feat-b:same.txt'), 'from-b');
-    assert.equal(git(repo, 'log', '-1', '--format=%an <%ae>', 'feat-a'), 'Ada Tester <ada@example.test>');
+    // Private history: the commits are the sandboxes' own until sbx brings them in (here at stop),
+    // as refs/remotes/sbx/NAME/BRANCH; the branches themselves do not move.
+    const wtB = join(dirname(repo), `${basename(repo)}.worktrees`, 'feat-b');
+    const names = JSON.parse((await sbx(['ls', '--json'])).stdout) as Array<{
+      name: string;
+      workspace: string;
+    }>;
+    const nameOf = (ws: string) => names.find((s) => s.workspace === ws)!.name;
+    assert.equal((await sbx(['stop', wtA, wtB])).code, 0);
+    const refA = `refs/remotes/sbx/${nameOf(wtA)}/feat-a`;
+    assert.equal(git(repo, 'show', `${refA}:same.txt`), 'from-a');
+    assert.equal(git(repo, 'show', `refs/remotes/sbx/${nameOf(wtB)}/feat-b:same.txt`), 'from-b');
+    assert.equal(git(repo, 'log', '-1', '--format=%an <%ae>', refA), 'Ada Tester <ada@example.test>');
+    assert.throws(() => git(repo, 'show', 'feat-a:same.txt'), 'the branch itself has not moved');
     assert.equal(git(repo, 'status', '--porcelain'), '', "the user's checkout is untouched");
     assert.ok(!existsSync(join(repo, 'same.txt')));
 
@@ -70,7 +81,10 @@ describe('--branch: a worktree per sandbox', { timeout: 600_000 }, () => {
       ],
       { cwd: repo },
     );
-    assert.equal(guarded.stdout, 'hook-refused\nconfig-refused\n', guarded.stderr);
+    // The sandbox's git folder is its own: a hook or setting there stays there.
+    assert.equal(guarded.stdout, 'HOOK\nCONFIG\n', guarded.stderr);
+    assert.ok(!existsSync(join(repo, '.git', 'hooks', 'pre-commit')), "the host's git folder is untouched");
+    assert.doesNotMatch(git(repo, 'config', '--list'), /hookspath=\/tmp/);
   });
 
   it('rm --worktree refuses with uncommitted changes or unmerged commits, and with -f removes the worktree, never the branch', async () => {

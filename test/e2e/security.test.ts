@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -251,9 +251,9 @@ describe('egress policy: every request leaves through the proxy, which decides b
 });
 
 describe('file guards', { timeout: 300_000 }, () => {
-  it("git's hooks and config, and the workspace settings, are read-only inside; denied files read as empty", async (t) => {
+  it("git's hooks and config written inside stay in the sandbox's own git folder, the workspace settings are read-only inside; denied files read as empty", async (t) => {
     const ws = await workspace();
-    execFileSync('rm', ['-rf', join(ws, '.git', 'hooks')]); // guarded also when it does not exist yet
+    execFileSync('rm', ['-rf', join(ws, '.git', 'hooks')]);
     mkdirSync(join(ws, '.sbx'));
     writeFileSync(
       join(ws, '.sbx', 'settings.json'),
@@ -278,11 +278,13 @@ describe('file guards', { timeout: 300_000 }, () => {
     );
     assert.equal(
       r.stdout,
-      'hook-refused\nconfig-refused\nsettings-refused\n[][][readable]\nworkspace-writable\n',
+      'HOOK-WRITTEN\nCONFIG-WRITTEN\nsettings-refused\n[][][readable]\nworkspace-writable\n',
       r.stderr,
     );
     assert.equal(readFileSync(join(ws, '.env'), 'utf8'), 'API_KEY=do-not-read', 'the host file is untouched');
+    // Private history: what the agent wrote is its own git folder's; the host's is untouched.
     assert.doesNotMatch(readFileSync(join(ws, '.git', 'config'), 'utf8'), /hooksPath/);
+    assert.ok(!existsSync(join(ws, '.git', 'hooks', 'pre-commit')), "no hook in the host's git folder");
   });
 });
 
