@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { sbx, workspace } from '../helpers/cli.js';
+import { hostGit, repository, sbx } from '../helpers/cli.js';
 import { cleanupTestResources } from '../helpers/engine.js';
 
 after(() => cleanupTestResources());
@@ -16,18 +15,7 @@ after(() => cleanupTestResources());
  * see; sbx's own git then runs on the host and no marker may appear.
  */
 
-const git = (repo: string, ...args: string[]) =>
-  execFileSync('git', ['-C', repo, ...args])
-    .toString()
-    .trim();
-
-async function repository(): Promise<string> {
-  const repo = await workspace();
-  writeFileSync(join(repo, 'README'), 'hello\n');
-  git(repo, 'add', 'README');
-  git(repo, 'commit', '-qm', 'first');
-  return repo;
-}
+const git = hostGit;
 
 /** A config whose every command touches a marker in M, and hooks that do the same, in folder E. */
 const evilConfig = (e: string, m: string) => `

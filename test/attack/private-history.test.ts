@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { lstatSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { sbx, workspace } from '../helpers/cli.js';
+import { hostGit, repository, sbx } from '../helpers/cli.js';
 import { cleanupTestResources } from '../helpers/engine.js';
 
 after(() => cleanupTestResources());
@@ -17,18 +16,7 @@ after(() => cleanupTestResources());
  * run none of them, while the agent's own commit inside works and reaches the host as a ref.
  */
 
-const git = (repo: string, ...args: string[]) =>
-  execFileSync('git', ['-C', repo, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-    .toString()
-    .trim();
-
-async function repository(): Promise<string> {
-  const repo = await workspace();
-  writeFileSync(join(repo, 'README'), 'hello\n');
-  git(repo, 'add', 'README');
-  git(repo, 'commit', '-qm', 'first');
-  return repo;
-}
+const git = hostGit;
 
 /** Every attempt; each line may fail (that is the point), the script goes on. */
 const attacks = (m: string) => `

@@ -1,25 +1,13 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { sbx, workspace } from '../helpers/cli.js';
+import { hostGit, repository, sbx, workspace } from '../helpers/cli.js';
 import { cleanupTestResources } from '../helpers/engine.js';
 
 after(() => cleanupTestResources());
 
-const git = (repo: string, ...args: string[]) =>
-  execFileSync('git', ['-C', repo, ...args])
-    .toString()
-    .trim();
-
-async function repository(): Promise<string> {
-  const repo = await workspace();
-  writeFileSync(join(repo, 'README'), 'hello\n');
-  git(repo, 'add', 'README');
-  git(repo, 'commit', '-qm', 'first');
-  return repo;
-}
+const git = hostGit;
 
 describe('--branch: a worktree per sandbox', { timeout: 600_000 }, () => {
   it('two sandboxes on two branches commit the same file without touching each other or the checkout', async () => {

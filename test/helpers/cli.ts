@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { chownSync, mkdtempSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { chownSync, mkdtempSync, readdirSync, realpathSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -122,4 +122,19 @@ function chownTree(dir: string, owner: typeof TEST_USER): void {
     if (statSync(path).isDirectory()) chownTree(path, owner);
     else chownSync(path, owner.uid, owner.gid);
   }
+}
+
+/** Git on the host in one of the suite's repositories, as the user would run it. */
+export const hostGit = (repo: string, ...args: string[]) =>
+  execFileSync('git', ['-C', repo, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    .toString()
+    .trim();
+
+/** A workspace that is a git repository with one commit (a README). */
+export async function repository(): Promise<string> {
+  const repo = await workspace();
+  writeFileSync(join(repo, 'README'), 'hello\n');
+  hostGit(repo, 'add', 'README');
+  hostGit(repo, 'commit', '-qm', 'first');
+  return repo;
 }
