@@ -255,6 +255,9 @@ def done():
 /** Where a script runs: the agent user, root through sudo; plainly, in an inner container, or in namespaces. */
 export interface Runner {
   label: string;
+  /** Who the attacks run as here (both unless a reason says why not, in rootSkip). */
+  roles: Array<'agent' | 'root'>;
+  rootSkip?: string;
   /** Runs a python3 script (PY_LIB is put before it), as the agent user or as root; returns its JSON `out`. */
   python: (script: string, root: boolean, timeoutMs?: number) => Promise<Record<string, unknown>>;
 }
@@ -284,6 +287,7 @@ function parsed(r: Result, what: string): Record<string, unknown> {
 export function plainRunner(name: string, options: RunOptions = {}): Runner {
   return {
     label: 'sandbox',
+    roles: ['agent', 'root'],
     python: async (script, root, timeoutMs = 240_000) => {
       const file = `/tmp/attack-${Math.random().toString(36).slice(2)}.py`;
       const cmd = `${PX}; echo ${b64(`${PY_LIB + script}\ndone()\n`)} | base64 -d > ${file}; ${root ? 'sudo -n env PX="$PX"' : 'env PX="$PX"'} python3 ${file}; rc=$?; rm -f ${file}; exit $rc`;
@@ -301,6 +305,7 @@ export function plainRunner(name: string, options: RunOptions = {}): Runner {
 export function innerDockerRunner(name: string, image: string, options: RunOptions = {}): Runner {
   return {
     label: 'inner --docker container',
+    roles: ['agent', 'root'],
     python: async (script, root, timeoutMs = 240_000) => {
       const file = `/tmp/attack-${Math.random().toString(36).slice(2)}.py`;
       const user = root ? '' : '--userspec=65534:65534 ';
@@ -312,17 +317,19 @@ export function innerDockerRunner(name: string, image: string, options: RunOptio
 }
 
 /**
- * A script inside the namespaces an inner guard makes (bubblewrap: new user, PID, IPC and UTS
- * namespaces; the network stays the sandbox's, as srt's commands keep it to reach its proxy).
+ * A script inside the namespaces an inner guard makes (bubblewrap: new user, mount and PID
+ * namespaces, which the inner guard's profile allows; the network stays the sandbox's, as srt's commands keep it to reach its proxy).
  * As root: sudo, then the same namespaces.
  */
 export function innerSandboxRunner(name: string, options: RunOptions = {}): Runner {
   return {
     label: '--inner-sandbox namespaces',
+    roles: ['agent'],
+    rootSkip:
+      "as root, bubblewrap cannot map root into a user namespace without CAP_SETFCAP, which sandboxes drop (as test/e2e/inner-sandbox.test.ts says); root's attacks run from the plain sandbox",
     python: async (script, root, timeoutMs = 240_000) => {
       const file = `/tmp/attack-${Math.random().toString(36).slice(2)}.py`;
-      const wrap =
-        'bwrap --dev-bind / / --unshare-user --unshare-pid --unshare-ipc --unshare-uts --die-with-parent';
+      const wrap = 'bwrap --dev-bind / / --unshare-user --unshare-pid --die-with-parent';
       const cmd = `${PX}; echo ${b64(`${PY_LIB + script}\ndone()\n`)} | base64 -d > ${file}; chmod 644 ${file}; ${root ? 'sudo -n ' : ''}env PX="$PX" ${wrap} python3 ${file}; rc=$?; rm -f ${file}; exit $rc`;
       const r = await sbx(['exec', name, '--', 'bash', '-c', cmd], { ...options, timeoutMs });
       return parsed(r, `${name} inner sandbox (${root ? 'root' : 'agent'})`);

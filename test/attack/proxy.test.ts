@@ -152,7 +152,8 @@ async function addressAttack(t: { diagnostic: (m: string) => void }, runner: Run
   };
   const before = { host: s.host!.hits(), b: await bHits(), c: await s.container.hits() };
   const failures: string[] = [];
-  for (const who of WHO) {
+  if (runner.rootSkip) t.diagnostic(`${runner.label}: root skipped: ${runner.rootSkip}`);
+  for (const who of runner.roles) {
     const out = (await runner.python(ADDRESS_ATTACK(targets), who === 'root')) as Record<
       string,
       Record<string, unknown>
@@ -222,7 +223,8 @@ async function identityAttack(t: { diagnostic: (m: string) => void }, runner: Ru
   const before = (await networkLog(s.b, as(configB))).length;
   const outputs: string[] = [];
   const failures: string[] = [];
-  for (const who of WHO) {
+  if (runner.rootSkip) t.diagnostic(`${runner.label}: root skipped: ${runner.rootSkip}`);
+  for (const who of runner.roles) {
     const out = await runner.python(IDENTITY_ATTACK(targets), who === 'root');
     const text = JSON.stringify(out);
     outputs.push(text);
@@ -292,7 +294,8 @@ out["allowed"] = one("/repos/my-org/ok")
 
 async function pathAttack(t: { diagnostic: (m: string) => void }, runner: Runner): Promise<void> {
   const failures: string[] = [];
-  for (const who of WHO) {
+  if (runner.rootSkip) t.diagnostic(`${runner.label}: root skipped: ${runner.rootSkip}`);
+  for (const who of runner.roles) {
     const out = await runner.python(PATH_ATTACK, who === 'root');
     assert.equal(
       out.allowed,
