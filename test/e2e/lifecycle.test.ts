@@ -760,6 +760,35 @@ describe('containers changed behind sbx', { timeout: 300_000 }, () => {
     }
   });
 
+  it('a crash of the shared egress proxy shows in doctor and network log; the engine brings it back', async () => {
+    const ws = await workspace();
+    assert.equal((await sbx(['create', 'shell'], { cwd: ws })).code, 0);
+    const doctorOk = json<{ checks: Array<{ name: string; status: string }> }>(
+      await sbx(['doctor', '--json'], { cwd: ws }),
+    );
+    assert.equal(doctorOk.checks.find((c) => c.name === 'egress-proxy')?.status, 'ok');
+    const before = await docker.getContainer(PROXY).inspect();
+    process.kill(before.State.Pid, 'SIGKILL');
+    let after = before;
+    for (const deadline = Date.now() + 60_000; Date.now() < deadline; ) {
+      after = await docker.getContainer(PROXY).inspect();
+      if (after.State.Running && after.State.StartedAt !== before.State.StartedAt) break;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    assert.notEqual(after.State.StartedAt, before.State.StartedAt, 'the engine restarted it');
+    const doctor = json<{ checks: Array<{ name: string; status: string; detail: string }> }>(
+      await sbx(['doctor', '--json'], { cwd: ws }),
+    );
+    const check = doctor.checks.find((c) => c.name === 'egress-proxy')!;
+    assert.equal(check.status, 'warn');
+    assert.match(check.detail, /has restarted \d+ times?/);
+    const log = await sbx(['network', 'log'], { cwd: ws });
+    assert.equal(log.code, 0, log.stderr);
+    assert.match(log.stderr, /egress proxy .* has restarted/);
+    const reached = await sbx(['exec', '.', '--', ...REGISTRY_PING], { cwd: ws });
+    assert.equal(reached.stdout, '200', reached.stderr);
+  });
+
   it('rm --all asks on a terminal, refuses without one unless -f, and stop/rm --all act on every sandbox', async (t) => {
     const ws = await workspace();
     await sbx(['create', 'shell'], { cwd: ws });
