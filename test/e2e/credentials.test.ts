@@ -190,8 +190,12 @@ describe("agent state: the login shared by one user's sandboxes, kept after rm; 
     );
     assert.ok(!(await docker.listVolumes()).Volumes.some((v) => v.Name.startsWith(prefix)), 'no volume');
     const inspected = JSON.parse(ok(await sbx(['inspect', '--json'], { cwd: ws })).stdout);
+    // No login volume: the only volume is the sandbox's own git folder (private history), removed with it.
     assert.deepEqual(
-      inspected.mounts.filter((m: { type: string }) => m.type === 'volume'),
+      inspected.mounts.filter(
+        (m: { type: string; destination: string }) =>
+          m.type === 'volume' && m.destination !== join(ws, '.git'),
+      ),
       [],
     );
     const other = await sbx(['run', 'codex', '--credentials', 'sandbox', '--', 'true'], { cwd: ws, env });
