@@ -197,6 +197,16 @@ export const CREATING_FLAGS = 0o100 | 0o400 | 0o1000 | 0o20000000;
  * Syscalls refused with ENOSYS (so C libraries and runtimes fall back to the filtered ones):
  * openat2 (its mode is behind a pointer, which seccomp cannot read) and io_uring (its operations,
  * IORING_OP_OPENAT among them, never pass through seccomp).
+ *
+ * Known cost (measured 2026-12-07): bubblewrap 0.12 (Debian 13's 0.12.0-1~deb13u1, in sbx/base)
+ * opens every bind source with openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS, O_PATH) and has no
+ * fallback: under this filter `bwrap --dev-bind / / ...` stops with "Can't open source /: Function
+ * not implemented", so bubblewrap >= 0.12 does not run under --inner-sandbox. No errno fixes that:
+ * EPERM and EINVAL are reported as ENOSYS, ENOSYS/E2BIG/EXDEV/EOPNOTSUPP stop it too, and EAGAIN
+ * makes it retry forever. Allowing openat2 is not sound either: its flags and mode sit behind a
+ * pointer, and with openat2 allowed root inside leaves a written -rwsr-sr-x root file in a bind
+ * mount (measured). A sound fix needs the mode checked outside seccomp's registers (a seccomp
+ * user-notification supervisor that opens on the caller's behalf), not a different rule here.
  */
 export const UNFILTERABLE = ['openat2', 'io_uring_setup', 'io_uring_enter', 'io_uring_register'] as const;
 
