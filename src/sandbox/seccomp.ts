@@ -145,7 +145,12 @@ let cachedNested: string | undefined;
  * (Docker) or in a file (`--security-opt seccomp=FILE`, Podman, containers.conf).
  */
 export function nestedNamespacesSeccomp(): string {
-  cachedNested ??= JSON.stringify(withoutPrivilegedModes(relaxForNestedNamespaces(defaultSeccomp())));
+  // openat2 stays allowed here: bubblewrap >= 0.12, the inner guard's own sandbox, needs it and has
+  // no fallback (see UNFILTERABLE). The cost: root inside an --inner-sandbox sandbox can create a
+  // setuid file with openat2 (docs/security.md says so).
+  cachedNested ??= JSON.stringify(
+    withoutPrivilegedModes(relaxForNestedNamespaces(defaultSeccomp()), INNER_GUARD_KEEPS),
+  );
   return cachedNested;
 }
 
@@ -206,9 +211,14 @@ export const CREATING_FLAGS = 0o100 | 0o400 | 0o1000 | 0o20000000;
  * makes it retry forever. Allowing openat2 is not sound either: its flags and mode sit behind a
  * pointer, and with openat2 allowed root inside leaves a written -rwsr-sr-x root file in a bind
  * mount (measured). A sound fix needs the mode checked outside seccomp's registers (a seccomp
- * user-notification supervisor that opens on the caller's behalf), not a different rule here.
+ * user-notification supervisor that opens on the caller's behalf), not a different rule here. Until
+ * then the inner guard's profile keeps openat2 (INNER_GUARD_KEEPS), with that cost, and every other
+ * profile refuses it.
  */
 export const UNFILTERABLE = ['openat2', 'io_uring_setup', 'io_uring_enter', 'io_uring_register'] as const;
+
+/** What the inner guard's profile keeps of UNFILTERABLE: bubblewrap's openat2. */
+export const INNER_GUARD_KEEPS = ['openat2'] as const;
 
 const ENOSYS = 38;
 
@@ -221,9 +231,14 @@ const ENOSYS = 38;
  * The filter is inherited by everything the sandbox starts, nested namespaces and inner engines too.
  * What the profile refused stays refused (a syscall it did not allow is not added).
  */
-export function withoutPrivilegedModes(base: SeccompProfile): SeccompProfile {
+export function withoutPrivilegedModes(
+  base: SeccompProfile,
+  /** Of UNFILTERABLE, what stays as the base profile has it (the inner guard's openat2, below). */
+  kept: readonly string[] = [],
+): SeccompProfile {
   const profile = structuredClone(base);
-  const filtered = new Set([...Object.keys(MODE_ARGUMENT), ...Object.keys(CREATING_OPEN), ...UNFILTERABLE]);
+  const refused = UNFILTERABLE.filter((name) => !kept.includes(name));
+  const filtered = new Set([...Object.keys(MODE_ARGUMENT), ...Object.keys(CREATING_OPEN), ...refused]);
   const allowed = new Set<string>();
   for (const rule of profile.syscalls) {
     if (rule.action !== 'SCMP_ACT_ALLOW') continue;
@@ -262,7 +277,7 @@ export function withoutPrivilegedModes(base: SeccompProfile): SeccompProfile {
     );
   }
   profile.syscalls.push({
-    names: [...UNFILTERABLE],
+    names: [...refused],
     action: 'SCMP_ACT_ERRNO',
     errnoRet: ENOSYS,
     args: [],
