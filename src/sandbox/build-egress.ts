@@ -5,10 +5,10 @@
  * refuses the host's addresses and private ones there too), with HTTP(S)_PROXY pointing at the
  * proxy by address; with --network none, no network at all.
  */
-import { detachSandbox, hostAddresses, sandboxEgress } from '../network/proxy.js';
-import { effectivePolicy, workspaceSettings } from '../network/settings.js';
+import { detachSandbox, sandboxEgress } from '../network/proxy.js';
+import { workspaceSettings } from '../network/settings.js';
 import type { PolicyMode } from '../shared/parse.js';
-import type { SecurityRequest } from './security.js';
+import { type SecurityRequest, sandboxPolicy } from './security.js';
 
 export interface BuildEgress {
   /** The engine's networkmode for the build: the network's name, or none. */
@@ -29,15 +29,12 @@ export async function buildEgress(options: {
 }): Promise<BuildEgress> {
   const { request } = options;
   if (request.network === 'none') return { network: 'none', buildargs: {}, done: async () => {} };
-  const policy = effectivePolicy({
-    mode: request.policyMode ?? options.configMode ?? 'allow',
-    allowFlags: request.allowHosts,
-    blockFlags: request.blockHosts,
-    requestRules: request.allowRequests ?? [],
-    agentHosts: options.agentHosts,
-    settings: workspaceSettings(options.workspace),
-    hostAddresses: await hostAddresses(),
-  });
+  const policy = await sandboxPolicy(
+    request,
+    options.configMode,
+    options.agentHosts,
+    workspaceSettings(options.workspace),
+  );
   const egress = await sandboxEgress(`${options.name}.sbx-build`, policy, undefined, options.labels);
   const done = () => detachSandbox(egress.network).catch(() => {});
   try {

@@ -1,10 +1,12 @@
 import { statSync } from 'node:fs';
 import { currentEndpoint, isLocalEndpoint } from '../engine/connection.js';
 import type { SecretBinding, SecretPolicy } from '../network/egress-secrets.js';
+import type { Policy } from '../network/policy.js';
 import { hostAddresses, sandboxEgress } from '../network/proxy.js';
 import {
   DEFAULT_DENY_WRITE,
   effectivePolicy,
+  type Settings,
   WORKSPACE_SETTINGS,
   workspaceSettings,
 } from '../network/settings.js';
@@ -116,15 +118,7 @@ export async function securityAddition(options: {
         'UDP ports cannot be published under a network policy (only TCP is forwarded).',
         'Publish TCP ports only.',
       );
-    const policy = effectivePolicy({
-      mode: request.policyMode ?? options.configMode ?? 'allow',
-      allowFlags: request.allowHosts,
-      blockFlags: request.blockHosts,
-      requestRules: request.allowRequests ?? [],
-      agentHosts: options.agentHosts,
-      settings,
-      hostAddresses: await hostAddresses(),
-    });
+    const policy = await sandboxPolicy(request, options.configMode, options.agentHosts, settings);
     const secrets = options.secrets;
     warnings.push(...unterminatedRuleWarnings(policy.requestRules ?? [], secrets?.bindings ?? []));
     if (secrets) {
@@ -164,6 +158,24 @@ export async function securityAddition(options: {
     warnings.push(DOCKER_SOCKET_WARNING);
   }
   return { addition, warnings, network, ready };
+}
+
+/** The egress policy a sandbox (and its dev container's build) gets: flags, config, the agent's hosts, settings. */
+export async function sandboxPolicy(
+  request: SecurityRequest,
+  configMode: PolicyMode | undefined,
+  agentHosts: string[],
+  settings: Settings[],
+): Promise<Policy> {
+  return effectivePolicy({
+    mode: request.policyMode ?? configMode ?? 'allow',
+    allowFlags: request.allowHosts,
+    blockFlags: request.blockHosts,
+    requestRules: request.allowRequests ?? [],
+    agentHosts,
+    settings,
+    hostAddresses: await hostAddresses(),
+  });
 }
 
 export function isSocket(path: string): boolean {

@@ -15,17 +15,22 @@ import { readInside, realInside } from '../shared/workspace-file.js';
 /** The YAML parser (72 files), loaded only for a compose file: every creation imports this module. */
 const yaml = (): typeof import('yaml') => createRequire(import.meta.url)('yaml') as typeof import('yaml');
 
+/** Where a project image comes from: an image, or a build of a Dockerfile read (and approved) once. */
+export type ImageSource =
+  | { kind: 'image'; ref: string }
+  | {
+      kind: 'build';
+      dockerfile: string;
+      /** The Dockerfile's bytes as read (and approved): the build sends these, never the file again. */
+      dockerfileText: Buffer;
+      /** The context's real path, inside the workspace. */
+      context: string;
+      args: Record<string, string>;
+      target?: string;
+    };
+
 export interface ComposeService {
-  source:
-    | { kind: 'image'; ref: string }
-    | {
-        kind: 'build';
-        dockerfile: string;
-        dockerfileText: Buffer;
-        context: string;
-        args: Record<string, string>;
-        target?: string;
-      };
+  source: ImageSource;
   /** The compose files and the service's Dockerfile, hashed as read. */
   inputs: Array<{ path: string; hash: string; role: string }>;
   /** The service's environment (compose's map or KEY=VALUE list). */

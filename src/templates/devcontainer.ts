@@ -9,7 +9,7 @@ import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { type ParseError, parse, printParseErrorCode } from 'jsonc-parser';
 import { notFoundError, usageError } from '../shared/errors.js';
 import { isInside, readInside, realInside } from '../shared/workspace-file.js';
-import { loadComposeService } from './devcontainer-compose.js';
+import { type ImageSource, loadComposeService } from './devcontainer-compose.js';
 import { contentHash } from './template.js';
 
 export interface DevcontainerFile {
@@ -86,18 +86,7 @@ export interface DevcontainerMount {
 export interface Devcontainer {
   file: DevcontainerFile;
   /** Where the project image comes from. */
-  source:
-    | { kind: 'image'; ref: string }
-    | {
-        kind: 'build';
-        dockerfile: string;
-        /** The Dockerfile's bytes as read (and approved): the build sends these, never the file again. */
-        dockerfileText: Buffer;
-        /** The context's real path, inside the workspace. */
-        context: string;
-        args: Record<string, string>;
-        target?: string;
-      };
+  source: ImageSource;
   features: LocalFeature[];
   /** The files it was read from besides the devcontainer.json (Dockerfile, compose files, local features). */
   inputs: DevcontainerInput[];
