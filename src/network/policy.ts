@@ -68,7 +68,19 @@ interface RequestRule {
   path: RegExp;
 }
 
+/** Rules compiled once: a terminated host's every request is matched against them. */
+const compiled = new Map<string, RequestRule>();
 function parseRule(text: string): RequestRule {
+  let rule = compiled.get(text);
+  if (!rule) {
+    rule = compileRule(text);
+    if (compiled.size > 10_000) compiled.clear();
+    compiled.set(text, rule);
+  }
+  return rule;
+}
+
+function compileRule(text: string): RequestRule {
   const [method = '*', target = ''] = text.trim().split(/\s+/);
   const slash = target.indexOf('/');
   const glob = target.slice(slash).replace(/%2e/gi, '.').replace(/%2f/gi, '/');
@@ -393,13 +405,24 @@ export function decideHost(policy: Policy, host: string, port: number): Decision
  * the host was allowed by a rule naming it; that opening is said in the rule.
  */
 export function decideAddress(policy: Policy, address: string, allowedByName: boolean): Decision {
-  const kind = policy.hostAddresses.some((h) => isIP(h) && canonicalAddress(h) === address)
+  const kind = canonicalList(policy.hostAddresses).includes(address)
     ? 'the host itself'
     : internalKind(address);
   if (!kind) return { allowed: true, rule: 'public address' };
   return allowedByName
     ? { allowed: true, rule: `allowed by name, which opens ${address} (${kind})` }
     : { allowed: false, rule: kind === 'the host itself' ? kind : `${kind} address` };
+}
+
+/** A list of addresses in canonical form, made once per list (a policy's host addresses). */
+const canonicalLists = new WeakMap<readonly string[], string[]>();
+function canonicalList(list: readonly string[]): string[] {
+  let found = canonicalLists.get(list);
+  if (!found) {
+    found = list.flatMap((a) => (isIP(a) ? [canonicalAddress(a)] : []));
+    canonicalLists.set(list, found);
+  }
+  return found;
 }
 
 /**
@@ -453,20 +476,51 @@ export function internalKind(text: string): string | undefined {
   }
 }
 
-/** Is an address (any spelling) inside a CIDR subnet (IPv4 or IPv6)? */
-export function inSubnet(address: string, subnet: string): boolean {
-  try {
-    const [base, bits] = ipaddr.parseCIDR(subnet);
-    const a = ipaddr.parse(canonicalAddress(address));
-    return a.kind() === base.kind() && a.match(base, bits);
-  } catch {
-    return false;
+/** Parsed subnets, kept: the proxy asks about the same few hundred on every connection. */
+const cidrs = new Map<string, [ipaddr.IPv4 | ipaddr.IPv6, number] | null>();
+function parsedCidr(subnet: string): [ipaddr.IPv4 | ipaddr.IPv6, number] | null {
+  let found = cidrs.get(subnet);
+  if (found === undefined) {
+    try {
+      found = ipaddr.parseCIDR(subnet);
+    } catch {
+      found = null;
+    }
+    if (cidrs.size > 10_000) cidrs.clear();
+    cidrs.set(subnet, found);
   }
+  return found;
+}
+
+/** An address (any spelling) parsed in its canonical form, or undefined. */
+function parsedAddress(address: string): ipaddr.IPv4 | ipaddr.IPv6 | undefined {
+  try {
+    const parsed = ipaddr.parse(address.replace(/^\[|\]$/g, ''));
+    if (parsed.kind() === 'ipv4') return parsed;
+    return embeddedV4(parsed as ipaddr.IPv6) ?? parsed;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Is an address (any spelling) inside a CIDR subnet (IPv4 or IPv6)? */
+export const inSubnet = (address: string, subnet: string): boolean => subnetTest(address)(subnet);
+
+/** A test of whether one address (parsed once) lies inside a subnet, for asking of many subnets. */
+export function subnetTest(address: string): (subnet: string) => boolean {
+  const a = parsedAddress(address);
+  return a === undefined ? () => false : (subnet) => inParsedSubnet(a, subnet);
+}
+
+function inParsedSubnet(a: ipaddr.IPv4 | ipaddr.IPv6, subnet: string): boolean {
+  const cidr = parsedCidr(subnet);
+  return cidr !== null && a.kind() === cidr[0].kind() && a.match(cidr);
 }
 
 /**
  * Addresses the proxy never connects to, whatever a policy says: its own (every address of its
- * interfaces, loopback and unspecified included) and every sandbox network's. Returns why, or
+ * interfaces, loopback and unspecified included; canonical, as `address` is) and every sandbox
+ * network's. Returns why, or
  * undefined. A sandbox reaching the proxy through another network would speak as that network's
  * sandbox; one reaching another sandbox would pass its wall.
  */
@@ -477,7 +531,7 @@ export function neverReached(
 ): string | undefined {
   const kind = internalKind(address);
   if (kind === 'loopback') return 'loopback address (the proxy itself)';
-  if (own.some((o) => isIP(o) && canonicalAddress(o) === address)) return 'the proxy itself';
-  if (subnets.some((s) => inSubnet(address, s))) return 'a sandbox network';
+  if (own.includes(address)) return 'the proxy itself';
+  if (subnets.some(subnetTest(address))) return 'a sandbox network';
   return undefined;
 }

@@ -66,11 +66,11 @@ import {
   injectHeaders,
   injectionsFor,
   injectQuery,
-  inSubnet,
   type LogEntry,
   neverReached,
   requestPath,
   type SandboxPolicy,
+  subnetTest,
 } from './policy.js';
 
 const STATE = process.env.SBX_PROXY_STATE ?? '/state';
@@ -113,7 +113,8 @@ function policyOf(socket: Socket): SandboxPolicy | undefined {
   const local = socket.localAddress ? canonicalAddress(socket.localAddress) : '';
   const remote = socket.remoteAddress ? canonicalAddress(socket.remoteAddress) : '';
   if (!local || !remote || local === remote) return undefined;
-  return policies().find((p) => inSubnet(local, p.subnet) && inSubnet(remote, p.subnet));
+  const [inLocal, inRemote] = [subnetTest(local), subnetTest(remote)];
+  return policies().find((p) => inLocal(p.subnet) && inRemote(p.subnet));
 }
 
 /** The current policy of a sandbox network (a connection keeps its network, not its policy). */
@@ -245,7 +246,7 @@ function forbiddenNow(): { own: string[]; subnets: string[] } {
         '0.0.0.0',
         '::',
         ...Object.values(networkInterfaces()).flatMap((list) =>
-          (list ?? []).map((a) => a.address.replace(/%.*$/, '')),
+          (list ?? []).map((a) => canonicalAddress(a.address.replace(/%.*$/, ''))),
         ),
       ],
     };
