@@ -340,13 +340,16 @@ export function canonicalHost(text: string): CanonicalHost {
     return { kind: 'address', host: canonicalAddress(host) };
   }
   if (host.endsWith('.')) host = host.slice(0, -1);
-  if (ipaddr.IPv4.isValid(host)) return { kind: 'address', host: ipaddr.IPv4.parse(host).toString() };
-  if (host.length === 0 || host.length > 253) return { kind: 'invalid', reason: 'not a host name' };
   const labels = host.split('.');
+  // Only a host whose last label is a number (decimal, octal or hex) can be an IPv4 address, as
+  // the system resolver reads it; one that is no address is no name either.
+  if (/^(\d+|0x[0-9a-f]*)$/.test(labels[labels.length - 1]!)) {
+    if (ipaddr.IPv4.isValid(host)) return { kind: 'address', host: ipaddr.IPv4.parse(host).toString() };
+    return { kind: 'invalid', reason: 'a name ending in a number must be an IPv4 address' };
+  }
+  if (host.length === 0 || host.length > 253) return { kind: 'invalid', reason: 'not a host name' };
   if (labels.some((l) => !/^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$/.test(l)))
     return { kind: 'invalid', reason: 'a host name is letters, digits, dashes and dots' };
-  if (/^(\d+|0x[0-9a-f]*)$/.test(labels[labels.length - 1]!))
-    return { kind: 'invalid', reason: 'a name ending in a number must be an IPv4 address' };
   return { kind: 'name', host };
 }
 
@@ -370,11 +373,18 @@ export function canonicalAddress(text: string): string {
   return v4 ? v4.toString() : parsed.toString();
 }
 
-/** A pattern's host part as a host is compared with it: an address in its canonical form. */
+/** A pattern's host part as a host is compared with it: an address in its canonical form (kept). */
+const patternHosts = new Map<string, string>();
 function patternHost(name: string): string {
   if (name === '*' || name.startsWith('*.')) return name;
-  const canonical = canonicalHost(name);
-  return canonical.kind === 'invalid' ? name : canonical.host;
+  let found = patternHosts.get(name);
+  if (found === undefined) {
+    const canonical = canonicalHost(name);
+    found = canonical.kind === 'invalid' ? name : canonical.host;
+    if (patternHosts.size > 10_000) patternHosts.clear();
+    patternHosts.set(name, found);
+  }
+  return found;
 }
 
 /** Does a pattern (`host`, `*.domain`, either with `:port`) match this (canonical) host and port? */
