@@ -229,6 +229,8 @@ setInterval(() => {
       state.last = undefined;
     }
     if (state.flood > 0 && Date.now() - state.floodSince >= SUMMARY_MS) flushFlood(network, state);
+    // A removed sandbox's state goes once nothing of it is left to write.
+    if (!state.last && state.flood === 0 && !currentPolicy(network)) logs.delete(network);
   }
 }, 1_000).unref();
 
@@ -815,7 +817,7 @@ server.on('connect', async (req: IncomingMessage, client: Socket, head: Buffer) 
  * 429 naming the cap, and the others are not disturbed. A connection from no sandbox's network is
  * refused at once.
  */
-const open_ = new Map<string, number>();
+const openCount = new Map<string, number>();
 server.on('connection', (socket: Socket) => {
   socket.on('error', () => {});
   const policy = policyOf(socket);
@@ -825,7 +827,7 @@ server.on('connection', (socket: Socket) => {
       () => socket.destroy(),
     );
   if (!policy) return refuse('403 Forbidden', 'sbx proxy: this network has no sandbox policy.\n');
-  const count = (open_.get(policy.network) ?? 0) + 1;
+  const count = (openCount.get(policy.network) ?? 0) + 1;
   const cap = limitsOf(policy).connections;
   if (count > cap) {
     record(policy, {
@@ -840,11 +842,11 @@ server.on('connection', (socket: Socket) => {
       `sbx proxy: sandbox ${policy.sandbox} has ${cap} connections open through the proxy, its cap (sbx config set proxy.connections N).\n`,
     );
   }
-  open_.set(policy.network, count);
+  openCount.set(policy.network, count);
   socket.once('close', () => {
-    const left = (open_.get(policy.network) ?? 1) - 1;
-    if (left > 0) open_.set(policy.network, left);
-    else open_.delete(policy.network);
+    const left = (openCount.get(policy.network) ?? 1) - 1;
+    if (left > 0) openCount.set(policy.network, left);
+    else openCount.delete(policy.network);
   });
 });
 
