@@ -115,13 +115,15 @@ G=${g}; H=${h}; W=${sh(git.hostGitDir)}
 mkdir -p "$G/objects/info" "$G/refs/heads" "$G/refs/tags" "$G/info"
 echo "$H/objects" > "$G/objects/info/alternates"
 cp "$H/config" "$G/config" 2>/dev/null || printf '[core]\\n\\trepositoryformatversion = 0\\n' > "$G/config"
-git config --file "$G/config" --unset-all core.worktree 2>/dev/null || true
-git config --file "$G/config" core.bare false
 cp -R "$H/refs/heads/." "$G/refs/heads/" 2>/dev/null || true
 cp -R "$H/refs/tags/." "$G/refs/tags/" 2>/dev/null || true
 cp "$H/packed-refs" "$G/packed-refs" 2>/dev/null || true
 cp "$H/info/exclude" "$G/info/exclude" 2>/dev/null || true
 cp "$W/index" "$G/index" 2>/dev/null || true
+# An image without git (a dev container's own): nothing inside reads the folder, which stays this copy.
+if ! command -v git >/dev/null 2>&1; then chown -R ${uid}:${gid} "$G"; touch "$G/sbx-made"; exit 0; fi
+git config --file "$G/config" --unset-all core.worktree 2>/dev/null || true
+git config --file "$G/config" core.bare false
 BASE=$(git --git-dir="$W" rev-parse --verify -q HEAD || true)
 [ -n "$BASE" ] && git --git-dir="$G" update-ref ${sh(`refs/heads/${git.branch}`)} "$BASE"
 chown -R ${uid}:${gid} "$G"
