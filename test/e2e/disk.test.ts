@@ -78,11 +78,13 @@ describe('sbx df and sbx prune', { timeout: 900_000 }, () => {
     const dir = join(parent, `tpl-${RUN_ID}`);
     assert.equal((await sbx(['template', 'init', dir, '--agent', 'shell'])).code, 0);
     const scaffold = readFileSync(join(dir, 'Dockerfile'), 'utf8');
-    // Each version: the scaffold's parent plus one layer of its own (a template change).
+    // Each version: the scaffold's parent plus one layer of its own (a template change). The run's id
+    // in the step: an earlier run's build cache (an interrupted run's is never removed) would
+    // otherwise give this run the same layer, shared and so not freed.
     const build = async (version: number) => {
       writeFileSync(
         join(dir, 'Dockerfile'),
-        `${scaffold}RUN head -c 300000 /dev/urandom > /opt/layer-v${version}\n`,
+        `${scaffold}RUN head -c 300000 /dev/urandom > /opt/layer-v${version}-${RUN_ID}\n`,
       );
       return json<{ templates: Array<{ image: string }> }>(
         await sbx(['template', 'build', dir, '--json'], { timeoutMs: 600_000 }),
