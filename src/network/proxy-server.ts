@@ -805,11 +805,12 @@ server.on('connect', async (req: IncomingMessage, client: Socket, head: Buffer) 
   if (head.length > 0) upstream.write(head);
   upstream.pipe(client);
   client.pipe(upstream);
+  // The upstream's end reaches the client through the pipe, after what is still buffered for it (a
+  // destroy there would cut a slow client's last bytes).
   client.on('close', () => {
     tunnels.delete(tunnel);
     upstream.destroy();
   });
-  upstream.on('close', () => client.destroy());
 });
 
 /**
