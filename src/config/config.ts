@@ -196,7 +196,7 @@ export const KEYS: readonly ConfigKey[] = [
       'Connections one sandbox may have open through the egress proxy at once; more are refused with 429 (the proxy is shared, so one sandbox cannot take it from the others). Set when a sandbox is created.',
     list: false,
     parse: parseConnections,
-    fallback: '256',
+    fallback: '1024',
   },
   {
     key: 'proxy.logSize',

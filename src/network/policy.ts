@@ -45,7 +45,7 @@ export interface ProxyLimits {
   logBytes: number;
 }
 
-export const DEFAULT_LIMITS: ProxyLimits = { connections: 256, logBytes: 8 * 2 ** 20 };
+export const DEFAULT_LIMITS: ProxyLimits = { connections: 1024, logBytes: 8 * 2 ** 20 };
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', '*'];
 

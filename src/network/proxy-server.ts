@@ -870,6 +870,9 @@ server.on('clientError', (err: Error & { code?: string }, socket: Duplex) => {
   socket.destroy();
 });
 server.headersTimeout = 30_000;
+// All sandboxes together: with each tunnel's buffers (at most ~64 KiB) and the heap, this fits the
+// proxy's memory limit (see createProxy), so many sandboxes at their caps cannot make it run out.
+server.maxConnections = 4096;
 server.requestTimeout = 0;
 
 server.listen(PORT, '0.0.0.0', () => {
