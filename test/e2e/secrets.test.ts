@@ -496,7 +496,7 @@ describe('secrets: sandboxes get placeholders, the proxy injects the values on t
     assert.equal(made.code, 0, made.stderr);
     assert.match(
       made.stderr,
-      /the secret TEST_TOKEN goes to api\.secret\.test, which this sandbox's network policy refuses: it will never be used/,
+      /the secret TEST_TOKEN goes to api\.secret\.test:8443, which this sandbox's network policy refuses: it will never be used/,
     );
     const seen = await run(['exec', ws4, '--', 'sh', '-c', 'printf %s "$ANTHROPIC_API_KEY"'], {
       env: { ANTHROPIC_API_KEY: key },
