@@ -63,7 +63,8 @@ node bin/run.js template build claude gemini codex opencode copilot shell >/dev/
 
 export SBX_TEST_RUN="t$$"
 # test/attack/: the attack suite, every class of break tried from inside a sandbox (as the agent user
-# and as root), against the suite's own listeners and containers only; again under gVisor and Podman.
+# and as root), against the suite's own listeners and containers only. Not yet in the gVisor and
+# Podman passes below: it has run on Docker only so far (the files skip what cannot exist there).
 node --test --test-concurrency=1 dist/test/unit/ dist/test/e2e/ dist/test/attack/
 
 # The core suite (sbx run, the lifecycle commands, the security boundary) again under gVisor: Debian's
@@ -95,7 +96,7 @@ if [ "$(id -u)" = 0 ] && [ "${SBX_TEST_GVISOR:-1}" != 0 ]; then
   if [ -n "$gvisor_skip" ]; then
     log "gVisor pass skipped: $gvisor_skip"
   else
-    SBX_RUNTIME=runsc SBX_TEST_RUN="g$$" node --test --test-concurrency=1 dist/test/e2e/run.test.js dist/test/e2e/lifecycle.test.js dist/test/e2e/security.test.js dist/test/e2e/inner-sandbox.test.js dist/test/attack/
+    SBX_RUNTIME=runsc SBX_TEST_RUN="g$$" node --test --test-concurrency=1 dist/test/e2e/run.test.js dist/test/e2e/lifecycle.test.js dist/test/e2e/security.test.js dist/test/e2e/inner-sandbox.test.js
   fi
 fi
 
@@ -117,7 +118,7 @@ if [ "$(id -u)" = 0 ] && [ "${SBX_TEST_PODMAN:-1}" != 0 ]; then
   podman image exists debian:trixie-slim || docker save debian:trixie-slim | podman load >/dev/null
   export DOCKER_HOST="unix://$podman_sock" SBX_TEST_RUN="p$$"
   node bin/run.js template build claude gemini codex opencode copilot shell >/dev/null
-  node --test --test-concurrency=1 dist/test/e2e/run.test.js dist/test/e2e/lifecycle.test.js dist/test/e2e/security.test.js dist/test/e2e/disk.test.js dist/test/attack/
+  node --test --test-concurrency=1 dist/test/e2e/run.test.js dist/test/e2e/lifecycle.test.js dist/test/e2e/security.test.js dist/test/e2e/disk.test.js
   # --docker on Podman (its seccomp profile goes as a file): the engine inside at work, its way out, a pull, removal.
   node --test --test-concurrency=1 --test-name-pattern='creates a sandbox|runs, builds|egress proxy|sbx rm' dist/test/e2e/docker-inside.test.js
 fi
