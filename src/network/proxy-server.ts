@@ -312,13 +312,9 @@ async function decide(
     };
   }
   if (addresses.length === 0) return { refused: `no such host (${host} has no address)` };
-  const { own, subnets } = forbiddenNow();
   let rule = byName.rule;
   for (const address of addresses) {
-    const never = neverReached(address, own, subnets);
-    const check = never
-      ? { allowed: false, rule: `${never}, never reached whatever the policy says` }
-      : decideAddress(policy, address, byName.explicit);
+    const check = checkAddress(policy, address, byName.explicit);
     if (!check.allowed)
       return {
         refused: isIP(host)
@@ -340,11 +336,17 @@ function refusedNow(network: string, host: string, port: number, address: string
   const byName = decideHost(policy, host, port);
   if (!byName.allowed) return byName.rule;
   if (!isIP(address)) return undefined;
+  const byAddress = checkAddress(policy, address, byName.explicit);
+  return byAddress.allowed ? undefined : byAddress.rule;
+}
+
+/** The decision on an address to connect to: never the proxy or a sandbox network, then the policy's. */
+function checkAddress(policy: SandboxPolicy, address: string, explicit: boolean) {
   const { own, subnets } = forbiddenNow();
   const never = neverReached(address, own, subnets);
-  if (never) return `${never}, never reached whatever the policy says`;
-  const byAddress = decideAddress(policy, address, byName.explicit);
-  return byAddress.allowed ? undefined : byAddress.rule;
+  return never
+    ? { allowed: false, rule: `${never}, never reached whatever the policy says` }
+    : decideAddress(policy, address, explicit);
 }
 
 const refusal = (host: string, port: number, rule: string, sandbox: string) =>
